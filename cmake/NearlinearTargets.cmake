@@ -1,0 +1,38 @@
+# Each CPU variant gets its own core library (and, for Python, its own extension module),
+# all compiled from the same sources.
+if(NEARLINEAR_ARCH STREQUAL "portable")
+  set(NEARLINEAR_VARIANTS baseline avx2)
+elseif(NEARLINEAR_ARCH STREQUAL "native" OR NEARLINEAR_ARCH STREQUAL "baseline")
+  set(NEARLINEAR_VARIANTS ${NEARLINEAR_ARCH})
+else()
+  message(FATAL_ERROR "NEARLINEAR_ARCH must be portable, native or baseline; got '${NEARLINEAR_ARCH}'")
+endif()
+if(NOT CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64")
+  set(NEARLINEAR_VARIANTS baseline)  # the AVX2 variant only exists on x86-64
+endif()
+# The library the C++ tests link: the first (or only) variant.
+list(GET NEARLINEAR_VARIANTS 0 NEARLINEAR_PRIMARY_VARIANT)
+if(NEARLINEAR_ARCH STREQUAL "portable" AND "avx2" IN_LIST NEARLINEAR_VARIANTS)
+  set(NEARLINEAR_PRIMARY_VARIANT avx2)
+endif()
+
+function(nearlinear_variant_flags variant out)
+  set(flags "")
+  if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+    if(variant STREQUAL "native")
+      set(flags -march=native)
+    elseif(variant STREQUAL "avx2")
+      set(flags -march=haswell -mtune=generic)
+    endif()
+    list(APPEND flags -fno-math-errno)
+  endif()
+  set(${out} ${flags} PARENT_SCOPE)
+endfunction()
+
+function(nearlinear_variant_suffix variant out)
+  if(variant STREQUAL "avx2")
+    set(${out} "_avx2" PARENT_SCOPE)
+  else()
+    set(${out} "" PARENT_SCOPE)
+  endif()
+endfunction()

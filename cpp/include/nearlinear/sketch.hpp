@@ -1,0 +1,54 @@
+// Random sketch operators: an m by n random matrix S with E[S^T S] = I, applied to tall data
+// A (#n by #d) to give S A (#m by #d), m << n. A shared primitive of nearlinear (least
+// squares, completion). S is a pure function of (kind, m, n, seed, nnz_per_column): sketching
+// A and b in two calls with the same spec uses the same S, on any number of threads.
+#pragma once
+
+#include <cstdint>
+
+#include "nearlinear/common.hpp"
+
+namespace nearlinear {
+
+enum class SketchKind {
+  /// Each column of S has s = nnz_per_column nonzeros +-1/sqrt(s) at distinct random rows;
+  /// s = 1 is CountSketch (Clarkson-Woodruff). Cost O(s * nnz(A)).
+  SparseSign,
+  /// Subsampled randomized Hadamard transform: S = sqrt(N/m) P H D with D random signs, H the
+  /// orthonormal Walsh-Hadamard transform of order N = next power of two >= n (A zero-padded),
+  /// P a uniform sample of m distinct rows. Cost O(N d log N).
+  SRHT,
+  /// I.i.d. N(0, 1/m) entries generated on the fly, applied in blocks. Cost O(m n d).
+  Gaussian,
+};
+
+struct SketchSpec {
+  SketchKind kind = SketchKind::SparseSign;
+  Index m = 0;             ///< rows of S (sketch size)
+  Index n = 0;             ///< columns of S (rows of the data)
+  std::uint64_t seed = 0;  ///< random seed
+  int nnz_per_column = 8;  ///< sparse_sign only: nonzeros per column, 1 <= s <= m
+};
+
+/// Throws std::invalid_argument unless m >= 1, n >= 1, 1 <= nnz_per_column <= m for
+/// sparse_sign and m <= srht_padded_size(n) for srht.
+void validate_sketch(const SketchSpec& spec);
+
+/// The zero-padded row count N = next power of two >= n used by the SRHT.
+Index srht_padded_size(Index n);
+
+/// S A for a dense A (#n by #d) in row-major (C) or column-major (Fortran) layout.
+/// @return #m by #d row-major matrix.
+template <typename T>
+RowMatrix<T> sketch_dense(const SketchSpec& spec, const ConstRowMatrixRef<T>& A);
+template <typename T>
+RowMatrix<T> sketch_dense(const SketchSpec& spec, const ConstColMatrixRef<T>& A);
+
+/// S A for a sparse CSR or CSC A (#n by #d). @return #m by #d row-major matrix.
+template <typename T>
+RowMatrix<T> sketch_sparse(const SketchSpec& spec, const SparseView<T>& A);
+
+/// S itself as a dense #m by #n matrix (for tests and small problems).
+RowMatrix<double> sketch_matrix(const SketchSpec& spec);
+
+}  // namespace nearlinear

@@ -1,0 +1,40 @@
+// Thread control and build information.
+#include <Eigen/Core>
+
+#include "bindings.hpp"
+#include "nearlinear/parallel.hpp"
+
+namespace py = pybind11;
+
+namespace nearlinear::bindings {
+
+void bind_runtime(py::module_& m) {
+  m.def("set_num_threads", &set_num_threads, py::arg("n"),
+        "Set the thread count of every parallel loop in the core.");
+  m.def("get_num_threads", &get_num_threads, "The thread count parallel loops use.");
+  m.def(
+      "build_info",
+      [] {
+        py::dict info;
+        info["eigen_version"] = std::to_string(EIGEN_WORLD_VERSION) + "." +
+                                std::to_string(EIGEN_MAJOR_VERSION) + "." +
+                                std::to_string(EIGEN_MINOR_VERSION);
+        info["simd"] = std::string(Eigen::SimdInstructionSetsInUse());
+        info["openmp"] = _OPENMP;
+        py::list features;
+#ifdef __AVX2__
+        features.append("avx2");
+#endif
+#ifdef __FMA__
+        features.append("fma");
+#endif
+#ifdef __AVX512F__
+        features.append("avx512f");
+#endif
+        info["cpu_features"] = features;
+        return info;
+      },
+      "Compile-time facts: Eigen version, SIMD instruction sets, OpenMP version.");
+}
+
+}  // namespace nearlinear::bindings

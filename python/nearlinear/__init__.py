@@ -1,0 +1,65 @@
+"""nearlinear: near-linear-time solvers with a C++ core.
+
+Sketch operators (:mod:`nearlinear.sketch`) are the shared primitive; the solvers are built on
+top of them. Parallel loops use OpenMP with the thread count set by :func:`set_num_threads`
+(default: ``NEARLINEAR_NUM_THREADS`` from the environment, else OpenMP's default).
+"""
+
+from __future__ import annotations
+
+import os as _os
+
+from . import sketch
+from ._native import core as _core
+from ._native import variant as _variant
+
+__version__ = _core.__version__
+
+__all__ = [
+    "__version__",
+    "build_info",
+    "get_num_threads",
+    "set_num_threads",
+    "sketch",
+]
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of threads nearlinear's parallel loops use (n >= 1).
+
+    Results are deterministic for a given seed and thread count.
+    """
+    from ._validation import check_int
+
+    _core.set_num_threads(check_int(n, "n", minimum=1))
+
+
+def get_num_threads() -> int:
+    """The number of threads nearlinear's parallel loops use."""
+    return _core.get_num_threads()
+
+
+def build_info() -> dict:
+    """How the loaded core was built: CPU variant, Eigen version, SIMD sets, OpenMP."""
+    info = dict(_core.build_info())
+    info["variant"] = _variant
+    info["version"] = __version__
+    return info
+
+
+def _threads_from_environment() -> None:
+    value = _os.environ.get("NEARLINEAR_NUM_THREADS")
+    if not value:
+        return
+    try:
+        n = int(value)
+        if n < 1:
+            raise ValueError
+    except ValueError:
+        raise ValueError(
+            f"NEARLINEAR_NUM_THREADS must be a positive integer; got {value!r}"
+        ) from None
+    _core.set_num_threads(n)
+
+
+_threads_from_environment()

@@ -1,0 +1,165 @@
+"""Argument checks shared by every public function.
+
+Each check raises ``TypeError`` (wrong kind of object or dtype) or ``ValueError`` (wrong
+shape or value) naming the argument, before any numerical work is done.
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+
+import numpy as np
+import scipy.sparse as sp
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_float_dtype(dtype, name: str) -> np.dtype:
+    """The dtype if it is float32 or float64; TypeError otherwise."""
+    dtype = np.dtype(dtype)
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"`{name}` must have dtype float32 or float64; got {dtype}")
+    return dtype
+
+
+def as_float_array(
+    x,
+    name: str,
+    *,
+    ndim=None,
+    dtype=None,
+    order: str = "C",
+    allow_empty: bool = False,
+    finite: bool = True,
+    copy: bool = False,
+) -> np.ndarray:
+    """Convert ``x`` to a float32/float64 NumPy array with the given ``order``.
+
+    Integer and boolean inputs are refused (a float array is required so that no silent
+    copy to float64 hides a dtype mistake); ``dtype`` forces a float dtype. ``ndim`` is an
+    int or a tuple of allowed ndims. Read-only and non-contiguous inputs are accepted and
+    copied only when the layout requires it.
+    """
+    if sp.issparse(x):
+        raise TypeError(f"`{name}` must be a dense array; got a scipy.sparse matrix")
+    if isinstance(x, np.ndarray):
+        arr = x
+    else:
+        try:
+            arr = np.asarray(x)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"`{name}` could not be converted to an array: {exc}") from None
+    if arr.dtype.kind not in "f" or arr.dtype not in FLOAT_DTYPES:
+        if dtype is not None and arr.dtype.kind in "iub":
+            arr = arr.astype(dtype)
+        else:
+            raise TypeError(
+                f"`{name}` must be a float32 or float64 array; got dtype {arr.dtype}"
+            )
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            want = " or ".join(f"{d}-D" for d in allowed)
+            raise ValueError(f"`{name}` must be {want}; got shape {arr.shape}")
+    if not allow_empty and arr.size == 0:
+        raise ValueError(f"`{name}` must not be empty; got shape {arr.shape}")
+    if dtype is not None:
+        dtype = check_float_dtype(dtype, name)
+    arr = np.array(arr, dtype=dtype, order=order, copy=True) if copy else np.asarray(
+        arr, dtype=dtype, order=order
+    )
+    if order == "C" and not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr)
+    if finite:
+        check_finite(arr, name)
+    return arr
+
+
+def check_finite(arr, name: str) -> None:
+    """ValueError if ``arr`` (dense array or scipy.sparse matrix) holds NaN or inf."""
+    data = arr.data if sp.issparse(arr) else arr
+    if data.size and not np.isfinite(data).all():
+        raise ValueError(f"`{name}` must not contain NaN or inf")
+
+
+def as_csr_or_csc(x, name: str, *, dtype=None, finite: bool = True):
+    """A scipy.sparse matrix as canonical CSR or CSC with float data and int64 indices.
+
+    Other sparse formats are converted to CSR.
+    """
+    if not sp.issparse(x):
+        raise TypeError(f"`{name}` must be a scipy.sparse matrix; got {type(x).__name__}")
+    if x.format not in ("csr", "csc"):
+        x = x.tocsr()
+    if x.dtype.kind in "iub" and dtype is not None:
+        x = x.astype(dtype)
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"`{name}` must have dtype float32 or float64; got {x.dtype}")
+    if dtype is not None:
+        x = x.astype(check_float_dtype(dtype, name), copy=False)
+    if min(x.shape) == 0:
+        raise ValueError(f"`{name}` must not be empty; got shape {x.shape}")
+    if not x.has_canonical_format:
+        x = x.copy()
+        x.sum_duplicates()
+    if finite:
+        check_finite(x, name)
+    return x
+
+
+def sparse_arrays(x):
+    """(indptr, indices, data) of a CSR/CSC matrix, with int64 index arrays."""
+    return (
+        np.ascontiguousarray(x.indptr, dtype=np.int64),
+        np.ascontiguousarray(x.indices, dtype=np.int64),
+        np.ascontiguousarray(x.data),
+    )
+
+
+def check_int(value, name: str, *, minimum=None, maximum=None) -> int:
+    """``value`` as a Python int within [minimum, maximum]; bools and floats are refused."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer; got {value!r}")
+    value = operator.index(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}; got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{name}` must be <= {maximum}; got {value}")
+    return value
+
+
+def check_real(value, name: str, *, minimum=None, maximum=None, strict_minimum=False) -> float:
+    """``value`` as a finite Python float within the given bounds."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number; got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"`{name}` must be finite; got {value}")
+    if minimum is not None:
+        if strict_minimum and value <= minimum:
+            raise ValueError(f"`{name}` must be > {minimum}; got {value}")
+        if not strict_minimum and value < minimum:
+            raise ValueError(f"`{name}` must be >= {minimum}; got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{name}` must be <= {maximum}; got {value}")
+    return value
+
+
+def check_choice(value, name: str, choices) -> str:
+    """``value`` if it is one of ``choices`` (strings); ValueError listing them otherwise."""
+    if not isinstance(value, str) or value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"`{name}` must be one of {listed}; got {value!r}")
+    return value
+
+
+def resolve_seed(seed) -> int:
+    """A 63-bit integer seed from None (fresh entropy), an int, or a numpy Generator."""
+    if seed is None:
+        return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(0, 2**63 - 1))
+    if isinstance(seed, np.random.RandomState):
+        return int(seed.randint(0, 2**31 - 1))
+    return check_int(seed, "seed", minimum=0, maximum=2**64 - 1)

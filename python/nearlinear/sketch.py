@@ -1,0 +1,1 @@
+"""Random sketch operators (in progress)."""
