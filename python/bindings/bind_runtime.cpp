@@ -20,6 +20,7 @@ void bind_runtime(py::module_& m) {
                                 std::to_string(EIGEN_MAJOR_VERSION) + "." +
                                 std::to_string(EIGEN_MINOR_VERSION);
         info["simd"] = std::string(Eigen::SimdInstructionSetsInUse());
+        info["variant"] = NEARLINEAR_VARIANT;
         info["openmp"] = _OPENMP;
         py::list features;
 #ifdef __AVX2__

@@ -1,4 +1,4 @@
-// Sketch operators (filled in by the sketch work).
+// Bindings of the sketch part of the core (to be written).
 #include "bindings.hpp"
 
 namespace nearlinear::bindings {

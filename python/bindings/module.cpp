@@ -7,4 +7,8 @@ PYBIND11_MODULE(NEARLINEAR_MODULE_NAME, m) {
   using namespace nearlinear::bindings;
   bind_runtime(m);
   bind_sketch(m);
+  bind_lstsq(m);
+  bind_completion(m);
+  bind_encoding(m);
+  bind_ot(m);
 }

@@ -11,7 +11,6 @@ import os as _os
 
 from . import sketch
 from ._native import core as _core
-from ._native import variant as _variant
 
 __version__ = _core.__version__
 
@@ -42,7 +41,6 @@ def get_num_threads() -> int:
 def build_info() -> dict:
     """How the loaded core was built: CPU variant, Eigen version, SIMD sets, OpenMP."""
     info = dict(_core.build_info())
-    info["variant"] = _variant
     info["version"] = __version__
     return info
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 
-__all__ = ["core", "variant"]
+__all__ = ["core"]
 
 _V3_FLAGS = {"avx2", "fma", "bmi1", "bmi2", "f16c", "movbe"}
 
@@ -29,10 +29,10 @@ def _cpu_flags() -> set[str]:
 def _load():
     if os.environ.get("NEARLINEAR_CPU", "").lower() != "baseline" and _V3_FLAGS <= _cpu_flags():
         try:
-            return importlib.import_module("nearlinear._core_avx2"), "avx2"
+            return importlib.import_module("nearlinear._core_avx2")
         except ImportError:
             pass
-    return importlib.import_module("nearlinear._core"), "baseline"
+    return importlib.import_module("nearlinear._core")
 
 
-core, variant = _load()
+core = _load()

@@ -1,0 +1,6 @@
+// Bindings of the ot part of the core (to be written).
+#include "bindings.hpp"
+
+namespace nearlinear::bindings {
+void bind_ot(pybind11::module_& m) { (void)m; }
+}  // namespace nearlinear::bindings
