@@ -41,8 +41,8 @@ struct NoSign {
 };
 
 /// How a sketch's work is split into tasks: the rows of A into `groups` contiguous ranges of
-/// whole `align`-row blocks, the columns into chunks of `chunk`. Each group accumulates into
-/// its own partial output and the partials are summed in group order, so, as the plan depends
+/// whole `align`-row blocks, the columns into chunks of `chunk`. Each (group, chunk) task
+/// accumulates into its own buffer and the groups are summed in order, so, as the plan depends
 /// only on the problem's sizes, the result is the same on any number of threads.
 struct TaskPlan {
   Index groups = 1;
@@ -52,13 +52,13 @@ struct TaskPlan {
 
 /// A plan for `rows` rows (a multiple of align) and d columns with column chunks of `chunk`:
 /// enough groups for about `target_tasks` tasks, at most one group per `min_rows` rows, and
-/// partial outputs of at most ~64 MiB.
+/// task buffers of at most ~64 MiB in all.
 TaskPlan make_plan(Index rows, Index d, Index m, Index chunk, Index align, Index min_rows,
                    std::size_t elem_size, Index target_tasks = 8);
 
 /// Run kernel(i0, i1, c0, c1, out, ld) over every (row group, column chunk) of `plan`: the
-/// kernel adds S[:, i0:i1] A[i0:i1, c0:c1] to the #m by (c1 - c0) block `out` (row stride ld),
-/// which it may only touch in its own columns. Returns the #m by #d sum.
+/// kernel adds S[:, i0:i1] A[i0:i1, c0:c1] to the zeroed #m by (c1 - c0) block `out` (row
+/// stride ld). Returns the #m by #d sum over the groups, added in group order.
 template <typename T, typename Kernel>
 RowMatrix<T> run_plan(const TaskPlan& plan, Index rows, Index m, Index d, Kernel&& kernel);
 
@@ -150,24 +150,25 @@ RowMatrix<T> run_plan(const TaskPlan& plan, Index rows, Index m, Index d, Kernel
   const Index blocks = (rows + plan.align - 1) / plan.align;
   const Index per_group = (blocks + plan.groups - 1) / plan.groups * plan.align;
   const Index groups = (rows + per_group - 1) / per_group;
-  RowMatrix<T> out = RowMatrix<T>::Zero(m, d);
-  std::vector<RowMatrix<T>> partial(groups > 1 ? groups : 0);
-  for (auto& p : partial) p = RowMatrix<T>::Zero(m, d);
+  // Each task accumulates into its own compact #m by chunk buffer: a chunk of a wider output
+  // would put its rows d apart, and power-of-two strides map them onto few cache sets.
+  std::vector<RowMatrix<T>> local(static_cast<std::size_t>(groups * chunks));
   parallel_for(
       0, groups * chunks,
       [&](std::int64_t task) {
         const Index g = task / chunks, k = task % chunks;
         const Index i0 = g * per_group, i1 = std::min(rows, i0 + per_group);
         const Index c0 = k * plan.chunk, c1 = std::min(d, c0 + plan.chunk);
-        T* base = groups > 1 ? partial[g].data() : out.data();
-        kernel(i0, i1, c0, c1, base + c0, d);
+        local[task] = RowMatrix<T>::Zero(m, c1 - c0);
+        kernel(i0, i1, c0, c1, local[task].data(), c1 - c0);
       },
       Schedule::Dynamic, 1);
-  if (groups > 1) {
-    parallel_for(0, m, [&](std::int64_t r) {
-      for (Index g = 0; g < groups; ++g) out.row(r) += partial[g].row(r);
-    });
-  }
+  RowMatrix<T> out(m, d);
+  parallel_for(0, chunks, [&](std::int64_t k) {
+    const Index c0 = k * plan.chunk, w = std::min(d, c0 + plan.chunk) - c0;
+    out.middleCols(c0, w) = local[k];
+    for (Index g = 1; g < groups; ++g) out.middleCols(c0, w) += local[g * chunks + k];
+  });
   return out;
 }
 
