@@ -31,20 +31,43 @@ struct SketchSpec {
 };
 
 /// Throws std::invalid_argument unless m >= 1, n >= 1, 1 <= nnz_per_column <= m for
-/// sparse_sign and m <= srht_padded_size(n) for srht.
+/// sparse_sign and m <= srht_padded_size(n) for srht (also for an unknown kind, m >= 2^31
+/// or n > 2^40).
 void validate_sketch(const SketchSpec& spec);
 
 /// The zero-padded row count N = next power of two >= n used by the SRHT.
 Index srht_padded_size(Index n);
 
-/// S A for a dense A (#n by #d) in row-major (C) or column-major (Fortran) layout.
+/// S A for a dense A (#n by #d) in row-major (C) or column-major (Fortran) layout, read in
+/// place (never copied whole, never written). Runs on get_num_threads() threads; the result
+/// is bitwise the same on any number of threads.
 /// @return #m by #d row-major matrix.
+/// @throws std::invalid_argument if validate_sketch(spec) does, if A does not have spec.n
+///   rows or has no column, or if A holds NaN or inf (found from the result, so this check
+///   costs nothing on valid data; a finite A whose sketch overflows is returned as is).
 template <typename T>
 RowMatrix<T> sketch_dense(const SketchSpec& spec, const ConstRowMatrixRef<T>& A);
 template <typename T>
 RowMatrix<T> sketch_dense(const SketchSpec& spec, const ConstColMatrixRef<T>& A);
 
+/// Unambiguous overloads for plain matrices and vectors (a plain matrix converts to both Refs
+/// above); a #n vector is treated as an #n by 1 matrix.
+template <typename T>
+RowMatrix<T> sketch_dense(const SketchSpec& spec, const RowMatrix<T>& A) {
+  return sketch_dense<T>(spec, ConstRowMatrixRef<T>(A));
+}
+template <typename T>
+RowMatrix<T> sketch_dense(const SketchSpec& spec, const ColMatrix<T>& A) {
+  return sketch_dense<T>(spec, ConstColMatrixRef<T>(A));
+}
+template <typename T>
+RowMatrix<T> sketch_dense(const SketchSpec& spec, const Vector<T>& b) {
+  return sketch_dense<T>(spec, ConstColMatrixRef<T>(b));
+}
+
 /// S A for a sparse CSR or CSC A (#n by #d). @return #m by #d row-major matrix.
+/// Same errors as sketch_dense, and also for a malformed structure (indptr not starting at 0
+/// or decreasing, indices unsorted, duplicated or out of range).
 template <typename T>
 RowMatrix<T> sketch_sparse(const SketchSpec& spec, const SparseView<T>& A);
 

@@ -1,0 +1,259 @@
+// The sketch operators' entry points: validation, dispatch by kind, the explicit matrix S,
+// and the random structure shared by the fast kernels and sketch_matrix.
+#include "nearlinear/sketch.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <unordered_set>
+
+#include "nearlinear/parallel.hpp"
+#include "nearlinear/random.hpp"
+#include "sketch_detail.hpp"
+
+namespace nearlinear {
+
+using namespace sketch_detail;
+
+namespace {
+
+template <typename T>
+bool all_finite(const DataView<T>& A) {
+  if (A.is_dense()) {
+    const Index outer = A.layout == DataView<T>::Layout::RowMajor ? A.rows : A.cols;
+    const Index inner = A.layout == DataView<T>::Layout::RowMajor ? A.cols : A.rows;
+    for (Index o = 0; o < outer; ++o) {
+      const T* p = A.dense + o * A.ld;
+      for (Index i = 0; i < inner; ++i)
+        if (!std::isfinite(p[i])) return false;
+    }
+    return true;
+  }
+  const Index nnz = A.sparse.nnz();
+  for (Index p = 0; p < nnz; ++p)
+    if (!std::isfinite(A.sparse.data[p])) return false;
+  return true;
+}
+
+template <typename T>
+RowMatrix<T> apply(const SketchSpec& spec, const DataView<T>& A) {
+  validate_sketch(spec);
+  NL_CHECK(A.rows == spec.n, "A must have n = " << spec.n << " rows (the sketch's column count); got "
+                                                << A.rows);
+  NL_CHECK(A.cols >= 1, "A must have at least one column; got shape (" << A.rows << ", "
+                                                                        << A.cols << ")");
+  RowMatrix<T> out;
+  switch (spec.kind) {
+    case SketchKind::SparseSign: out = apply_sparse_sign(spec, A); break;
+    case SketchKind::SRHT: out = apply_srht(spec, A); break;
+    case SketchKind::Gaussian: out = apply_gaussian(spec, A); break;
+  }
+  // Every entry of A reaches some entry of S A with a nonzero (or, for the Gaussian, almost
+  // surely nonzero; inf * 0 is NaN anyway) coefficient, so NaN/inf in A always shows in the
+  // result: checking the small result costs nothing on valid data, and only a non-finite
+  // result (NaN/inf in A, or overflow) pays for a scan of A.
+  if (!out.allFinite()) NL_CHECK(all_finite(A), "A must not contain NaN or inf");
+  return out;
+}
+
+template <typename T>
+void check_sparse_structure(const SparseView<T>& A) {
+  NL_CHECK(A.rows >= 0 && A.cols >= 0, "A has a negative shape");
+  const Index outer = A.row_major ? A.rows : A.cols;
+  const Index inner = A.row_major ? A.cols : A.rows;
+  NL_CHECK(A.indptr != nullptr, "A's indptr is missing");
+  NL_CHECK(A.indptr[0] == 0, "A's indptr must start at 0; got " << A.indptr[0]);
+  for (Index o = 0; o < outer; ++o)
+    NL_CHECK(A.indptr[o + 1] >= A.indptr[o], "A's indptr must be non-decreasing");
+  const Index nnz = A.nnz();
+  NL_CHECK(nnz == 0 || (A.indices != nullptr && A.data != nullptr), "A's arrays are missing");
+  for (Index o = 0; o < outer; ++o)
+    for (std::int64_t p = A.indptr[o]; p < A.indptr[o + 1]; ++p)
+      NL_CHECK(A.indices[p] >= 0 && A.indices[p] < inner &&
+                   (p == A.indptr[o] || A.indices[p] > A.indices[p - 1]),
+               "A's indices must be sorted, without duplicates, and in [0, " << inner << ")");
+}
+
+}  // namespace
+
+Index srht_padded_size(Index n) {
+  NL_CHECK(n >= 1 && n <= (Index(1) << 40), "n must be in [1, 2^40]; got " << n);
+  Index N = 1;
+  while (N < n) N *= 2;
+  return N;
+}
+
+void validate_sketch(const SketchSpec& spec) {
+  NL_CHECK(spec.kind == SketchKind::SparseSign || spec.kind == SketchKind::SRHT ||
+               spec.kind == SketchKind::Gaussian,
+           "unknown sketch kind " << static_cast<int>(spec.kind));
+  NL_CHECK(spec.m >= 1, "m must be a positive integer; got " << spec.m);
+  NL_CHECK(spec.m <= std::numeric_limits<std::int32_t>::max(),
+           "m must be below 2^31; got " << spec.m);
+  NL_CHECK(spec.n >= 1, "n must be a positive integer; got " << spec.n);
+  NL_CHECK(spec.n <= (Index(1) << 40), "n must be at most 2^40; got " << spec.n);
+  if (spec.kind == SketchKind::SparseSign)
+    NL_CHECK(spec.nnz_per_column >= 1 && spec.nnz_per_column <= spec.m,
+             "nnz_per_column must be in [1, m] = [1, " << spec.m << "]; got "
+                                                       << spec.nnz_per_column);
+  if (spec.kind == SketchKind::SRHT)
+    NL_CHECK(spec.m <= srht_padded_size(spec.n),
+             "m must be at most the padded row count " << srht_padded_size(spec.n)
+                                                       << " of an srht sketch; got " << spec.m);
+}
+
+template <typename T>
+RowMatrix<T> sketch_dense(const SketchSpec& spec, const ConstRowMatrixRef<T>& A) {
+  DataView<T> view;
+  view.layout = DataView<T>::Layout::RowMajor;
+  view.rows = A.rows();
+  view.cols = A.cols();
+  view.dense = A.data();
+  view.ld = A.outerStride();
+  return apply(spec, view);
+}
+
+template <typename T>
+RowMatrix<T> sketch_dense(const SketchSpec& spec, const ConstColMatrixRef<T>& A) {
+  DataView<T> view;
+  view.layout = DataView<T>::Layout::ColMajor;
+  view.rows = A.rows();
+  view.cols = A.cols();
+  view.dense = A.data();
+  view.ld = A.outerStride();
+  return apply(spec, view);
+}
+
+template <typename T>
+RowMatrix<T> sketch_sparse(const SketchSpec& spec, const SparseView<T>& A) {
+  check_sparse_structure(A);
+  DataView<T> view;
+  view.layout = A.row_major ? DataView<T>::Layout::Csr : DataView<T>::Layout::Csc;
+  view.rows = A.rows;
+  view.cols = A.cols;
+  view.sparse = A;
+  return apply(spec, view);
+}
+
+RowMatrix<double> sketch_matrix(const SketchSpec& spec) {
+  validate_sketch(spec);
+  const Index m = spec.m, n = spec.n;
+  RowMatrix<double> S = RowMatrix<double>::Zero(m, n);
+  switch (spec.kind) {
+    case SketchKind::SparseSign: {
+      const double value = 1.0 / std::sqrt(static_cast<double>(spec.nnz_per_column));
+      std::vector<std::uint32_t> codes(spec.nnz_per_column);
+      for (Index j = 0; j < n; ++j) {
+        sparse_sign_column(spec, j, codes.data());
+        for (std::uint32_t code : codes)
+          S(code & 0x7fffffffu, j) = (code >> 31) ? -value : value;
+      }
+      break;
+    }
+    case SketchKind::SRHT: {
+      // S = sqrt(N/m) P H D with H = H_N / sqrt(N): entry (t, j) = d_j (-1)^popcount(k_t & j)
+      // / sqrt(m), written from the definition (independently of the fast transform).
+      const std::vector<Index> rows = srht_rows(spec);
+      const double scale = 1.0 / std::sqrt(static_cast<double>(m));
+      for (Index j = 0; j < n; ++j) {
+        const double dj = srht_sign(spec, j) * scale;
+        for (Index t = 0; t < m; ++t)
+          S(t, j) = __builtin_parityll(static_cast<unsigned long long>(rows[t] & j)) ? -dj : dj;
+      }
+      break;
+    }
+    case SketchKind::Gaussian: {
+      const double scale = 1.0 / std::sqrt(static_cast<double>(m));
+      std::vector<double> column(m);
+      for (Index j = 0; j < n; ++j) {
+        gaussian_column(spec, j, column.data());
+        for (Index t = 0; t < m; ++t) S(t, j) = scale * column[t];
+      }
+      break;
+    }
+  }
+  return S;
+}
+
+// ---- random structure ----
+
+namespace sketch_detail {
+
+TaskPlan make_plan(Index rows, Index d, Index m, Index chunk, Index align, Index min_rows,
+                   std::size_t elem_size, Index target_tasks) {
+  TaskPlan plan;
+  plan.chunk = std::max<Index>(1, std::min(chunk, d));
+  plan.align = std::max<Index>(1, align);
+  const Index chunks = (d + plan.chunk - 1) / plan.chunk;
+  const Index blocks = (rows + plan.align - 1) / plan.align;
+  Index groups = (target_tasks + chunks - 1) / chunks;
+  groups = std::min(groups, std::max<Index>(1, rows / std::max<Index>(1, min_rows)));
+  groups = std::min(groups, blocks);
+  const double bytes = static_cast<double>(m) * static_cast<double>(d) * elem_size;
+  groups = std::min<Index>(groups, std::max<Index>(1, static_cast<Index>((64 << 20) / bytes)));
+  plan.groups = std::max<Index>(1, groups);
+  return plan;
+}
+
+void sparse_sign_column(const SketchSpec& spec, Index j, std::uint32_t* out) {
+  const std::uint64_t seed = kind_seed(spec);
+  const Index s = spec.nnz_per_column, m = spec.m;
+  // Floyd: for t = m-s, ..., m-1 draw r uniform in [0, t]; take t if r was already taken.
+  for (Index k = 0; k < s; ++k) {
+    const Index t = m - s + k;
+    Index r = static_cast<Index>(rng::to_range(rng::hash(seed, j, k), t + 1));
+    bool taken = false;
+    for (Index q = 0; q < k && !taken; ++q) taken = (out[q] == r);
+    out[k] = static_cast<std::uint32_t>(taken ? t : r);
+  }
+  for (Index k = 0; k < s; ++k) {
+    const std::uint64_t word = rng::hash(seed, j, s + k / 64);
+    out[k] |= static_cast<std::uint32_t>((word >> (k % 64)) & 1u) << 31;
+  }
+}
+
+std::vector<std::uint32_t> sparse_sign_codes(const SketchSpec& spec) {
+  const Index s = spec.nnz_per_column;
+  std::vector<std::uint32_t> codes(static_cast<std::size_t>(spec.n * s));
+  const Index block = 4096;
+  parallel_for(0, (spec.n + block - 1) / block, [&](std::int64_t b) {
+    const Index j1 = std::min(spec.n, (b + 1) * block);
+    for (Index j = b * block; j < j1; ++j) sparse_sign_column(spec, j, codes.data() + j * s);
+  });
+  return codes;
+}
+
+std::vector<Index> srht_rows(const SketchSpec& spec) {
+  const std::uint64_t seed = kind_seed(spec);
+  const Index N = srht_padded_size(spec.n), m = spec.m;
+  std::vector<Index> rows;
+  rows.reserve(m);
+  std::unordered_set<Index> taken;
+  taken.reserve(static_cast<std::size_t>(m) * 2);
+  for (Index t = N - m; t < N; ++t) {
+    Index r = static_cast<Index>(rng::to_range(rng::hash(seed, 1, t), t + 1));
+    if (!taken.insert(r).second) {
+      r = t;
+      taken.insert(r);
+    }
+    rows.push_back(r);
+  }
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+double srht_sign(const SketchSpec& spec, Index i) {
+  const std::uint64_t word = rng::hash(kind_seed(spec), 0, static_cast<std::uint64_t>(i) / 64);
+  return ((word >> (i % 64)) & 1u) ? -1.0 : 1.0;
+}
+
+}  // namespace sketch_detail
+
+template RowMatrix<float> sketch_dense(const SketchSpec&, const ConstRowMatrixRef<float>&);
+template RowMatrix<double> sketch_dense(const SketchSpec&, const ConstRowMatrixRef<double>&);
+template RowMatrix<float> sketch_dense(const SketchSpec&, const ConstColMatrixRef<float>&);
+template RowMatrix<double> sketch_dense(const SketchSpec&, const ConstColMatrixRef<double>&);
+template RowMatrix<float> sketch_sparse(const SketchSpec&, const SparseView<float>&);
+template RowMatrix<double> sketch_sparse(const SketchSpec&, const SparseView<double>&);
+
+}  // namespace nearlinear

@@ -1,0 +1,174 @@
+// Private helpers shared by the sketch kernels (sketch_*.cpp): a uniform view of the input
+// layouts, the task driver that makes results independent of the thread count, and the
+// random structure of each kind of S. Not part of the public interface.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "nearlinear/common.hpp"
+#include "nearlinear/parallel.hpp"
+#include "nearlinear/sketch.hpp"
+
+namespace nearlinear::sketch_detail {
+
+/// The data A (#n by #d) in one of the four layouts the sketches accept.
+template <typename T>
+struct DataView {
+  enum class Layout { RowMajor, ColMajor, Csr, Csc };
+  Layout layout = Layout::RowMajor;
+  Index rows = 0;
+  Index cols = 0;
+  const T* dense = nullptr;  // dense layouts: element (i, c) at dense[i * ld + c] (row-major)
+  Index ld = 0;              //   or dense[c * ld + i] (column-major)
+  SparseView<T> sparse;      // sparse layouts
+
+  bool is_dense() const { return layout == Layout::RowMajor || layout == Layout::ColMajor; }
+};
+
+/// Copy rows [i0, i1) and columns [c0, c1) of A into the row-major `tile` (leading dimension
+/// c1 - c0), multiplying row i by row_sign(i) when given; rows past A's end are zero.
+/// CSC is read through one binary search per column.
+template <typename T, typename RowSign>
+void load_tile(const DataView<T>& A, Index i0, Index i1, Index c0, Index c1, T* tile,
+               RowSign&& row_sign);
+
+/// A constant row sign of 1, for load_tile without signs.
+struct NoSign {
+  template <typename I>
+  constexpr double operator()(I) const { return 1.0; }
+};
+
+/// How a sketch's work is split into tasks: the rows of A into `groups` contiguous ranges of
+/// whole `align`-row blocks, the columns into chunks of `chunk`. Each group accumulates into
+/// its own partial output and the partials are summed in group order, so, as the plan depends
+/// only on the problem's sizes, the result is the same on any number of threads.
+struct TaskPlan {
+  Index groups = 1;
+  Index chunk = 1;
+  Index align = 1;
+};
+
+/// A plan for `rows` rows (a multiple of align) and d columns with column chunks of `chunk`:
+/// enough groups for about `target_tasks` tasks, at most one group per `min_rows` rows, and
+/// partial outputs of at most ~64 MiB.
+TaskPlan make_plan(Index rows, Index d, Index m, Index chunk, Index align, Index min_rows,
+                   std::size_t elem_size, Index target_tasks = 8);
+
+/// Run kernel(i0, i1, c0, c1, out, ld) over every (row group, column chunk) of `plan`: the
+/// kernel adds S[:, i0:i1] A[i0:i1, c0:c1] to the #m by (c1 - c0) block `out` (row stride ld),
+/// which it may only touch in its own columns. Returns the #m by #d sum.
+template <typename T, typename Kernel>
+RowMatrix<T> run_plan(const TaskPlan& plan, Index rows, Index m, Index d, Kernel&& kernel);
+
+// ---- the random structure of each kind (pure functions of the spec) ----
+
+/// The s distinct rows of column j of a sparse sign sketch, each with its sign in the top
+/// bit: row | (negative << 31). Floyd's sampling algorithm (Bentley & Floyd 1987).
+void sparse_sign_column(const SketchSpec& spec, Index j, std::uint32_t* out);
+
+/// sparse_sign_column for every j in [0, n), in parallel: n * s codes.
+std::vector<std::uint32_t> sparse_sign_codes(const SketchSpec& spec);
+
+/// The SRHT's m sampled rows of H (distinct, ascending, in [0, N)).
+std::vector<Index> srht_rows(const SketchSpec& spec);
+
+/// The SRHT's sign of row i of A: +1 or -1.
+double srht_sign(const SketchSpec& spec, Index i);
+
+/// Column j of the unscaled Gaussian sketch (i.i.d. N(0, 1), #m values), generated with
+/// vectorised Box-Muller in single precision from a counter-based 32-bit hash.
+template <typename T>
+void gaussian_column(const SketchSpec& spec, Index j, T* out);
+
+// ---- kernels, one per kind (sketch_<kind>.cpp) ----
+template <typename T>
+RowMatrix<T> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A);
+template <typename T>
+RowMatrix<T> apply_srht(const SketchSpec& spec, const DataView<T>& A);
+template <typename T>
+RowMatrix<T> apply_gaussian(const SketchSpec& spec, const DataView<T>& A);
+
+/// The seed of one kind's random structure, so that kinds sharing a seed are independent.
+inline std::uint64_t kind_seed(const SketchSpec& spec) {
+  return spec.seed ^ (0x5bd1e9955bd1e995ULL * (static_cast<std::uint64_t>(spec.kind) + 1));
+}
+
+// ---- template definitions ----
+
+template <typename T, typename RowSign>
+void load_tile(const DataView<T>& A, Index i0, Index i1, Index c0, Index c1, T* tile,
+               RowSign&& row_sign) {
+  using Layout = typename DataView<T>::Layout;
+  const Index w = c1 - c0;
+  const Index last = std::min(i1, A.rows);
+  if (A.layout == Layout::RowMajor) {
+    for (Index i = i0; i < last; ++i) {
+      const T sign = static_cast<T>(row_sign(i));
+      const T* src = A.dense + i * A.ld + c0;
+      T* dst = tile + (i - i0) * w;
+      for (Index c = 0; c < w; ++c) dst[c] = sign * src[c];
+    }
+  } else if (A.layout == Layout::ColMajor) {
+    for (Index i = i0; i < last; ++i) {
+      const T sign = static_cast<T>(row_sign(i));
+      T* dst = tile + (i - i0) * w;
+      const T* src = A.dense + c0 * A.ld + i;
+      for (Index c = 0; c < w; ++c) dst[c] = sign * src[c * A.ld];
+    }
+  } else {
+    std::fill(tile, tile + (last > i0 ? (last - i0) : 0) * w, T(0));
+    const SparseView<T>& S = A.sparse;
+    if (A.layout == Layout::Csr) {
+      for (Index i = i0; i < last; ++i) {
+        const T sign = static_cast<T>(row_sign(i));
+        T* dst = tile + (i - i0) * w;
+        for (std::int64_t p = S.indptr[i]; p < S.indptr[i + 1]; ++p) {
+          const Index c = S.indices[p];
+          if (c >= c0 && c < c1) dst[c - c0] = sign * S.data[p];
+        }
+      }
+    } else {
+      for (Index c = c0; c < c1; ++c) {
+        const std::int64_t* begin = S.indices + S.indptr[c];
+        const std::int64_t* end = S.indices + S.indptr[c + 1];
+        for (const std::int64_t* q = std::lower_bound(begin, end, i0); q != end && *q < last;
+             ++q) {
+          const Index i = *q;
+          tile[(i - i0) * w + (c - c0)] = static_cast<T>(row_sign(i)) * S.data[q - S.indices];
+        }
+      }
+    }
+  }
+  if (last < i1) std::fill(tile + (std::max(last, i0) - i0) * w, tile + (i1 - i0) * w, T(0));
+}
+
+template <typename T, typename Kernel>
+RowMatrix<T> run_plan(const TaskPlan& plan, Index rows, Index m, Index d, Kernel&& kernel) {
+  const Index chunks = (d + plan.chunk - 1) / plan.chunk;
+  const Index blocks = (rows + plan.align - 1) / plan.align;
+  const Index per_group = (blocks + plan.groups - 1) / plan.groups * plan.align;
+  const Index groups = (rows + per_group - 1) / per_group;
+  RowMatrix<T> out = RowMatrix<T>::Zero(m, d);
+  std::vector<RowMatrix<T>> partial(groups > 1 ? groups : 0);
+  for (auto& p : partial) p = RowMatrix<T>::Zero(m, d);
+  parallel_for(
+      0, groups * chunks,
+      [&](std::int64_t task) {
+        const Index g = task / chunks, k = task % chunks;
+        const Index i0 = g * per_group, i1 = std::min(rows, i0 + per_group);
+        const Index c0 = k * plan.chunk, c1 = std::min(d, c0 + plan.chunk);
+        T* base = groups > 1 ? partial[g].data() : out.data();
+        kernel(i0, i1, c0, c1, base + c0, d);
+      },
+      Schedule::Dynamic, 1);
+  if (groups > 1) {
+    parallel_for(0, m, [&](std::int64_t r) {
+      for (Index g = 0; g < groups; ++g) out.row(r) += partial[g].row(r);
+    });
+  }
+  return out;
+}
+
+}  // namespace nearlinear::sketch_detail

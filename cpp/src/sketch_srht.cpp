@@ -1,0 +1,78 @@
+// Subsampled randomized Hadamard transform (Ailon & Chazelle 2009; Tropp 2011):
+// S A = sqrt(N/m) P H D A = (1/sqrt(m)) P H_N D A, with H_N the unnormalised Walsh-Hadamard
+// matrix of order N (A zero-padded to N rows).
+//
+// Only the m sampled rows of H_N D A are needed. Split row indices as i = b B + l and
+// k = q B + p with B a power of two; then (H_N)_{ki} = (-1)^popcount(q & b) (H_B)_{pl}, so
+//   (H_N x)_k = sum_b (-1)^popcount(q & b) (H_B x_b)_p,
+// where x_b is the b-th block of B rows. Each block is transformed in cache (a B-row tile of
+// the data, butterflies on whole rows of contiguous values) and immediately added, with the
+// sign of its block, into the m sampled output rows. A is read once, nothing of size N is
+// stored, and the cost is N d (log2 B + m / B) additions instead of N d log2 N.
+#include <cmath>
+#include <vector>
+
+#include "fwht.hpp"
+#include "nearlinear/random.hpp"
+#include "sketch_detail.hpp"
+
+namespace nearlinear::sketch_detail {
+
+template <typename T>
+RowMatrix<T> apply_srht(const SketchSpec& spec, const DataView<T>& A) {
+  const Index n = A.rows, d = A.cols, m = spec.m;
+  const Index N = srht_padded_size(n);
+  const std::vector<Index> rows = srht_rows(spec);
+
+  // Block size near the minimiser of log2 B + m / B, and a column chunk keeping the tile in L2.
+  Index B = 64;
+  while (B < m / 2 && B < 8192) B *= 2;
+  B = std::min(B, N);
+  int log_b = 0;
+  while ((Index(1) << log_b) < B) ++log_b;
+  const Index tile_bytes = 256 << 10;
+  Index chunk = std::max<Index>(8, tile_bytes / (B * static_cast<Index>(sizeof(T))) / 8 * 8);
+  if (!A.is_dense() && A.layout == DataView<T>::Layout::Csr) chunk = d;  // one pass over rows
+  const TaskPlan plan = make_plan(N, d, m, chunk, B, B, sizeof(T));
+
+  std::vector<std::uint64_t> sign_words(static_cast<std::size_t>((n + 63) / 64));
+  for (std::size_t q = 0; q < sign_words.size(); ++q)
+    sign_words[q] = rng::hash(kind_seed(spec), 0, q);
+  auto row_sign = [&](Index i) {
+    return ((sign_words[i >> 6] >> (i & 63)) & 1u) ? -1.0 : 1.0;
+  };
+  std::vector<Index> row_in_block(m), block_of_row(m);
+  for (Index t = 0; t < m; ++t) {
+    row_in_block[t] = rows[t] & (B - 1);
+    block_of_row[t] = rows[t] >> log_b;
+  }
+
+  RowMatrix<T> out = run_plan<T>(plan, N, m, d, [&](Index i0, Index i1, Index c0, Index c1,
+                                                    T* o, Index ld) {
+    const Index w = c1 - c0;
+    std::vector<T> tile(static_cast<std::size_t>(B * w));
+    for (Index b0 = i0; b0 < i1 && b0 < n; b0 += B) {
+      const auto block = static_cast<unsigned long long>(b0 >> log_b);
+      load_tile(A, b0, b0 + B, c0, c1, tile.data(), row_sign);
+      fwht_rows(tile.data(), B, w);
+      for (Index t = 0; t < m; ++t) {
+        const T* __restrict src = tile.data() + row_in_block[t] * w;
+        T* __restrict dst = o + t * ld;
+        if (__builtin_parityll(static_cast<unsigned long long>(block_of_row[t]) & block)) {
+#pragma omp simd
+          for (Index c = 0; c < w; ++c) dst[c] -= src[c];
+        } else {
+#pragma omp simd
+          for (Index c = 0; c < w; ++c) dst[c] += src[c];
+        }
+      }
+    }
+  });
+  out *= static_cast<T>(1.0 / std::sqrt(static_cast<double>(m)));
+  return out;
+}
+
+template RowMatrix<float> apply_srht(const SketchSpec&, const DataView<float>&);
+template RowMatrix<double> apply_srht(const SketchSpec&, const DataView<double>&);
+
+}  // namespace nearlinear::sketch_detail

@@ -1,0 +1,214 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <set>
+#include <vector>
+
+#include "../src/fwht.hpp"
+#include "nearlinear/parallel.hpp"
+#include "nearlinear/random.hpp"
+#include "nearlinear/sketch.hpp"
+
+using namespace nearlinear;
+
+namespace {
+
+const SketchKind kKinds[] = {SketchKind::SparseSign, SketchKind::SRHT, SketchKind::Gaussian};
+
+SketchSpec make_spec(SketchKind kind, Index m, Index n, std::uint64_t seed = 7, int s = 3) {
+  SketchSpec spec;
+  spec.kind = kind;
+  spec.m = m;
+  spec.n = n;
+  spec.seed = seed;
+  spec.nnz_per_column = s;
+  return spec;
+}
+
+RowMatrix<double> random_matrix(Index n, Index d, std::uint64_t seed, double density = 1.0) {
+  rng::Stream st(seed, 0);
+  RowMatrix<double> A(n, d);
+  for (Index i = 0; i < n; ++i)
+    for (Index j = 0; j < d; ++j) A(i, j) = st.uniform() < density ? st.normal() : 0.0;
+  return A;
+}
+
+/// Compressed arrays of A (CSR when row_major, else CSC), owning their storage.
+struct Compressed {
+  std::vector<std::int64_t> indptr, indices;
+  std::vector<double> data;
+  SparseView<double> view;
+};
+
+Compressed compress(const RowMatrix<double>& A, bool row_major) {
+  Compressed c;
+  const Index outer = row_major ? A.rows() : A.cols(), inner = row_major ? A.cols() : A.rows();
+  c.indptr.push_back(0);
+  for (Index o = 0; o < outer; ++o) {
+    for (Index i = 0; i < inner; ++i) {
+      const double v = row_major ? A(o, i) : A(i, o);
+      if (v != 0.0) {
+        c.indices.push_back(i);
+        c.data.push_back(v);
+      }
+    }
+    c.indptr.push_back(static_cast<std::int64_t>(c.indices.size()));
+  }
+  c.view = {A.rows(), A.cols(), row_major, c.indptr.data(), c.indices.data(), c.data.data()};
+  return c;
+}
+
+double max_abs_diff(const RowMatrix<double>& X, const RowMatrix<double>& Y) {
+  return (X - Y).cwiseAbs().maxCoeff();
+}
+
+}  // namespace
+
+TEST(Fwht, MatchesNaiveHadamard) {
+  for (Index B : {1, 2, 8, 64}) {
+    const Index w = 5;
+    RowMatrix<double> X = random_matrix(B, w, 3);
+    RowMatrix<double> Y = X;
+    sketch_detail::fwht_rows(Y.data(), B, w);
+    RowMatrix<double> H(B, B);
+    for (Index k = 0; k < B; ++k)
+      for (Index l = 0; l < B; ++l) H(k, l) = __builtin_parityll(k & l) ? -1.0 : 1.0;
+    EXPECT_LT(max_abs_diff(Y, H * X), 1e-12 * B) << "B = " << B;
+  }
+}
+
+TEST(Sketch, PaddedSize) {
+  EXPECT_EQ(srht_padded_size(1), 1);
+  EXPECT_EQ(srht_padded_size(5), 8);
+  EXPECT_EQ(srht_padded_size(1024), 1024);
+  EXPECT_EQ(srht_padded_size(1025), 2048);
+}
+
+TEST(Sketch, DenseMatchesExplicitMatrixForEveryKindAndLayout) {
+  // n covers a partial SRHT block, several task groups and a Gaussian block edge.
+  for (SketchKind kind : kKinds) {
+    for (Index n : {Index(1), Index(37), Index(300), Index(9000)}) {
+      const Index m = std::min<Index>(n, 20), d = 6;
+      const SketchSpec spec = make_spec(kind, m, n, 7, static_cast<int>(std::min<Index>(m, 3)));
+      const RowMatrix<double> S = sketch_matrix(spec);
+      const RowMatrix<double> A = random_matrix(n, d, 11);
+      const RowMatrix<double> expected = S * A;
+      const double tol = 1e-12 * std::sqrt(static_cast<double>(n)) * 10;
+      EXPECT_LT(max_abs_diff(sketch_dense<double>(spec, A), expected), tol);
+      const ColMatrix<double> Acol = A;
+      EXPECT_LT(max_abs_diff(sketch_dense<double>(spec, Acol), expected), tol);
+    }
+  }
+}
+
+TEST(Sketch, SparseMatchesDense) {
+  for (SketchKind kind : kKinds) {
+    const Index n = 500, d = 9, m = 16;
+    const SketchSpec spec = make_spec(kind, m, n);
+    const RowMatrix<double> A = random_matrix(n, d, 5, 0.2);
+    const RowMatrix<double> dense = sketch_dense<double>(spec, A);
+    for (bool row_major : {true, false}) {
+      const Compressed c = compress(A, row_major);
+      EXPECT_LT(max_abs_diff(sketch_sparse<double>(spec, c.view), dense), 1e-12);
+    }
+  }
+}
+
+TEST(Sketch, FloatMatchesDouble) {
+  for (SketchKind kind : kKinds) {
+    const SketchSpec spec = make_spec(kind, 12, 200);
+    const RowMatrix<double> A = random_matrix(200, 4, 9);
+    const RowMatrix<float> Af = A.cast<float>();
+    const RowMatrix<double> a = sketch_dense<double>(spec, A);
+    const RowMatrix<double> b = sketch_dense<float>(spec, Af).cast<double>();
+    EXPECT_LT(max_abs_diff(a, b), 1e-4 * a.cwiseAbs().maxCoeff());
+  }
+}
+
+TEST(Sketch, SparseSignColumnsHaveSDistinctEntries) {
+  for (int s : {1, 4, 8}) {
+    const SketchSpec spec = make_spec(SketchKind::SparseSign, 8, 100, 3, s);
+    const RowMatrix<double> S = sketch_matrix(spec);
+    for (Index j = 0; j < S.cols(); ++j) {
+      int nonzeros = 0;
+      for (Index i = 0; i < S.rows(); ++i) {
+        if (S(i, j) != 0.0) {
+          ++nonzeros;
+          EXPECT_DOUBLE_EQ(std::abs(S(i, j)), 1.0 / std::sqrt(static_cast<double>(s)));
+        }
+      }
+      EXPECT_EQ(nonzeros, s);
+    }
+  }
+  // s = m: every row of every column.
+  const RowMatrix<double> S = sketch_matrix(make_spec(SketchKind::SparseSign, 5, 10, 1, 5));
+  EXPECT_EQ((S.array() != 0.0).count(), 50);
+}
+
+TEST(Sketch, SrhtIsOrthogonalWhenSquare) {
+  // m = N = n: S = H D / sqrt(n) is orthogonal (all rows sampled).
+  const SketchSpec spec = make_spec(SketchKind::SRHT, 64, 64);
+  const RowMatrix<double> S = sketch_matrix(spec);
+  EXPECT_LT(max_abs_diff(S * S.transpose(), RowMatrix<double>::Identity(64, 64)), 1e-12);
+}
+
+TEST(Sketch, GaussianEntriesHaveVarianceOneOverM) {
+  const SketchSpec spec = make_spec(SketchKind::Gaussian, 100, 2000);
+  const RowMatrix<double> S = sketch_matrix(spec);
+  const double mean = S.mean();
+  const double var = (S.array() - mean).square().mean();
+  // 200000 draws: the sample mean and variance are within a few standard errors.
+  EXPECT_NEAR(mean, 0.0, 5 * 0.1 / std::sqrt(2e5));
+  EXPECT_NEAR(var * 100, 1.0, 5 * std::sqrt(2.0 / 2e5));
+}
+
+TEST(Sketch, SameResultOnAnyThreadCount) {
+  const int before = get_num_threads();
+  for (SketchKind kind : kKinds) {
+    const SketchSpec spec = make_spec(kind, 64, 50000, 21, 8);
+    const RowMatrix<double> A = random_matrix(50000, 3, 2);
+    set_num_threads(1);
+    const RowMatrix<double> one = sketch_dense<double>(spec, A);
+    set_num_threads(3);
+    const RowMatrix<double> three = sketch_dense<double>(spec, A);
+    EXPECT_TRUE(one == three) << "kind " << static_cast<int>(kind);
+  }
+  set_num_threads(before);
+}
+
+TEST(Sketch, ValidationThrows) {
+  const RowMatrix<double> A = random_matrix(10, 2, 1);
+  EXPECT_THROW(validate_sketch(make_spec(SketchKind::SparseSign, 0, 10)), std::invalid_argument);
+  EXPECT_THROW(validate_sketch(make_spec(SketchKind::Gaussian, 5, 0)), std::invalid_argument);
+  EXPECT_THROW(validate_sketch(make_spec(SketchKind::SparseSign, 4, 10, 1, 5)),
+               std::invalid_argument);
+  EXPECT_THROW(validate_sketch(make_spec(SketchKind::SparseSign, 4, 10, 1, 0)),
+               std::invalid_argument);
+  EXPECT_THROW(validate_sketch(make_spec(SketchKind::SRHT, 17, 10)), std::invalid_argument);
+  EXPECT_NO_THROW(validate_sketch(make_spec(SketchKind::SRHT, 16, 10)));
+  SketchSpec bad = make_spec(SketchKind::SparseSign, 4, 10);
+  bad.kind = static_cast<SketchKind>(42);
+  EXPECT_THROW(validate_sketch(bad), std::invalid_argument);
+  // Wrong row count.
+  EXPECT_THROW(sketch_dense<double>(make_spec(SketchKind::Gaussian, 3, 11), A),
+               std::invalid_argument);
+  // NaN and inf in the data.
+  for (SketchKind kind : kKinds) {
+    for (double v : {std::numeric_limits<double>::quiet_NaN(),
+                     std::numeric_limits<double>::infinity()}) {
+      RowMatrix<double> B = A;
+      B(7, 1) = v;
+      EXPECT_THROW(sketch_dense<double>(make_spec(kind, 4, 10), B), std::invalid_argument);
+    }
+  }
+  // Finite data whose sketch overflows is not an error.
+  RowMatrix<double> big = RowMatrix<double>::Constant(10, 2, 1e308);
+  EXPECT_NO_THROW(sketch_dense<double>(make_spec(SketchKind::SparseSign, 1, 10, 1, 1), big));
+  // Malformed sparse structure.
+  Compressed c = compress(A, true);
+  c.indices[3] = 99;
+  c.view.indices = c.indices.data();
+  EXPECT_THROW(sketch_sparse<double>(make_spec(SketchKind::SparseSign, 4, 10), c.view),
+               std::invalid_argument);
+}
