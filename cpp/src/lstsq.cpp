@@ -71,13 +71,16 @@ TriangularFactor factor_and_project(ColMatrix<double> M, const RowMatrix<double>
 }
 
 /// Conjugate gradients on the normal equations of min ||A N y - b||^2 + reg ||N y||^2,
-/// carried in x = N y, from the given X. Stops a column when the preconditioned gradient
-/// s = N^T (A^T r - reg x) satisfies
-///   ||s|| <= tol (||A|| ||N|| ||r|| + ||A|| ||x|| + ||b||),
-/// the size a relative backward perturbation tol of A and b produces in s, so that tol ~
-/// eps asks for the accuracy of a backward-stable solver. The test runs on the CG
-/// recurrences and is then confirmed on the true residual; CG restarts from there when it
-/// fails (at most 3 restarts).
+/// carried in x = N y, from the given X. The preconditioned gradient is
+/// s = N^T (A^T r - reg x). A column stops when
+///   ||s|| <= tol (||r|| + ||A|| ||x|| + ||b||),                              (strict)
+/// the size a relative backward perturbation tol of A and b produces in s when N is
+/// well scaled. The test runs on the CG recurrences and is confirmed on the true residual,
+/// restarting CG from there when it fails (at most 4 restarts). Rounding in A^T r alone
+/// puts a floor of about eps ||A|| ||N|| ||r|| under the true ||s|| (large when A is
+/// ill-conditioned and the residual large), so a column is also accepted when a restart
+/// no longer halves the true ||s|| and
+///   ||s|| <= 10 tol (||A|| ||N|| ||r|| + ||A|| ||x|| + ||b||).               (attained floor)
 template <typename Op>
 void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B,
                        const TriangularFactor& F, double reg, double tol, Index max_iter,
@@ -86,11 +89,12 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B,
   const Vector<double> bnorm = B.colwise().norm().transpose();
   const double anorm = F.sigma_max();
   const double kappa = F.sigma_min() > 0 ? F.sigma_max() / F.sigma_min() : 1.0;
-  auto threshold = [&](Index j, double rnorm) {
-    return tol * (kappa * rnorm + anorm * X.col(j).norm() + bnorm[j]);
+  auto threshold = [&](Index j, double rnorm, double rfactor) {
+    return tol * (rfactor * rnorm + anorm * X.col(j).norm() + bnorm[j]);
   };
   RowMatrix<double> G, T;
   Vector<double> rsq, q;
+  std::vector<double> previous(k, std::numeric_limits<double>::infinity());
   Index iters = 0;
   for (int round = 0;; ++round) {
     op.residual(X, B, G, rsq);
@@ -104,11 +108,16 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B,
     std::vector<char> active(k);
     bool all_ok = true;
     for (Index j = 0; j < k; ++j) {
-      active[j] = S.col(j).norm() > threshold(j, std::sqrt(rsq[j]));
+      const double sn = S.col(j).norm(), rn = std::sqrt(rsq[j]);
+      const bool strict = sn <= threshold(j, rn, 1.0);
+      const bool floor = round > 0 && sn >= 0.5 * previous[j] &&
+                         sn <= 10.0 * threshold(j, rn, kappa);
+      previous[j] = sn;
+      active[j] = !(strict || floor);
       if (active[j]) all_ok = false;
     }
     res.converged = all_ok;
-    if (all_ok || iters >= max_iter || round == 3) break;
+    if (all_ok || iters >= max_iter || round == 4) break;
 
     RowMatrix<double> P = S;
     Vector<double> gamma = S.colwise().squaredNorm().transpose();
@@ -138,7 +147,7 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B,
         S.col(j).noalias() -= alpha * NT.col(j);
         rsq[j] = std::max(0.0, rsq[j] - alpha * gamma[j]);
         const double gamma_new = S.col(j).squaredNorm();
-        if (std::sqrt(gamma_new) <= threshold(j, std::sqrt(rsq[j]))) {
+        if (std::sqrt(gamma_new) <= threshold(j, std::sqrt(rsq[j]), 1.0)) {
           active[j] = false;
           P.col(j).setZero();
           continue;
@@ -156,12 +165,12 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B,
 /// Sketch-and-precondition or sketch-and-solve. SketchA(spec) returns S A (#m by #d).
 template <typename Op, typename SketchA>
 LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, const ConstRowMatrixRef<double>& B,
-                           const LstsqOptions& o) {
+                           double nnz, const LstsqOptions& o) {
   const Index n = op.rows(), d = op.cols();
   LstsqResult res;
   SketchSpec spec;
   spec.kind = o.sketch;
-  spec.m = o.sketch_size > 0 ? o.sketch_size : lstsq_default_sketch_size(o.method, n, d, 0.5);
+  spec.m = o.sketch_size > 0 ? o.sketch_size : lstsq_default_sketch_size(o.method, n, d, nnz, 0.5);
   if (spec.kind == SketchKind::SRHT) spec.m = std::min(spec.m, srht_padded_size(n));
   spec.n = n;
   spec.seed = o.seed;
@@ -239,7 +248,7 @@ LstsqResult dense_impl(const MatrixRef& A, const ConstRowMatrixRef<double>& B,
     return direct_solve(op, A.template cast<double>(), B, o);
   return sketched_solve(
       op, [&](const SketchSpec& spec) { return sketch_dense<T>(spec, A).template cast<double>().eval(); },
-      B, o);
+      B, static_cast<double>(A.rows()) * static_cast<double>(A.cols()), o);
 }
 
 /// CSR copy of a CSC matrix (counting sort by row; column order within a row preserved).
@@ -289,12 +298,15 @@ void check_sparse_view_indices(Index outer, Index inner, const std::int64_t* ind
 
 double lstsq_default_tol() { return 4.0 * kEps; }
 
-Index lstsq_default_sketch_size(LstsqMethod method, Index n, Index d, double eps) {
+Index lstsq_default_sketch_size(LstsqMethod method, Index n, Index d, double nnz, double eps) {
+  NL_CHECK(eps > 0 && eps <= 1, "eps must be in (0, 1]; got " << eps);
   if (method == LstsqMethod::Sketch) {
     const double m = std::ceil(static_cast<double>(d) / (eps * eps));
-    return std::min<Index>(n, std::max<Index>(d, static_cast<Index>(m)));
+    return std::min<Index>(n, std::max<Index>(d, static_cast<Index>(std::min(m, 1e15))));
   }
-  return std::min<Index>(n, std::max<Index>(d + 8, 6 * d));
+  const double dd = static_cast<double>(d);
+  const double c = std::clamp(40.0 * nnz / (dd * dd * dd), 4.0, 20.0);
+  return std::min<Index>(n, static_cast<Index>(std::ceil(c * dd)));
 }
 
 template <typename T>
@@ -322,7 +334,7 @@ LstsqResult lstsq_sparse(const SparseView<T>& A, const ConstRowMatrixRef<double>
   if (options.method == LstsqMethod::Direct) return direct_solve(op, densify(csr), B, options);
   return sketched_solve(
       op, [&](const SketchSpec& spec) { return sketch_sparse<T>(spec, A).template cast<double>().eval(); },
-      B, options);
+      B, static_cast<double>(A.nnz()), options);
 }
 
 template LstsqResult lstsq_dense<float>(const ConstRowMatrixRef<float>&,

@@ -119,8 +119,9 @@ void bind_lstsq(py::module_& m) {
   def_sparse<double>(m);
   def_sparse<float>(m);
   m.def("lstsq_default_tol", &lstsq_default_tol);
-  m.def("lstsq_default_sketch_size", [](const std::string& method, Index n, Index d, double eps) {
-    return lstsq_default_sketch_size(parse_method(method), n, d, eps);
+  m.def("lstsq_default_sketch_size", [](const std::string& method, Index n, Index d, double nnz,
+                                                double eps) {
+    return lstsq_default_sketch_size(parse_method(method), n, d, nnz, eps);
   });
 }
 

@@ -60,11 +60,14 @@ struct LstsqResult {
 /// Default tolerance of the precondition method (a small multiple of double epsilon).
 double lstsq_default_tol();
 
-/// Default sketch size: precondition m = min(n, max(d + 8, 6 d)) (cond(A N) about 2.4, CG
-/// error falls about 2.4x per pass); sketch-and-solve m = min(n, ceil(d / eps^2)) (the
-/// embedding dimension of a subspace embedding of distortion eps, without the log factor;
-/// srht caps it further at srht_padded_size(n)).
-Index lstsq_default_sketch_size(LstsqMethod method, Index n, Index d, double eps);
+/// Default sketch size.
+///  * precondition: m = min(n, c d) with c = clamp(40 nnz / d^3, 4, 20) (nnz = n d when
+///    dense). CG's error falls by about sqrt(d / m) per pass (0.22 at c = 20, 0.5 at c = 4),
+///    while the QR of S A costs 2 m d^2 flops; c balances the QR against about four passes
+///    over A (a pass streams nnz values from memory, the QR runs at cache speed).
+///  * sketch: m = min(n, max(d, ceil(d / eps^2))), the size of a subspace embedding of
+///    distortion eps without its log factor (srht caps it further at srht_padded_size(n)).
+Index lstsq_default_sketch_size(LstsqMethod method, Index n, Index d, double nnz, double eps);
 
 /// Solve for a dense A (#n by #d) and B (#n by #k). Throws std::invalid_argument on shape
 /// mismatch, n < d for precondition/sketch (direct handles n < d with the minimum-norm
