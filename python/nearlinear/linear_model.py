@@ -44,6 +44,8 @@ class SketchedLinearRegression(RegressorMixin, BaseEstimator):
     intercept_ : float or ndarray of shape (n_targets,)
     rank_ : int
     n_iter_ : int
+        Passes over ``X`` the solver made (one per CG iteration, plus the sketch and the
+        residual checks; ``>= 1`` for every method).
     n_features_in_ : int
     """
 
@@ -56,6 +58,12 @@ class SketchedLinearRegression(RegressorMixin, BaseEstimator):
         self.tol = tol
         self.max_iter = max_iter
         self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.multi_output = True
+        return tags
 
     def fit(self, X, y):
         """Fit the model to ``X`` (n_samples, n_features) and ``y`` (n_samples[, n_targets])."""
@@ -98,7 +106,7 @@ class SketchedLinearRegression(RegressorMixin, BaseEstimator):
         self.coef_ = coef.T if coef.ndim == 2 else coef
         self.intercept_ = intercept if y.ndim == 2 else float(intercept)
         self.rank_ = result.rank
-        self.n_iter_ = result.n_iter
+        self.n_iter_ = result.n_passes
         return self
 
     def predict(self, X):
