@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import os as _os
 
-from . import sketch
+from . import linear_model, sketch
 from ._native import core as _core
+from .lstsq import LstsqResult, lstsq
 
 __version__ = _core.__version__
 
 __all__ = [
+    "LstsqResult",
     "__version__",
     "build_info",
     "get_num_threads",
+    "linear_model",
+    "lstsq",
     "set_num_threads",
     "sketch",
 ]

@@ -1,0 +1,88 @@
+// Sketched least squares: min_x ||A x - b||^2 + reg ||x||^2 for a tall A (#n by #d, n >= d),
+// dense (row- or column-major, float32 or float64) or sparse (CSR or CSC), with k right-hand
+// sides solved together.
+//
+// Methods
+//  * Precondition (Blendenpik: Avron, Maymounkov, Toledo 2010; LSRN: Meng, Saunders, Mahoney
+//    2014): sketch S A (#m by #d), factor S A = Q R (SVD of R when it is numerically
+//    rank-deficient), and run conjugate gradients on the normal equations of the
+//    preconditioned problem min ||A N y - b||, x = N y (N = R^-1, or V_r Sigma_r^-1), warm
+//    started from the sketch-and-solve solution. A N has singular values in
+//    [1 - sqrt(d/m), 1 + sqrt(d/m)] (roughly), so CG on (A N)^T (A N) is as stable as LSQR on
+//    it: the normal-equation squaring costs a factor cond(A N)^2 < 10, not cond(A)^2. Each
+//    iteration reads A once: the fused pass computes A w and A^T (A w) row block by row block
+//    while the block is in cache. After convergence the true residual is recomputed and CG
+//    is restarted from there if the test fails (iterative refinement: Epperly, Meier,
+//    Nakatsukasa 2024 show refinement makes sketch-and-precondition backward stable).
+//  * Sketch (sketch-and-solve): x' = argmin ||S (A x - b)||^2 + reg ||x||^2, one pass.
+//  * Direct: Householder QR of A (SVD of R when rank-deficient), O(n d^2).
+//
+// Precision: every product accumulates in double; float32 data is read as stored and
+// widened block by block. x is always double.
+//
+// Rank deficiency: singular values of R (which match those of A up to the sketch's
+// distortion) below rcond * sigma_max are dropped, and x is the minimum-norm solution within
+// that rank, as numpy.linalg.lstsq.
+#pragma once
+
+#include <cstdint>
+
+#include "nearlinear/common.hpp"
+#include "nearlinear/sketch.hpp"
+
+namespace nearlinear {
+
+enum class LstsqMethod { Precondition, Sketch, Direct };
+
+struct LstsqOptions {
+  LstsqMethod method = LstsqMethod::Precondition;
+  SketchKind sketch = SketchKind::SparseSign;
+  Index sketch_size = 0;       ///< rows m of S; 0: the default of the method (see lstsq_default_sketch_size)
+  int nnz_per_column = 8;      ///< sparse_sign only
+  std::uint64_t seed = 0;
+  double tol = 0.0;            ///< precondition only; 0: lstsq_default_tol()
+  double reg = 0.0;            ///< ridge weight, >= 0
+  double rcond = -1.0;         ///< < 0: eps * max(n, d), as NumPy
+  Index max_iter = 0;          ///< precondition only; 0: 200
+};
+
+struct LstsqResult {
+  RowMatrix<double> x;           ///< #d by #k solution
+  Vector<double> residual_norm;  ///< #k values ||A x - b|| (without the ridge term)
+  Index n_iter = 0;              ///< CG iterations (0 for sketch and direct)
+  Index n_passes = 0;            ///< full passes over A, including the sketch
+  bool converged = true;
+  Index rank = 0;                ///< numerical rank used (d when reg > 0)
+  Index sketch_size = 0;         ///< rows of S (0 for direct)
+  double cond_estimate = 0.0;    ///< estimate of cond(A) (of the ridge-augmented A if reg > 0)
+};
+
+/// Default tolerance of the precondition method (a small multiple of double epsilon).
+double lstsq_default_tol();
+
+/// Default sketch size.
+///  * precondition: m = min(n, c d) with c = clamp(40 nnz / d^3, 4, 20) (nnz = n d when
+///    dense). CG's error falls by about sqrt(d / m) per pass (0.22 at c = 20, 0.5 at c = 4),
+///    while the QR of S A costs 2 m d^2 flops; c balances the QR against about four passes
+///    over A (a pass streams nnz values from memory, the QR runs at cache speed).
+///  * sketch: m = min(n, max(d, ceil(d / eps^2))), the size of a subspace embedding of
+///    distortion eps without its log factor (srht caps it further at srht_padded_size(n)).
+Index lstsq_default_sketch_size(LstsqMethod method, Index n, Index d, double nnz, double eps);
+
+/// Solve for a dense A (#n by #d) and B (#n by #k). Throws std::invalid_argument on shape
+/// mismatch, n < d for precondition/sketch (direct handles n < d with the minimum-norm
+/// solution), reg < 0, tol < 0, bad sketch size. Cost: precondition O(sketch + m d^2 +
+/// iters * n d k); sketch O(sketch + m d^2); direct O(n d^2).
+template <typename T>
+LstsqResult lstsq_dense(const ConstRowMatrixRef<T>& A, const ConstRowMatrixRef<double>& B,
+                        const LstsqOptions& options);
+template <typename T>
+LstsqResult lstsq_dense(const ConstColMatrixRef<T>& A, const ConstRowMatrixRef<double>& B,
+                        const LstsqOptions& options);
+
+/// Solve for a sparse CSR or CSC A (#n by #d). Direct densifies A (small problems only).
+template <typename T>
+LstsqResult lstsq_sparse(const SparseView<T>& A, const ConstRowMatrixRef<double>& B,
+                         const LstsqOptions& options);
+
+}  // namespace nearlinear

@@ -1,0 +1,353 @@
+// Sketched least squares: sketch-and-precondition, sketch-and-solve and direct QR.
+#include "nearlinear/lstsq.hpp"
+
+#include <Eigen/Dense>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "lstsq_factor.hpp"
+#include "lstsq_operator.hpp"
+
+namespace nearlinear {
+namespace {
+
+using lstsq_detail::CsrOperator;
+using lstsq_detail::DenseOperator;
+using lstsq_detail::TriangularFactor;
+
+constexpr double kEps = std::numeric_limits<double>::epsilon();
+
+double resolve_rcond(const LstsqOptions& o, Index n, Index d) {
+  return o.rcond >= 0 ? o.rcond : kEps * static_cast<double>(std::max(n, d));
+}
+
+void check_arguments(Index n, Index d, const ConstRowMatrixRef<double>& B,
+                     const LstsqOptions& o) {
+  NL_CHECK(n >= 1 && d >= 1, "A must not be empty; got shape (" << n << ", " << d << ")");
+  NL_CHECK(B.rows() == n, "b must have n = A.shape[0] = " << n << " rows; got " << B.rows());
+  NL_CHECK(B.cols() >= 1, "b must have at least one column");
+  NL_CHECK(std::isfinite(o.reg) && o.reg >= 0, "reg must be finite and >= 0; got " << o.reg);
+  NL_CHECK(std::isfinite(o.tol) && o.tol >= 0, "tol must be finite and >= 0; got " << o.tol);
+  NL_CHECK(std::isfinite(o.rcond), "rcond must be finite; got " << o.rcond);
+  NL_CHECK(o.max_iter >= 0, "max_iter must be >= 0; got " << o.max_iter);
+  if (o.method != LstsqMethod::Direct) {
+    NL_CHECK(n >= d, "method 'precondition' and 'sketch' need n >= d (a tall A); got n = "
+                         << n << ", d = " << d << " (use method 'direct')");
+    NL_CHECK(o.sketch_size == 0 || o.sketch_size >= d,
+             "sketch_size must be >= d = " << d << "; got " << o.sketch_size);
+  }
+}
+
+/// M stacked on sqrt(reg) I (the ridge-augmented system; the identity block needs no sketch).
+ColMatrix<double> augment(ColMatrix<double> M, double reg) {
+  if (reg <= 0) return M;
+  const Index rows = M.rows(), d = M.cols();
+  ColMatrix<double> out(rows + d, d);
+  out.topRows(rows) = M;
+  out.bottomRows(d) = std::sqrt(reg) * ColMatrix<double>::Identity(d, d);
+  return out;
+}
+
+RowMatrix<double> augment_rhs(const RowMatrix<double>& B, Index d, double reg) {
+  if (reg <= 0) return B;
+  RowMatrix<double> out = RowMatrix<double>::Zero(B.rows() + d, B.cols());
+  out.topRows(B.rows()) = B;
+  return out;
+}
+
+/// Householder QR of M (#rows by #d, rows >= d): the factor of R and c = (Q^T rhs)[:d].
+TriangularFactor factor_and_project(ColMatrix<double> M, const RowMatrix<double>& rhs,
+                                    double rcond, RowMatrix<double>& c) {
+  const Index d = M.cols();
+  Eigen::HouseholderQR<ColMatrix<double>> qr(std::move(M));
+  RowMatrix<double> qtb = qr.householderQ().adjoint() * rhs;
+  c = qtb.topRows(d);
+  ColMatrix<double> R = qr.matrixQR().topRows(d).template triangularView<Eigen::Upper>();
+  return TriangularFactor(std::move(R), rcond);
+}
+
+/// Conjugate gradients on the normal equations of min ||A N y - b||^2 + reg ||N y||^2,
+/// carried in x = N y, from the given X. The preconditioned gradient is
+/// s = N^T (A^T r - reg x). A column stops when
+///   ||s|| <= tol (||r|| + ||A|| ||x|| + ||b||),                              (strict)
+/// the size a relative backward perturbation tol of A and b produces in s when N is
+/// well scaled. The test runs on the CG recurrences and is confirmed on the true residual,
+/// restarting CG from there when it fails (at most 4 restarts). Rounding in A^T r alone
+/// puts a floor of about eps ||A|| ||N|| ||r|| under the true ||s|| (large when A is
+/// ill-conditioned and the residual large), so a column is also accepted when a restart
+/// no longer halves the true ||s|| and
+///   ||s|| <= 10 tol (||A|| ||N|| ||r|| + ||A|| ||x|| + ||b||).               (attained floor)
+template <typename Op>
+void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B,
+                       const TriangularFactor& F, double reg, double tol, Index max_iter,
+                       RowMatrix<double>& X, LstsqResult& res) {
+  const Index k = B.cols();
+  const Vector<double> bnorm = B.colwise().norm().transpose();
+  const double anorm = F.sigma_max();
+  const double kappa = F.sigma_min() > 0 ? F.sigma_max() / F.sigma_min() : 1.0;
+  auto threshold = [&](Index j, double rnorm, double rfactor) {
+    return tol * (rfactor * rnorm + anorm * X.col(j).norm() + bnorm[j]);
+  };
+  RowMatrix<double> G, T;
+  Vector<double> rsq, q;
+  std::vector<double> previous(k, std::numeric_limits<double>::infinity());
+  Index iters = 0;
+  for (int round = 0;; ++round) {
+    op.residual(X, B, G, rsq);
+    ++res.n_passes;
+    res.residual_norm = rsq.cwiseSqrt();
+    if (reg > 0) {
+      G.noalias() -= reg * X;
+      rsq += reg * X.colwise().squaredNorm().transpose();
+    }
+    RowMatrix<double> S = F.apply_transpose(G);
+    std::vector<char> active(k);
+    bool all_ok = true;
+    for (Index j = 0; j < k; ++j) {
+      const double sn = S.col(j).norm(), rn = std::sqrt(rsq[j]);
+      const bool strict = sn <= threshold(j, rn, 1.0);
+      const bool floor = round > 0 && sn >= 0.5 * previous[j] &&
+                         sn <= 10.0 * threshold(j, rn, kappa);
+      previous[j] = sn;
+      active[j] = !(strict || floor);
+      if (active[j]) all_ok = false;
+    }
+    res.converged = all_ok;
+    if (all_ok || iters >= max_iter || round == 4) break;
+
+    RowMatrix<double> P = S;
+    Vector<double> gamma = S.colwise().squaredNorm().transpose();
+    for (Index j = 0; j < k; ++j)
+      if (!active[j]) P.col(j).setZero();
+    while (iters < max_iter) {
+      const RowMatrix<double> W = F.apply(P);
+      op.normal(W, T, q);
+      ++res.n_passes;
+      ++iters;
+      if (reg > 0) {
+        T.noalias() += reg * W;
+        q += reg * W.colwise().squaredNorm().transpose();
+      }
+      const RowMatrix<double> NT = F.apply_transpose(T);
+      bool any_active = false;
+      for (Index j = 0; j < k; ++j) {
+        if (!active[j]) continue;
+        const double delta = q[j];
+        if (!(delta > 0) || !std::isfinite(delta)) {  // breakdown: leave it to the true test
+          active[j] = false;
+          P.col(j).setZero();
+          continue;
+        }
+        const double alpha = gamma[j] / delta;
+        X.col(j).noalias() += alpha * W.col(j);
+        S.col(j).noalias() -= alpha * NT.col(j);
+        rsq[j] = std::max(0.0, rsq[j] - alpha * gamma[j]);
+        const double gamma_new = S.col(j).squaredNorm();
+        if (std::sqrt(gamma_new) <= threshold(j, std::sqrt(rsq[j]), 1.0)) {
+          active[j] = false;
+          P.col(j).setZero();
+          continue;
+        }
+        P.col(j) = S.col(j) + (gamma_new / gamma[j]) * P.col(j);
+        gamma[j] = gamma_new;
+        any_active = true;
+      }
+      if (!any_active) break;
+    }
+  }
+  res.n_iter = iters;
+}
+
+/// Sketch-and-precondition or sketch-and-solve. SketchA(spec) returns S A (#m by #d).
+template <typename Op, typename SketchA>
+LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, const ConstRowMatrixRef<double>& B,
+                           double nnz, const LstsqOptions& o) {
+  const Index n = op.rows(), d = op.cols();
+  LstsqResult res;
+  SketchSpec spec;
+  spec.kind = o.sketch;
+  spec.m = o.sketch_size > 0 ? o.sketch_size : lstsq_default_sketch_size(o.method, n, d, nnz, 0.5);
+  if (spec.kind == SketchKind::SRHT) spec.m = std::min(spec.m, srht_padded_size(n));
+  spec.n = n;
+  spec.seed = o.seed;
+  spec.nnz_per_column = std::min<Index>(o.nnz_per_column, spec.m);
+  validate_sketch(spec);
+  res.sketch_size = spec.m;
+
+  RowMatrix<double> SB = sketch_dense<double>(spec, B);
+  ColMatrix<double> SA = sketch_a(spec);
+  res.n_passes = 1;
+  RowMatrix<double> c;
+  const TriangularFactor F = factor_and_project(augment(std::move(SA), o.reg),
+                                                augment_rhs(SB, d, o.reg),
+                                                resolve_rcond(o, n, d), c);
+  res.rank = F.rank();
+  res.cond_estimate = F.sigma_min() > 0 ? F.sigma_max() / F.sigma_min()
+                                        : std::numeric_limits<double>::infinity();
+  RowMatrix<double> X = F.solve(c);
+  if (o.method == LstsqMethod::Sketch) {
+    RowMatrix<double> G;
+    Vector<double> rsq;
+    op.residual(X, B, G, rsq);
+    ++res.n_passes;
+    res.residual_norm = rsq.cwiseSqrt();
+  } else {
+    const double tol = o.tol > 0 ? o.tol : lstsq_default_tol();
+    const Index max_iter = o.max_iter > 0 ? o.max_iter : 200;
+    preconditioned_cg(op, B, F, o.reg, tol, max_iter, X, res);
+  }
+  res.x = std::move(X);
+  return res;
+}
+
+/// Dense QR (SVD of R when rank-deficient; SVD of A when n < d and reg = 0).
+template <typename Op>
+LstsqResult direct_solve(const Op& op, ColMatrix<double> A, const ConstRowMatrixRef<double>& B,
+                         const LstsqOptions& o) {
+  const Index n = A.rows(), d = A.cols();
+  const double rcond = resolve_rcond(o, n, d);
+  LstsqResult res;
+  RowMatrix<double> X;
+  if (n >= d || o.reg > 0) {
+    RowMatrix<double> c;
+    const TriangularFactor F =
+        factor_and_project(augment(std::move(A), o.reg), augment_rhs(B, d, o.reg), rcond, c);
+    X = F.solve(c);
+    res.rank = F.rank();
+    res.cond_estimate = F.sigma_min() > 0 ? F.sigma_max() / F.sigma_min()
+                                          : std::numeric_limits<double>::infinity();
+  } else {
+    Eigen::BDCSVD<ColMatrix<double>> svd(A, Eigen::ComputeThinU | Eigen::ComputeThinV);
+    const Vector<double>& s = svd.singularValues();
+    Index r = 0;
+    while (r < s.size() && s[r] > rcond * s[0] && s[r] > 0) ++r;
+    X = svd.matrixV().leftCols(r) * s.head(r).cwiseInverse().asDiagonal() *
+        (svd.matrixU().leftCols(r).transpose() * B);
+    res.rank = r;
+    res.cond_estimate = r > 0 ? s[0] / s[r - 1] : std::numeric_limits<double>::infinity();
+  }
+  RowMatrix<double> G;
+  Vector<double> rsq;
+  op.residual(X, B, G, rsq);
+  res.residual_norm = rsq.cwiseSqrt();
+  res.n_passes = 2;
+  res.x = std::move(X);
+  return res;
+}
+
+template <typename T, typename MatrixRef>
+LstsqResult dense_impl(const MatrixRef& A, const ConstRowMatrixRef<double>& B,
+                       const LstsqOptions& o) {
+  check_arguments(A.rows(), A.cols(), B, o);
+  const DenseOperator<T, MatrixRef> op(A);
+  if (o.method == LstsqMethod::Direct)
+    return direct_solve(op, A.template cast<double>(), B, o);
+  return sketched_solve(
+      op, [&](const SketchSpec& spec) { return sketch_dense<T>(spec, A).template cast<double>().eval(); },
+      B, static_cast<double>(A.rows()) * static_cast<double>(A.cols()), o);
+}
+
+/// CSR copy of a CSC matrix (counting sort by row; column order within a row preserved).
+template <typename T>
+struct CsrCopy {
+  std::vector<std::int64_t> indptr, indices;
+  std::vector<T> data;
+  SparseView<T> view;
+  explicit CsrCopy(const SparseView<T>& A) {
+    const Index n = A.rows, d = A.cols, nnz = A.nnz();
+    indptr.assign(n + 1, 0);
+    indices.resize(nnz);
+    data.resize(nnz);
+    for (Index p = 0; p < nnz; ++p) ++indptr[A.indices[p] + 1];
+    for (Index i = 0; i < n; ++i) indptr[i + 1] += indptr[i];
+    std::vector<std::int64_t> next(indptr.begin(), indptr.end() - 1);
+    for (Index j = 0; j < d; ++j)
+      for (std::int64_t p = A.indptr[j]; p < A.indptr[j + 1]; ++p) {
+        const std::int64_t dst = next[A.indices[p]]++;
+        indices[dst] = j;
+        data[dst] = A.data[p];
+      }
+    view = SparseView<T>{n, d, true, indptr.data(), indices.data(), data.data()};
+  }
+};
+
+template <typename T>
+ColMatrix<double> densify(const SparseView<T>& A) {
+  ColMatrix<double> out = ColMatrix<double>::Zero(A.rows, A.cols);
+  for (Index i = 0; i < A.rows; ++i)
+    for (std::int64_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p)
+      out(i, A.indices[p]) += static_cast<double>(A.data[p]);
+  return out;
+}
+
+void check_sparse_view_indices(Index outer, Index inner, const std::int64_t* indptr,
+                               const std::int64_t* indices) {
+  NL_CHECK(indptr[0] == 0, "sparse A: indptr[0] must be 0");
+  for (Index i = 0; i < outer; ++i)
+    NL_CHECK(indptr[i + 1] >= indptr[i], "sparse A: indptr must be non-decreasing");
+  const std::int64_t nnz = indptr[outer];
+  for (std::int64_t p = 0; p < nnz; ++p)
+    NL_CHECK(indices[p] >= 0 && indices[p] < inner, "sparse A: index out of range");
+}
+
+}  // namespace
+
+double lstsq_default_tol() { return 4.0 * kEps; }
+
+Index lstsq_default_sketch_size(LstsqMethod method, Index n, Index d, double nnz, double eps) {
+  NL_CHECK(eps > 0 && eps <= 1, "eps must be in (0, 1]; got " << eps);
+  if (method == LstsqMethod::Sketch) {
+    const double m = std::ceil(static_cast<double>(d) / (eps * eps));
+    return std::min<Index>(n, std::max<Index>(d, static_cast<Index>(std::min(m, 1e15))));
+  }
+  const double dd = static_cast<double>(d);
+  const double c = std::clamp(40.0 * nnz / (dd * dd * dd), 4.0, 20.0);
+  return std::min<Index>(n, static_cast<Index>(std::ceil(c * dd)));
+}
+
+template <typename T>
+LstsqResult lstsq_dense(const ConstRowMatrixRef<T>& A, const ConstRowMatrixRef<double>& B,
+                        const LstsqOptions& options) {
+  return dense_impl<T>(A, B, options);
+}
+
+template <typename T>
+LstsqResult lstsq_dense(const ConstColMatrixRef<T>& A, const ConstRowMatrixRef<double>& B,
+                        const LstsqOptions& options) {
+  return dense_impl<T>(A, B, options);
+}
+
+template <typename T>
+LstsqResult lstsq_sparse(const SparseView<T>& A, const ConstRowMatrixRef<double>& B,
+                         const LstsqOptions& options) {
+  check_arguments(A.rows, A.cols, B, options);
+  check_sparse_view_indices(A.row_major ? A.rows : A.cols, A.row_major ? A.cols : A.rows,
+                            A.indptr, A.indices);
+  std::unique_ptr<CsrCopy<T>> copy;
+  if (!A.row_major) copy = std::make_unique<CsrCopy<T>>(A);
+  const SparseView<T>& csr = copy ? copy->view : A;
+  const CsrOperator<T> op(csr);
+  if (options.method == LstsqMethod::Direct) return direct_solve(op, densify(csr), B, options);
+  return sketched_solve(
+      op, [&](const SketchSpec& spec) { return sketch_sparse<T>(spec, A).template cast<double>().eval(); },
+      B, static_cast<double>(A.nnz()), options);
+}
+
+template LstsqResult lstsq_dense<float>(const ConstRowMatrixRef<float>&,
+                                        const ConstRowMatrixRef<double>&, const LstsqOptions&);
+template LstsqResult lstsq_dense<double>(const ConstRowMatrixRef<double>&,
+                                         const ConstRowMatrixRef<double>&, const LstsqOptions&);
+template LstsqResult lstsq_dense<float>(const ConstColMatrixRef<float>&,
+                                        const ConstRowMatrixRef<double>&, const LstsqOptions&);
+template LstsqResult lstsq_dense<double>(const ConstColMatrixRef<double>&,
+                                         const ConstRowMatrixRef<double>&, const LstsqOptions&);
+template LstsqResult lstsq_sparse<float>(const SparseView<float>&,
+                                         const ConstRowMatrixRef<double>&, const LstsqOptions&);
+template LstsqResult lstsq_sparse<double>(const SparseView<double>&,
+                                          const ConstRowMatrixRef<double>&, const LstsqOptions&);
+
+}  // namespace nearlinear

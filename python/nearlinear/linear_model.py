@@ -1,0 +1,116 @@
+"""Scikit-learn estimators on nearlinear's solvers."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .lstsq import METHODS, SKETCHES, lstsq
+
+__all__ = ["SketchedLinearRegression"]
+
+
+class SketchedLinearRegression(RegressorMixin, BaseEstimator):
+    """Linear (ridge) regression solved by :func:`nearlinear.lstsq`.
+
+    Minimises ``||y - X w - c||^2 + alpha ||w||^2`` (``c`` the intercept, not penalised),
+    as :class:`sklearn.linear_model.Ridge` (``alpha > 0``) or
+    :class:`sklearn.linear_model.LinearRegression` (``alpha = 0``).
+
+    Parameters
+    ----------
+    alpha : float, default 0.0
+        Ridge weight ``>= 0``.
+    fit_intercept : bool, default True
+        Fit ``c`` by centring ``X`` and ``y`` (dense ``X``); for sparse ``X`` a column of
+        ones is appended instead (its weight then shares the ridge penalty only if
+        ``alpha > 0``, scaled down to ``alpha * 1e-12``, which leaves it effectively free).
+    method : {"auto", "precondition", "sketch", "direct"}, default "auto"
+        Passed to :func:`nearlinear.lstsq`.
+    sketch : str or None, default None
+        Passed to :func:`nearlinear.lstsq`.
+    tol : float or None, default None
+        Passed to :func:`nearlinear.lstsq`.
+    max_iter : int or None, default None
+        Passed to :func:`nearlinear.lstsq`.
+    random_state : int, numpy Generator or None, default None
+        Seed of the sketch.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+    intercept_ : float or ndarray of shape (n_targets,)
+    rank_ : int
+    n_iter_ : int
+        Passes over ``X`` the solver made (one per CG iteration, plus the sketch and the
+        residual checks; ``>= 1`` for every method).
+    n_features_in_ : int
+    """
+
+    def __init__(self, alpha=0.0, fit_intercept=True, method="auto", sketch=None, tol=None,
+                 max_iter=None, random_state=None):
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.method = method
+        self.sketch = sketch
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.multi_output = True
+        return tags
+
+    def fit(self, X, y):
+        """Fit the model to ``X`` (n_samples, n_features) and ``y`` (n_samples[, n_targets])."""
+        if self.method not in METHODS:
+            raise ValueError(f"`method` must be one of {METHODS}; got {self.method!r}")
+        if self.sketch is not None and self.sketch not in SKETCHES:
+            raise ValueError(f"`sketch` must be one of {SKETCHES}; got {self.sketch!r}")
+        if not np.isscalar(self.alpha) or not self.alpha >= 0:
+            raise ValueError(f"`alpha` must be a number >= 0; got {self.alpha!r}")
+        X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=np.float64,
+                             y_numeric=True, multi_output=True)
+        y = np.asarray(y, dtype=np.float64)
+        n, d = X.shape
+        method = self.method
+        if method in ("precondition", "sketch") and n < d + self.fit_intercept:
+            method = "direct"
+        if self.fit_intercept and not sp.issparse(X):
+            x_mean = X.mean(axis=0)
+            y_mean = y.mean(axis=0)
+            result = lstsq(X - x_mean, y - y_mean, method=method, sketch=self.sketch,
+                           tol=self.tol, reg=float(self.alpha), seed=self.random_state,
+                           max_iter=self.max_iter)
+            coef = result.x
+            intercept = y_mean - x_mean @ coef
+        elif self.fit_intercept:
+            # Sparse X is not centred (that would densify it): append an intercept column.
+            ones = sp.csr_matrix(np.ones((n, 1)))
+            Xa = sp.hstack([X, ones], format="csr")
+            result = lstsq(Xa, y, method=method, sketch=self.sketch, tol=self.tol,
+                           reg=float(self.alpha), seed=self.random_state,
+                           max_iter=self.max_iter)
+            coef = result.x[:d]
+            intercept = result.x[d]
+        else:
+            result = lstsq(X, y, method=method, sketch=self.sketch, tol=self.tol,
+                           reg=float(self.alpha), seed=self.random_state,
+                           max_iter=self.max_iter)
+            coef = result.x
+            intercept = np.zeros(y.shape[1]) if y.ndim == 2 else 0.0
+        self.coef_ = coef.T if coef.ndim == 2 else coef
+        self.intercept_ = intercept if y.ndim == 2 else float(intercept)
+        self.rank_ = result.rank
+        self.n_iter_ = result.n_passes
+        return self
+
+    def predict(self, X):
+        """Predictions ``X @ coef_.T + intercept_``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=np.float64, reset=False)
+        return X @ self.coef_.T + self.intercept_

@@ -1,0 +1,208 @@
+"""Sketched least squares: :func:`lstsq` and its result :class:`LstsqResult`."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._native import core as _core
+from ._validation import (
+    as_csr_or_csc,
+    as_float_array,
+    check_choice,
+    check_int,
+    check_real,
+    resolve_seed,
+    sparse_arrays,
+)
+from ._warnings import ConvergenceWarning
+
+__all__ = ["LstsqResult", "lstsq"]
+
+METHODS = ("auto", "precondition", "sketch", "direct")
+SKETCHES = ("sparse_sign", "srht", "gaussian")
+
+# "auto" picks "direct" below these sizes, where one Householder QR (about 2 n d^2 flops) is
+# cheaper than sketching, factoring S A (about 12 d^3 flops) and the ~20-30 passes of CG
+# (about 2 n d flops each): for d < 64 or n < 8 d the QR is no slower.
+_AUTO_MIN_D = 64
+_AUTO_MIN_ASPECT = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class LstsqResult:
+    """The result of :func:`lstsq`.
+
+    Attributes
+    ----------
+    x : ndarray of float64, shape (d,) or (d, k)
+        The solution (shape follows ``b``).
+    residual_norm : float or ndarray of shape (k,)
+        ``||A x - b||_2`` for each right-hand side (without the ridge term).
+    n_iter : int
+        Conjugate-gradient iterations (``"precondition"``); 0 for the other methods.
+    converged : bool
+        False when ``"precondition"`` stopped at ``max_iter`` before reaching ``tol``.
+    method : str
+        The method used (``"auto"`` resolved).
+    sketch_size : int
+        Rows ``m`` of the sketch (0 for ``"direct"``).
+    sketch : str or None
+        The sketch used (None for ``"direct"``).
+    rank : int
+        Numerical rank used: singular values of ``R`` (of ``S A``, or of ``A`` for
+        ``"direct"``) below ``rcond * sigma_max`` are dropped.
+    n_passes : int
+        Full passes over ``A``, the sketch included.
+    cond_estimate : float
+        Estimate of ``cond(A)`` (of the ridge-augmented matrix when ``reg > 0``).
+    """
+
+    x: np.ndarray
+    residual_norm: object
+    n_iter: int
+    converged: bool
+    method: str
+    sketch_size: int
+    sketch: object
+    rank: int
+    n_passes: int
+    cond_estimate: float
+
+
+def _auto_method(n: int, d: int) -> str:
+    if n < d or d < _AUTO_MIN_D or n < _AUTO_MIN_ASPECT * d:
+        return "direct"
+    return "precondition"
+
+
+def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcond=None,
+          seed=None, max_iter=None, sketch_size=None) -> LstsqResult:
+    """Solve ``min_x ||A x - b||^2 + reg ||x||^2`` with a random sketch of ``A``.
+
+    Parameters
+    ----------
+    A : ndarray of shape (n, d), float32 or float64, or scipy.sparse matrix
+        The design. C- or Fortran-ordered arrays and CSR/CSC matrices are read in place
+        (other sparse formats are converted to CSR). ``"precondition"`` and ``"sketch"``
+        need ``n >= d``; ``"direct"`` also takes ``n < d`` (minimum-norm solution).
+    b : ndarray of shape (n,) or (n, k)
+        Right-hand side(s); ``k`` columns are solved together, sharing every pass over ``A``.
+    method : {"auto", "precondition", "sketch", "direct"}
+        ``"precondition"``: sketch ``A``, factor ``S A = Q R`` and run conjugate gradients
+        on the normal equations of the preconditioned problem ``min ||A R^-1 y - b||``
+        (well conditioned, so CG is as stable there as LSQR), warm-started from the
+        sketch-and-solve solution, one pass over ``A`` per iteration, until ``tol``, then
+        confirmed on the true residual (refined if needed). ``"sketch"``:
+        sketch-and-solve, ``argmin ||S (A x - b)||``, one pass; an approximation whose
+        quality ``eps`` sets. ``"direct"``: Householder QR of ``A`` (float64 copy).
+        ``"auto"``: ``"direct"`` when ``n < 8 d`` or ``d < 64`` (one QR is then as cheap),
+        else ``"precondition"``.
+    sketch : {"sparse_sign", "srht", "gaussian"}, optional
+        The sketch. Default: ``"sparse_sign"`` (8 nonzeros per column) for
+        ``"precondition"`` (one cheap pass, dense or sparse), ``"srht"`` for ``"sketch"``.
+    tol : float, optional
+        ``"precondition"`` stops a column when the preconditioned gradient
+        ``s = R^-T (A^T r - reg x)`` satisfies
+        ``||s|| <= tol (||A|| ||R^-1|| ||r|| + ||A|| ||x|| + ||b||)``: the size that a
+        relative backward perturbation ``tol`` of ``A`` and ``b`` produces, so the default
+        ``4 eps`` asks for LAPACK's accuracy. Larger ``tol`` trades accuracy for passes.
+    eps : float, optional
+        ``"sketch"`` only: target distortion; the sketch has
+        ``m = min(n, ceil(d / eps**2))`` rows (default ``eps = 0.5``, ``m = 4 d``). The
+        error of sketch-and-solve is measured in ``bench/linf_evaluation.py``, not promised.
+    reg : float
+        Ridge weight ``>= 0``. The augmented system ``[A; sqrt(reg) I]`` is solved; its
+        identity block is appended to ``S A`` unsketched.
+    rcond : float, optional
+        Singular values below ``rcond * sigma_max`` are treated as zero, and ``x`` is the
+        minimum-norm solution within that rank, as :func:`numpy.linalg.lstsq`; default
+        ``eps * max(n, d)`` as NumPy's. For the sketched methods the singular values are
+        those of ``S A`` (within the sketch's distortion of ``A``'s).
+    seed : int or numpy.random.Generator, optional
+        Seed of the sketch. Results are deterministic for a seed and thread count.
+    max_iter : int, optional
+        ``"precondition"``: at most this many CG iterations (default 200). If ``tol`` is
+        not reached, ``converged`` is False and a :class:`ConvergenceWarning` is emitted.
+    sketch_size : int, optional
+        Rows ``m`` of the sketch (``d <= m <= n``). Default for ``"precondition"``:
+        ``min(n, c d)`` with ``c = clip(40 nnz / d**3, 4, 20)`` (``nnz = n d`` when dense):
+        CG's error falls by about ``sqrt(d / m)`` per pass over ``A`` while the QR of
+        ``S A`` costs ``2 m d**2`` flops, and ``c`` balances the two. For ``"sketch"``: the
+        ``eps`` rule.
+
+    Returns
+    -------
+    LstsqResult
+
+    Notes
+    -----
+    Precision: float32 ``A`` is read as stored and every product accumulates in float64;
+    ``x`` is float64 whatever the input dtype (NumPy would return float32).
+    """
+    method = check_choice(method, "method", METHODS)
+    if sketch is not None:
+        sketch = check_choice(sketch, "sketch", SKETCHES)
+    is_sparse = sp.issparse(A)
+    if is_sparse:
+        A = as_csr_or_csc(A, "A")
+    else:
+        A = as_float_array(A, "A", ndim=2, order="K")
+        if not (A.flags.c_contiguous or A.flags.f_contiguous):
+            A = np.ascontiguousarray(A)
+    n, d = A.shape
+    b_arr = as_float_array(b, "b", ndim=(1, 2), dtype=np.float64)
+    if b_arr.shape[0] != n:
+        raise ValueError(
+            f"`b` must have shape (n,) or (n, k) with n = A.shape[0] = {n}; got {b_arr.shape}")
+    B = np.ascontiguousarray(b_arr.reshape(n, -1))
+    if tol is None:
+        tol = 0.0
+    else:
+        tol = check_real(tol, "tol", minimum=0.0, strict_minimum=True)
+    if eps is None:
+        eps = 0.5
+    else:
+        eps = check_real(eps, "eps", minimum=0.0, strict_minimum=True, maximum=1.0)
+    reg = check_real(reg, "reg", minimum=0.0)
+    rcond = -1.0 if rcond is None else check_real(rcond, "rcond", minimum=0.0)
+    max_iter = 0 if max_iter is None else check_int(max_iter, "max_iter", minimum=1)
+    if method == "auto":
+        method = _auto_method(n, d)
+    if method in ("precondition", "sketch") and n < d:
+        raise ValueError(
+            f"method={method!r} needs a tall `A` (n >= d); got shape {A.shape}. "
+            "Use method='direct' for the minimum-norm solution of a wide problem.")
+    if sketch is None:
+        sketch = "srht" if method == "sketch" else "sparse_sign"
+    if sketch_size is None:
+        nnz = float(A.nnz) if is_sparse else float(n) * float(d)
+        sketch_size = (_core.lstsq_default_sketch_size(method, n, d, nnz, eps)
+                       if method != "direct" else 0)
+    else:
+        sketch_size = check_int(sketch_size, "sketch_size", minimum=d, maximum=max(n, d))
+    seed = resolve_seed(seed)
+    args = dict(method=method, sketch=sketch, sketch_size=sketch_size, nnz_per_column=8,
+                seed=seed, tol=tol, reg=reg, rcond=rcond, max_iter=max_iter)
+    if is_sparse:
+        indptr, indices, data = sparse_arrays(A)
+        out = _core.lstsq_sparse(n, d, A.format == "csr", indptr, indices, data, B, **args)
+    else:
+        out = _core.lstsq_dense(A, B, **args)
+    x = out["x"]
+    res = out["residual_norm"]
+    if b_arr.ndim == 1:
+        x = x[:, 0]
+        res = float(res[0])
+    if not out["converged"]:
+        warnings.warn(
+            f"lstsq did not reach tol within max_iter = {out['n_iter']} iterations; "
+            "the result is the last iterate (converged=False)", ConvergenceWarning, stacklevel=2)
+    return LstsqResult(
+        x=x, residual_norm=res, n_iter=int(out["n_iter"]), converged=bool(out["converged"]),
+        method=method, sketch_size=int(out["sketch_size"]),
+        sketch=None if method == "direct" else sketch, rank=int(out["rank"]),
+        n_passes=int(out["n_passes"]), cond_estimate=float(out["cond_estimate"]))

@@ -1,0 +1,324 @@
+"""nearlinear.lstsq against numpy.linalg.lstsq (float64) on fresh random inputs."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.stats import ortho_group
+
+import nearlinear as nl
+from nearlinear._warnings import ConvergenceWarning
+
+SOLVERS = [("precondition", "sparse_sign"), ("precondition", "srht"),
+           ("precondition", "gaussian"), ("direct", None)]
+
+
+def fresh_rng():
+    seed = np.random.SeedSequence().entropy
+    print("seed", seed)  # shown on failure
+    return np.random.default_rng(seed)
+
+
+def haar_design(rng, n, d, cond):
+    """A = U diag(sigma) V^T with Haar U (n x n restricted to d columns), V, and the
+    orthogonal complement of range(A) (for residuals with a known least-squares solution)."""
+    Q, _ = np.linalg.qr(rng.standard_normal((n, d + 5)))
+    U, perp = Q[:, :d], Q[:, d:]
+    V = ortho_group.rvs(d, random_state=rng)
+    sigma = np.logspace(0, -np.log10(cond), d)
+    return (U * sigma) @ V.T, perp
+
+
+def numpy_solution(A, b):
+    return np.linalg.lstsq(np.asarray(A, dtype=np.float64), b, rcond=None)[0]
+
+
+def rel(a, b):
+    return np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300)
+
+
+@pytest.mark.parametrize("method,sketch", SOLVERS)
+def test_well_conditioned_gaussian(method, sketch):
+    rng = fresh_rng()
+    A = rng.standard_normal((3000, 80))
+    b = rng.standard_normal(3000)
+    res = nl.lstsq(A, b, method=method, sketch=sketch, seed=rng)
+    x = numpy_solution(A, b)
+    assert res.converged and res.method == method and res.rank == 80
+    assert res.x.shape == (80,) and res.x.dtype == np.float64
+    assert rel(res.x, x) < 1e-12
+    r_np = np.linalg.norm(A @ x - b)
+    assert abs(res.residual_norm - r_np) <= 1e-13 * r_np
+    assert abs(res.residual_norm - np.linalg.norm(A @ res.x - b)) <= 1e-13 * r_np
+    if method == "precondition":
+        assert res.sketch_size >= 80 and res.n_iter > 0 and res.sketch == sketch
+
+
+@pytest.mark.parametrize("method", ["precondition", "direct"])
+@pytest.mark.parametrize("cond", [1e2, 1e6, 1e10])
+@pytest.mark.parametrize("residual", ["zero", "large"])
+def test_prescribed_condition_number(method, cond, residual):
+    """Forward error against the exact solution, no worse than 10x LAPACK's (gelsd)."""
+    rng = fresh_rng()
+    n, d = 2500, 60
+    A, perp = haar_design(rng, n, d, cond)
+    x_true = rng.standard_normal(d)
+    b = A @ x_true
+    if residual == "large":
+        b = b + 10 * np.linalg.norm(b) * perp @ rng.standard_normal(perp.shape[1]) / 3
+    res = nl.lstsq(A, b, method=method, seed=rng)
+    x_np = numpy_solution(A, b)
+    assert res.converged and res.rank == d
+    err_np = rel(x_np, x_true)
+    assert rel(res.x, x_true) <= 10 * err_np + 1e-14
+    r_np = np.linalg.norm(A @ x_np - b)
+    r_ours = np.linalg.norm(A @ res.x - b)
+    assert r_ours <= r_np * (1 + 1e-10) + 1e-13 * np.linalg.norm(b)
+
+
+@pytest.mark.parametrize("sketch", ["sparse_sign", "srht", "gaussian"])
+def test_coherent_design(sketch):
+    """[diag; 0] + 1e-8 noise: a few rows carry all the leverage (breaks CountSketch
+    sketch-and-solve); sketch-and-precondition must still reach LAPACK's solution."""
+    rng = fresh_rng()
+    n, d = 4000, 70
+    A = np.zeros((n, d))
+    A[:d] = np.diag(rng.uniform(1, 10, d))
+    A += 1e-8 * rng.standard_normal((n, d))
+    b = rng.standard_normal(n)
+    res = nl.lstsq(A, b, method="precondition", sketch=sketch, seed=rng)
+    x = numpy_solution(A, b)
+    assert res.converged
+    assert rel(res.x, x) < 1e-10
+    assert np.linalg.norm(A @ res.x - b) <= np.linalg.norm(A @ x - b) * (1 + 1e-12)
+
+
+def test_heavy_tailed_rows():
+    rng = fresh_rng()
+    n, d, dof = 4000, 70, 1.5
+    scale = np.sqrt(dof / rng.chisquare(dof, size=n))
+    A = rng.standard_normal((n, d)) * scale[:, None]
+    b = A @ rng.standard_normal(d) + rng.standard_t(dof, size=n)
+    res = nl.lstsq(A, b, method="precondition", seed=rng)
+    x = numpy_solution(A, b)
+    assert res.converged
+    assert rel(res.x, x) < 1e-10
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+@pytest.mark.parametrize("method", ["precondition", "direct"])
+def test_sparse(fmt, method):
+    rng = fresh_rng()
+    A = sp.random(5000, 80, density=0.05, random_state=rng, format=fmt) + sp.eye(5000, 80)
+    b = rng.standard_normal(5000)
+    res = nl.lstsq(A.asformat(fmt), b, method=method, seed=rng)
+    x = numpy_solution(A.toarray(), b)
+    assert res.converged
+    assert rel(res.x, x) < 1e-10
+
+
+@pytest.mark.parametrize("method", ["precondition", "direct", "sketch"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_multiple_right_hand_sides(method, sparse):
+    rng = fresh_rng()
+    A = rng.standard_normal((1500, 50))
+    B = rng.standard_normal((1500, 3))
+    B[:, 1] = A @ rng.standard_normal(50)  # one consistent column
+    A_in = sp.csr_matrix(A) if sparse else A
+    res = nl.lstsq(A_in, B, method=method, seed=3)
+    assert res.x.shape == (50, 3) and res.residual_norm.shape == (3,)
+    for j in range(3):
+        single = nl.lstsq(A_in, B[:, j], method=method, seed=3)
+        x = numpy_solution(A, B[:, j])
+        if method == "sketch":
+            np.testing.assert_allclose(res.x[:, j], single.x, rtol=1e-10, atol=1e-12)
+        else:
+            assert rel(res.x[:, j], x) < 1e-10
+
+
+@pytest.mark.parametrize("method", ["precondition", "direct"])
+@pytest.mark.parametrize("reg", [1e-3, 1.0, 100.0])
+def test_ridge_against_normal_equations(method, reg):
+    rng = fresh_rng()
+    A, _ = haar_design(rng, 2000, 60, 1e4)
+    b = rng.standard_normal(2000)
+    res = nl.lstsq(A, b, method=method, reg=reg, seed=rng)
+    x = np.linalg.solve(A.T @ A + reg * np.eye(60), A.T @ b)
+    assert res.converged
+    assert rel(res.x, x) < 1e-9
+    assert np.isclose(res.residual_norm, np.linalg.norm(A @ res.x - b), rtol=1e-12)
+
+
+def test_ridge_sparse_and_sketch():
+    rng = fresh_rng()
+    A = sp.random(3000, 60, density=0.1, random_state=rng, format="csr")
+    b = rng.standard_normal(3000)
+    reg = 0.5
+    Ad = A.toarray()
+    x = np.linalg.solve(Ad.T @ Ad + reg * np.eye(60), Ad.T @ b)
+    res = nl.lstsq(A, b, method="precondition", reg=reg, seed=rng)
+    assert rel(res.x, x) < 1e-9
+    approx = nl.lstsq(Ad, b, method="sketch", reg=reg, eps=0.3, seed=rng)
+    objective = lambda z: np.linalg.norm(Ad @ z - b) ** 2 + reg * z @ z  # noqa: E731
+    assert objective(x) <= objective(approx.x) <= 1.5 * objective(x)
+
+
+@pytest.mark.parametrize("method", ["precondition", "direct"])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_float32(method, order):
+    """float32 data is used as stored, with float64 arithmetic: the answer is LAPACK's
+    float64 solution for the float32 matrix."""
+    rng = fresh_rng()
+    A = np.asarray(rng.standard_normal((3000, 70)), dtype=np.float32, order=order)
+    b = rng.standard_normal(3000).astype(np.float32)
+    res = nl.lstsq(A, b, method=method, seed=rng)
+    x = numpy_solution(A.astype(np.float64), b.astype(np.float64))
+    assert res.x.dtype == np.float64
+    assert rel(res.x, x) < 1e-10
+
+
+@pytest.mark.parametrize("method", ["precondition", "direct"])
+def test_rank_deficient_minimum_norm(method):
+    rng = fresh_rng()
+    n, d, r = 3000, 70, 40
+    A = rng.standard_normal((n, r)) @ rng.standard_normal((r, d))
+    b = rng.standard_normal(n)
+    res = nl.lstsq(A, b, method=method, seed=rng)
+    x = numpy_solution(A, b)
+    assert res.rank == r
+    assert rel(res.x, x) < 1e-8
+    assert np.linalg.norm(A @ res.x - b) <= np.linalg.norm(A @ x - b) * (1 + 1e-10)
+
+
+def test_rcond_drops_small_directions():
+    """Singular values 1..1e-3 and 1e-10: rcond = 1e-6 keeps the first group only, and the
+    answer is NumPy's truncated minimum-norm solution."""
+    rng = fresh_rng()
+    n, d, r = 2000, 50, 30
+    Q, _ = np.linalg.qr(rng.standard_normal((n, d)))
+    V = ortho_group.rvs(d, random_state=rng)
+    sigma = np.concatenate([np.logspace(0, -3, r), np.full(d - r, 1e-10)])
+    A = (Q * sigma) @ V.T
+    b = rng.standard_normal(n)
+    x = np.linalg.lstsq(A, b, rcond=1e-6)[0]
+    for method in ("precondition", "direct"):
+        res = nl.lstsq(A, b, method=method, rcond=1e-6, seed=rng)
+        assert res.rank == r
+        assert rel(res.x, x) < 1e-8
+
+
+def test_zero_matrix_and_zero_rhs():
+    A = np.zeros((500, 80))
+    res = nl.lstsq(A, np.ones(500), method="precondition", seed=0)
+    assert res.rank == 0 and np.all(res.x == 0)
+    rng = fresh_rng()
+    res = nl.lstsq(rng.standard_normal((500, 80)), np.zeros(500), method="precondition", seed=0)
+    assert res.converged and np.all(res.x == 0) and res.residual_norm == 0
+
+
+def test_wide_problem_direct_minimum_norm():
+    rng = fresh_rng()
+    A = rng.standard_normal((40, 90))
+    b = rng.standard_normal(40)
+    res = nl.lstsq(A, b)  # auto -> direct
+    assert res.method == "direct"
+    assert rel(res.x, numpy_solution(A, b)) < 1e-12
+    with pytest.raises(ValueError, match="n >= d"):
+        nl.lstsq(A, b, method="precondition")
+
+
+@pytest.mark.parametrize("sketch", ["srht", "gaussian", "sparse_sign"])
+def test_sketch_and_solve_quality(sketch):
+    """Sketch-and-solve: residual within (1 + O(eps)) of optimal, better with smaller eps."""
+    rng = fresh_rng()
+    A = rng.standard_normal((4000, 50))
+    b = A @ rng.standard_normal(50) + rng.standard_normal(4000)
+    r_opt = np.linalg.norm(A @ numpy_solution(A, b) - b)
+    coarse = nl.lstsq(A, b, method="sketch", sketch=sketch, eps=0.5, seed=rng)
+    fine = nl.lstsq(A, b, method="sketch", sketch=sketch, eps=0.1, seed=rng)
+    assert coarse.sketch_size == 200 and fine.sketch_size == 4000
+    assert coarse.method == "sketch" and coarse.n_iter == 0
+    assert r_opt <= coarse.residual_norm <= 1.5 * r_opt
+    assert r_opt <= fine.residual_norm <= 1.05 * r_opt
+
+
+def test_auto_rule():
+    rng = fresh_rng()
+    assert nl.lstsq(rng.standard_normal((500, 10)), np.ones(500)).method == "direct"
+    assert nl.lstsq(rng.standard_normal((4000, 100)), np.ones(4000)).method == "precondition"
+    assert nl.lstsq(rng.standard_normal((400, 100)), np.ones(400)).method == "direct"
+
+
+def test_deterministic_for_a_seed():
+    rng = fresh_rng()
+    A = rng.standard_normal((3000, 70))
+    b = rng.standard_normal(3000)
+    first = nl.lstsq(A, b, method="sketch", seed=5).x
+    assert np.array_equal(first, nl.lstsq(A, b, method="sketch", seed=5).x)
+    assert not np.array_equal(first, nl.lstsq(A, b, method="sketch", seed=6).x)
+    p1 = nl.lstsq(A, b, method="precondition", seed=5).x
+    assert np.array_equal(p1, nl.lstsq(A, b, method="precondition", seed=5).x)
+
+
+def test_layouts_noncontiguous_and_readonly():
+    rng = fresh_rng()
+    big = rng.standard_normal((3000, 160))
+    A = big[:, ::2]
+    A.flags.writeable = False
+    b = rng.standard_normal(3000)
+    x = numpy_solution(A, b)
+    for arr in (A, np.asfortranarray(A), np.ascontiguousarray(A)):
+        assert rel(nl.lstsq(arr, b, method="precondition", seed=1).x, x) < 1e-12
+
+
+def test_non_convergence_is_reported():
+    rng = fresh_rng()
+    A, _ = haar_design(rng, 2000, 60, 1e6)
+    b = rng.standard_normal(2000)
+    with pytest.warns(ConvergenceWarning):
+        res = nl.lstsq(A, b, method="precondition", max_iter=1, sketch_size=60, seed=rng)
+    assert not res.converged and res.n_iter == 1
+
+
+def test_result_is_frozen():
+    res = nl.lstsq(np.eye(4), np.ones(4))
+    with pytest.raises(AttributeError):
+        res.x = None
+
+
+A_OK = np.random.default_rng(0).standard_normal((200, 10))
+B_OK = np.ones(200)
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(b=np.ones(199)), ValueError, "`b` must have shape"),
+    (dict(b=np.ones((200, 2, 2))), ValueError, "`b` must be"),
+    (dict(A=np.ones(200)), ValueError, "`A` must be 2-D"),
+    (dict(A=np.ones((200, 10, 1))), ValueError, "`A` must be 2-D"),
+    (dict(A=np.ones((0, 10))), ValueError, "`A` must not be empty"),
+    (dict(A=np.ones((200, 10), dtype=np.int64)), TypeError, "`A` must be a float32"),
+    (dict(A=np.ones((200, 10), dtype=np.complex128)), TypeError, "`A` must be a float32"),
+    (dict(A="abc"), TypeError, "`A`"),
+    (dict(A=np.full((200, 10), np.nan)), ValueError, "`A` must not contain NaN"),
+    (dict(A=sp.csr_matrix(np.full((200, 10), np.inf))), ValueError, "`A` must not contain"),
+    (dict(b=np.full(200, np.inf)), ValueError, "`b` must not contain NaN"),
+    (dict(reg=-1.0), ValueError, "`reg` must be >= 0"),
+    (dict(reg=np.nan), ValueError, "`reg` must be finite"),
+    (dict(tol=-1e-3), ValueError, "`tol` must be > 0"),
+    (dict(tol="small"), TypeError, "`tol` must be a real number"),
+    (dict(eps=0.0), ValueError, "`eps` must be > 0"),
+    (dict(eps=2.0), ValueError, "`eps` must be <= 1"),
+    (dict(rcond=-1.0), ValueError, "`rcond` must be >= 0"),
+    (dict(max_iter=0), ValueError, "`max_iter` must be >= 1"),
+    (dict(max_iter=2.5), TypeError, "`max_iter` must be an integer"),
+    (dict(method="qr"), ValueError, "`method` must be one of"),
+    (dict(sketch="countsketch"), ValueError, "`sketch` must be one of"),
+    (dict(sketch_size=5, method="precondition"), ValueError, "`sketch_size` must be >= 10"),
+    (dict(sketch_size=10**9, method="precondition"), ValueError, "`sketch_size` must be <="),
+    (dict(seed=-1), ValueError, "`seed` must be >= 0"),
+])
+def test_bad_input(kwargs, exc, match):
+    args = dict(A=A_OK, b=B_OK)
+    args.update(kwargs)
+    A, b = args.pop("A"), args.pop("b")
+    with pytest.raises(exc, match=match):
+        nl.lstsq(A, b, **args)
