@@ -36,12 +36,17 @@ ColMatrix<double> sparse_times(const std::vector<std::int64_t>& ptr,
                                const ColMatrix<double>& X) {
   const Index outer = static_cast<Index>(ptr.size()) - 1;
   RowMatrix<double> Xr = X;  // row access in the inner loop
-  RowMatrix<double> Z = RowMatrix<double>::Zero(outer, X.cols());
+  const Index l = X.cols();
+  RowMatrix<double> Z = RowMatrix<double>::Zero(outer, l);
   parallel_for(
       0, outer,
       [&](std::int64_t i) {
-        for (std::int64_t p = ptr[i]; p < ptr[i + 1]; ++p)
-          Z.row(i).noalias() += (scale * (val[p] - shift)) * Xr.row(idx[p]);
+        double* z = Z.row(i).data();
+        for (std::int64_t p = ptr[i]; p < ptr[i + 1]; ++p) {
+          const double a = scale * (val[p] - shift);
+          const double* x = Xr.row(idx[p]).data();
+          for (Index c = 0; c < l; ++c) z[c] += a * x[c];
+        }
       },
       Schedule::Dynamic, 256);
   return Z;

@@ -15,11 +15,18 @@ namespace completion {
 
 namespace {
 
-// Per-thread scratch for one row: the gathered design A (#n_i by #d) and targets y.
+// Vectors of one PCG solve, kept across rows so that no row allocates.
+struct PcgWork {
+  Vector<double> w, r, z, p, q;
+};
+
+// Per-thread scratch for one row: the gathered design A (#n_i by #d), targets y, ridge.
 struct Scratch {
   std::vector<double> A, y;
   Vector<double> lambda, rhs;
   RowMatrix<double> gram;
+  Eigen::LLT<RowMatrix<double>> llt;
+  PcgWork pcg;
 };
 
 // z = P^-1 r with P = L L^T (identity when L is empty).
@@ -30,46 +37,62 @@ void apply_preconditioner(const RowMatrix<double>& L, const Vector<double>& r, V
   L.transpose().triangularView<Eigen::Upper>().solveInPlace(z);
 }
 
-// q = A^T (A p) + diag(lambda) p as two matrix-vector products (w = A p is scratch).
-void normal_matvec(const ConstRowMatrixRef<double>& A, const Eigen::Map<const Vector<double>>& lambda,
-                   const Vector<double>& p, Vector<double>& w, Vector<double>& q) {
-  w.noalias() = A * p;
-  q = lambda.cwiseProduct(p);
-  q.noalias() += A.transpose() * w;
-}
-
-// Lower Cholesky factor of a symmetric positive semi-definite G; a relative jitter of
-// 1e-12 trace(G)/d is added when G is numerically singular (rows with fewer observations
-// than unknowns and reg = 0).
-Eigen::LLT<RowMatrix<double>> factor(RowMatrix<double>& G) {
-  Eigen::LLT<RowMatrix<double>> llt(G);
+// Factor G (symmetric positive semi-definite) into llt; a relative jitter of 1e-12 trace(G)/d
+// is added when G is numerically singular (rows with fewer observations than unknowns and
+// reg = 0).
+void factor(RowMatrix<double>& G, Eigen::LLT<RowMatrix<double>>& llt) {
+  llt.compute(G);
   if (llt.info() != Eigen::Success) {
     const double jitter = 1e-12 * std::max(G.trace() / G.rows(), 1e-300);
     G.diagonal().array() += jitter;
     llt.compute(G);
   }
-  return llt;
 }
 
-}  // namespace
+// G = A^T A + diag(lambda), full symmetric. The lower triangle is accumulated one row of A at
+// a time for small d (where a blocked rank update's setup outweighs its arithmetic), by the
+// blocked rank update otherwise.
+void gram(const Eigen::Map<RowMatrix<double>>& A, const Vector<double>& lambda,
+          RowMatrix<double>& G) {
+  const Index d = A.cols();
+  G.setZero(d, d);
+  G.diagonal() = lambda;
+  if (d <= 24) {
+    for (Index t = 0; t < A.rows(); ++t) {
+      const double* a = A.row(t).data();
+      for (Index r = 0; r < d; ++r) {
+        double* g = G.row(r).data();
+        const double ar = a[r];
+        for (Index c = 0; c <= r; ++c) g[c] += ar * a[c];
+      }
+    }
+  } else {
+    G.selfadjointView<Eigen::Lower>().rankUpdate(A.transpose());
+  }
+  G.triangularView<Eigen::StrictlyUpper>() = G.transpose();
+}
 
-int pcg_row_solve(const ConstRowMatrixRef<double>& A, const double* y, const double* lambda_in,
-                  const RowMatrix<double>& precond, double tol, int max_iter, double* x_out) {
+int pcg(const ConstRowMatrixRef<double>& A, const double* y, const double* lambda_in,
+        const RowMatrix<double>& precond, double tol, int max_iter, double* x_out, PcgWork& ws) {
   const Index d = A.cols();
   Eigen::Map<Vector<double>> x(x_out, d);
   const Eigen::Map<const Vector<double>> lambda(lambda_in, d);
-  Vector<double> w = Eigen::Map<const Vector<double>>(y, A.rows()), z, p, q;
-  Vector<double> r = -lambda.cwiseProduct(x);
+  Vector<double>&w = ws.w, &r = ws.r, &z = ws.z, &p = ws.p, &q = ws.q;
+  w = Eigen::Map<const Vector<double>>(y, A.rows());
   w.noalias() -= A * x;
+  r = -lambda.cwiseProduct(x);
   r.noalias() += A.transpose() * w;
-  const double threshold = tol * r.norm();
-  if (!(r.norm() > 0.0)) return 0;
+  const double r0 = r.norm();
+  if (!(r0 > 0.0)) return 0;
+  const double threshold = tol * r0;
   apply_preconditioner(precond, r, z);
   p = z;
   double rz = r.dot(z);
   int it = 0;
   while (it < max_iter) {
-    normal_matvec(A, lambda, p, w, q);
+    w.noalias() = A * p;  // q = (A^T A + diag(lambda)) p
+    q = lambda.cwiseProduct(p);
+    q.noalias() += A.transpose() * w;
     const double pq = p.dot(q);
     if (!(pq > 0.0)) break;  // p in the null space of a singular system: x is final
     const double alpha = rz / pq;
@@ -83,6 +106,14 @@ int pcg_row_solve(const ConstRowMatrixRef<double>& A, const double* y, const dou
     rz = rz_next;
   }
   return it;
+}
+
+}  // namespace
+
+int pcg_row_solve(const ConstRowMatrixRef<double>& A, const double* y, const double* lambda,
+                  const RowMatrix<double>& precond, double tol, int max_iter, double* x) {
+  PcgWork ws;
+  return pcg(A, y, lambda, precond, tol, max_iter, x, ws);
 }
 
 Solver::Solver(Observations obs, const Options& options) : obs_(std::move(obs)), opt_(options) {
@@ -165,7 +196,9 @@ void Solver::half_step(bool update_rows) {
     P = P.selfadjointView<Eigen::Lower>();
     P /= static_cast<double>(obs_.nnz());
     P.diagonal() += ridge;
-    precond = factor(P).matrixL();
+    Eigen::LLT<RowMatrix<double>> llt;
+    factor(P, llt);
+    precond = llt.matrixL();
   }
 
   std::int64_t max_count = 0;
@@ -195,16 +228,15 @@ void Solver::half_step(bool update_rows) {
         }
         s.lambda = static_cast<double>(n_i) * ridge;
         if (robust) {
-          inner[omp_get_thread_num()] += pcg_row_solve(A, s.y.data(), s.lambda.data(), precond,
-                                                       opt_.inner_tol, opt_.max_inner,
-                                                       T.row(i).data());
+          inner[omp_get_thread_num()] += pcg(A, s.y.data(), s.lambda.data(), precond,
+                                             opt_.inner_tol, opt_.max_inner, T.row(i).data(),
+                                             s.pcg);
         } else {
-          s.gram = RowMatrix<double>::Zero(d, d);
-          s.gram.diagonal() = s.lambda;
-          s.gram.selfadjointView<Eigen::Lower>().rankUpdate(A.transpose());
-          s.gram = s.gram.selfadjointView<Eigen::Lower>();
+          gram(A, s.lambda, s.gram);
           s.rhs.noalias() = A.transpose() * Eigen::Map<const Vector<double>>(s.y.data(), n_i);
-          T.row(i) = factor(s.gram).solve(s.rhs).transpose();
+          factor(s.gram, s.llt);
+          s.llt.solveInPlace(s.rhs);
+          T.row(i) = s.rhs.transpose();
         }
       },
       Schedule::Dynamic, 64);

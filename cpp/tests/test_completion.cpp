@@ -3,7 +3,6 @@
 #include <Eigen/Cholesky>
 
 #include <algorithm>
-
 #include <cmath>
 #include <cstdint>
 #include <random>

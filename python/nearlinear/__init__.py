@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import os as _os
 
-from . import sketch
+from . import completion, datasets, sketch
+from .completion import MatrixCompletion, complete, complete_sparse
 from ._native import core as _core
 
 __version__ = _core.__version__
 
 __all__ = [
     "__version__",
+    "MatrixCompletion",
     "build_info",
+    "complete",
+    "complete_sparse",
+    "completion",
+    "datasets",
     "get_num_threads",
     "set_num_threads",
     "sketch",
