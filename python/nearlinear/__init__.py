@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os as _os
 
-from . import linear_model, sketch
+from . import completion, datasets, linear_model, sketch
+from .completion import MatrixCompletion, complete, complete_sparse
 from ._native import core as _core
 from .lstsq import LstsqResult, lstsq
 
@@ -18,7 +19,12 @@ __version__ = _core.__version__
 __all__ = [
     "LstsqResult",
     "__version__",
+    "MatrixCompletion",
     "build_info",
+    "complete",
+    "complete_sparse",
+    "completion",
+    "datasets",
     "get_num_threads",
     "linear_model",
     "lstsq",

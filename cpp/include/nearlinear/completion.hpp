@@ -1,0 +1,139 @@
+// Low-rank matrix completion by alternating minimisation.
+//
+// Model: a #m by #n matrix observed on a set Omega of entries (i, j, y_ij) is fitted by
+//     y_ij ~ mu + b_i + c_j + u_i . v_j,   U = [u_i] (#m by #k), V = [v_j] (#n by #k),
+// where mu (global mean) and the biases b, c are used only when `biases` is on (otherwise
+// mu = b = c = 0 and the model is the plain rank-k product U V^T).
+//
+// Each sweep updates every row of [U, b] with [V, c] fixed, then every row of [V, c] with
+// [U, b] fixed. Row i solves the ridge problem (ALS-WR, Zhou et al. 2008)
+//     min_x || y_i - mu - c_Omega_i - A_i x ||^2 + n_i (reg ||u||^2 + bias_reg b^2),  x = [u, b],
+// A_i = [V_Omega_i, 1] (n_i by d, d = k + 1 with biases, else A_i = V_Omega_i and d = k).
+//   * Method::ALS solves it exactly (normal equations + Cholesky): O(n_i d^2 + d^3) per row,
+//     O(|Omega| k^2) per sweep (Jain, Netrapalli, Sanghavi 2013, Algorithm 2).
+//   * Method::RobustAM solves it approximately (Gu, Song, Yin, Zhang, ICLR 2024): a few
+//     iterations of preconditioned conjugate gradients on the normal equations, warm-started
+//     at the previous sweep's row and applied matrix-free, O(n_i d) per iteration, so
+//     O(|Omega| k) per sweep. The preconditioner is one d by d matrix per half-sweep,
+//         P = (1/|Omega|) sum_{(i,j) in Omega} a_j a_j^T + diag(reg, ..., reg, bias_reg),
+//     the expected per-observation Gram matrix: with ALS-WR's n_i scaling of the ridge the
+//     row system has expectation n_i P when row i's observations follow
+//     the column frequencies, and PCG is invariant to the factor n_i, so one Cholesky
+//     factor of P serves every row (O(d^2) per iteration, O(n d^2) per half-sweep). Each
+//     row stops when its normal-equation residual fell by `inner_tol` or after `max_inner`
+//     iterations; the inexact solves keep the linear convergence of exact ALS (the paper's
+//     robustness argument) because the warm start's error shrinks with the outer error.
+//
+// Initialisation (Jain et al. 2013): the top-k SVD of the rescaled observed matrix
+// (|Omega|/(m n))^-1 P_Omega(Y - mu), computed by a randomized range finder (Halko,
+// Martinsson, Tropp 2011, Algorithms 4.4 and 5.1, with k + 10 columns and two power
+// iterations); rows of the right singular vectors whose norm exceeds 2 sqrt(k/n) (the
+// incoherence bound with mu = 4) are scaled down to it and the result re-orthonormalised
+// (clipping). U = P_k S^1/2, V = Q_k S^1/2.
+//
+// Every parallel loop runs over rows (or chunks of fixed size), each writing its own
+// output, with reductions summed in a fixed order: results depend only on the inputs and the
+// seed, not on the thread count.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "nearlinear/common.hpp"
+
+namespace nearlinear {
+namespace completion {
+
+enum class Method { ALS, RobustAM };
+
+struct Options {
+  Index rank = 10;          ///< k >= 1, k <= min(m, n)
+  Method method = Method::RobustAM;
+  double reg = 0.0;         ///< ridge per observation on the factors (ALS-WR), >= 0
+  double bias_reg = 0.0;    ///< ridge per observation on the biases, >= 0
+  bool biases = true;       ///< fit mu, b, c
+  std::uint64_t seed = 0;   ///< seeds the randomized SVD initialisation
+  double inner_tol = 0.1;   ///< RobustAM: relative residual reduction per row solve, in (0, 1)
+  int max_inner = 10;       ///< RobustAM: most CG iterations per row solve, >= 1
+};
+
+/// Observations stored twice, by row (CSR) and by column (CSC), with int32 indices and
+/// int64 offsets: 12 bytes per entry per order.
+struct Observations {
+  Index rows = 0, cols = 0;
+  std::vector<std::int64_t> row_ptr;  ///< #rows + 1
+  std::vector<std::int32_t> row_idx;  ///< column of each entry in row order (sorted per row)
+  std::vector<double> row_val;
+  std::vector<std::int64_t> col_ptr;  ///< #cols + 1
+  std::vector<std::int32_t> col_idx;  ///< row of each entry in column order (sorted per column)
+  std::vector<double> col_val;
+  Index nnz() const { return static_cast<Index>(row_idx.size()); }
+};
+
+/// Build both orders from COO triplets (`nnz` entries each).
+/// Throws std::invalid_argument for m or n < 1 or >= 2^31, nnz < 1, an index outside
+/// [0, m) x [0, n), a non-finite value, or a duplicated (row, col) pair. O(nnz log(nnz/m)).
+Observations make_observations(Index m, Index n, const std::int64_t* rows,
+                               const std::int64_t* cols, const double* values, Index nnz);
+
+/// One approximate ridge solve of RobustAM: preconditioned CG on
+///     (A^T A + diag(lambda)) x = A^T y,
+/// A #n_i by #d (row-major), y #n_i, lambda #d (>= 0), x #d the warm start (overwritten),
+/// `precond` the lower Cholesky factor L of the preconditioner (L L^T), or an empty matrix
+/// for none. Stops when ||residual|| <= tol * ||residual at x0|| or after max_iter
+/// iterations. Returns the iterations used. O(n_i d) per iteration plus O(d^2) for P.
+int pcg_row_solve(const ConstRowMatrixRef<double>& A, const double* y, const double* lambda,
+                  const RowMatrix<double>& precond, double tol, int max_iter, double* x);
+
+/// The alternating-minimisation state. Construction validates options against the data;
+/// `initialize()` sets mu, zero biases and the SVD start; each `sweep()` updates rows then
+/// columns. Not thread-safe; every method parallelises internally.
+class Solver {
+ public:
+  /// Throws std::invalid_argument when rank < 1 or rank > min(m, n), reg or bias_reg < 0 or
+  /// not finite,
+  /// inner_tol not in (0, 1), max_inner < 1.
+  Solver(Observations obs, const Options& options);
+
+  void initialize();
+  void sweep();
+
+  /// Root-mean-square error of the model on the training observations. O(|Omega| k).
+  double train_rmse() const;
+  /// The objective every half-step decreases, per observation:
+  /// (sum_Omega e_ij^2 + sum_i n_i (reg ||u_i||^2 + bias_reg b_i^2) + the same over j) / |Omega|.
+  /// O(|Omega| k).
+  double objective() const;
+
+  Index rank() const { return opt_.rank; }
+  const Observations& observations() const { return obs_; }
+  /// #m by #k and #n by #k factors; row/column biases (zeros without biases); mu.
+  RowMatrix<double> U() const;
+  RowMatrix<double> V() const;
+  Vector<double> row_bias() const;
+  Vector<double> col_bias() const;
+  double mean() const { return mu_; }
+  /// RobustAM: total CG iterations in the last sweep (0 for ALS).
+  std::int64_t last_inner_iterations() const { return inner_iterations_; }
+
+ private:
+  void half_step(bool update_rows);
+
+  Observations obs_;
+  Options opt_;
+  Index d_ = 0;                  // variables per row: k (+1 with biases)
+  RowMatrix<double> X_, Y_;      // #m by #d and #n by #d: [U, b] and [V, c]
+  double mu_ = 0.0;
+  std::int64_t inner_iterations_ = 0;
+};
+
+/// Predictions mu + b_r + c_c + U_r . V_c for #q pairs (rows[t], cols[t]), U #m by #k,
+/// V #n by #k, row_bias #m, col_bias #n. Throws std::invalid_argument for mismatched sizes
+/// or any index outside [0, m) x [0, n). O(q k).
+Vector<double> predict(const ConstRowMatrixRef<double>& U, const ConstRowMatrixRef<double>& V,
+                       const ConstVectorRef<double>& row_bias,
+                       const ConstVectorRef<double>& col_bias, double mean,
+                       const std::int64_t* rows, const std::int64_t* cols, Index q);
+
+}  // namespace completion
+}  // namespace nearlinear

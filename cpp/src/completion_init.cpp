@@ -1,0 +1,111 @@
+// Spectral initialisation of matrix completion: randomized truncated SVD of the rescaled
+// observed matrix with incoherence clipping (Jain, Netrapalli, Sanghavi 2013, Algorithm 2,
+// step 2; Halko, Martinsson, Tropp 2011, Algorithms 4.4 and 5.1).
+#include "completion_internal.hpp"
+
+#include <Eigen/QR>
+#include <Eigen/SVD>
+
+#include <algorithm>
+#include <cmath>
+
+#include "nearlinear/parallel.hpp"
+#include "nearlinear/random.hpp"
+
+namespace nearlinear {
+namespace completion {
+namespace detail {
+
+namespace {
+
+// Orthonormal basis Q of the columns of Y (#rows by #l, l <= rows) with Y = Q R and
+// diag(R) >= 0, so that Q keeps the orientation of each column of Y.
+ColMatrix<double> orthonormal_basis(const ColMatrix<double>& Y) {
+  Eigen::HouseholderQR<ColMatrix<double>> qr(Y);
+  ColMatrix<double> Q = qr.householderQ() * ColMatrix<double>::Identity(Y.rows(), Y.cols());
+  for (Index c = 0; c < Y.cols(); ++c)
+    if (qr.matrixQR()(c, c) < 0) Q.col(c) *= -1.0;
+  return Q;
+}
+
+// Z = scale * S (X) where S is the observed matrix minus `shift`, given in compressed order
+// (ptr, idx, val) with one output row per compressed row: Z.row(i) = sum_p (val - shift) X.
+ColMatrix<double> sparse_times(const std::vector<std::int64_t>& ptr,
+                               const std::vector<std::int32_t>& idx,
+                               const std::vector<double>& val, double shift, double scale,
+                               const ColMatrix<double>& X) {
+  const Index outer = static_cast<Index>(ptr.size()) - 1;
+  RowMatrix<double> Xr = X;  // row access in the inner loop
+  const Index l = X.cols();
+  RowMatrix<double> Z = RowMatrix<double>::Zero(outer, l);
+  parallel_for(
+      0, outer,
+      [&](std::int64_t i) {
+        double* z = Z.row(i).data();
+        for (std::int64_t p = ptr[i]; p < ptr[i + 1]; ++p) {
+          const double a = scale * (val[p] - shift);
+          const double* x = Xr.row(idx[p]).data();
+          for (Index c = 0; c < l; ++c) z[c] += a * x[c];
+        }
+      },
+      Schedule::Dynamic, 256);
+  return Z;
+}
+
+}  // namespace
+
+void spectral_init(const Observations& obs, double shift, Index k, std::uint64_t seed,
+                   RowMatrix<double>& U, RowMatrix<double>& V) {
+  const Index m = obs.rows, n = obs.cols;
+  const Index l = std::min<Index>(k + 10, std::min(m, n));
+  const double scale =
+      static_cast<double>(m) * static_cast<double>(n) / static_cast<double>(obs.nnz());
+
+  ColMatrix<double> G(n, l);
+  parallel_for(0, n, [&](std::int64_t j) {
+    for (Index c = 0; c < l; ++c) {
+      const std::uint64_t counter = 2 * (static_cast<std::uint64_t>(j) * l + c);
+      G(j, c) = rng::to_normal(rng::hash(seed, 0x5bd1e995, counter),
+                               rng::hash(seed, 0x5bd1e995, counter + 1));
+    }
+  });
+
+  auto times_M = [&](const ColMatrix<double>& X) {  // (#m by l) = M~ X
+    return ColMatrix<double>(sparse_times(obs.row_ptr, obs.row_idx, obs.row_val, shift, scale, X));
+  };
+  auto times_Mt = [&](const ColMatrix<double>& X) {  // (#n by l) = M~^T X
+    return ColMatrix<double>(sparse_times(obs.col_ptr, obs.col_idx, obs.col_val, shift, scale, X));
+  };
+
+  ColMatrix<double> Q = orthonormal_basis(times_M(G));
+  for (int power = 0; power < 2; ++power) {
+    Q = orthonormal_basis(times_M(orthonormal_basis(times_Mt(Q))));
+  }
+  // M~ ~ Q Q^T M~ = Q Z^T with Z = M~^T Q = Qz Rz, so M~ ~ Q Rz^T Qz^T; the SVD of the small
+  // Rz^T gives the singular vectors.
+  const ColMatrix<double> Z = times_Mt(Q);
+  Eigen::HouseholderQR<ColMatrix<double>> qr(Z);
+  const ColMatrix<double> Qz = qr.householderQ() * ColMatrix<double>::Identity(n, l);
+  const ColMatrix<double> Rt =
+      qr.matrixQR().topRows(l).triangularView<Eigen::Upper>().toDenseMatrix().transpose();
+  Eigen::JacobiSVD<ColMatrix<double>> svd(Rt, Eigen::ComputeFullU | Eigen::ComputeFullV);
+  const Vector<double> s = svd.singularValues().head(k);
+  ColMatrix<double> left = Q * svd.matrixU().leftCols(k);
+  ColMatrix<double> right = Qz * svd.matrixV().leftCols(k);
+
+  // Clip rows of the right factor to the incoherence bound, then re-orthonormalise.
+  const double bound = 2.0 * std::sqrt(static_cast<double>(k) / static_cast<double>(n));
+  for (Index j = 0; j < n; ++j) {
+    const double norm = right.row(j).norm();
+    if (norm > bound) right.row(j) *= bound / norm;
+  }
+  right = orthonormal_basis(right);
+
+  const Vector<double> root = s.cwiseSqrt();
+  U = left * root.asDiagonal();
+  V = right * root.asDiagonal();
+}
+
+}  // namespace detail
+}  // namespace completion
+}  // namespace nearlinear
