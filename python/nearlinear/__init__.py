@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os as _os
 
-from . import sketch
+from . import encoding, sketch
 from ._native import core as _core
 
 __version__ = _core.__version__
@@ -17,6 +17,7 @@ __version__ = _core.__version__
 __all__ = [
     "__version__",
     "build_info",
+    "encoding",
     "get_num_threads",
     "set_num_threads",
     "sketch",
