@@ -175,7 +175,7 @@ void HashGrid::forward(ConstRowMatrixRef<float> x, ConstRowMatrixRef<float> para
     parallel_for(0, blocks, [&](std::int64_t block) {
       const Index begin = block * kPointBlock, end = std::min(n_points, begin + kPointBlock);
       Cell cells[kGroup<Cell>];
-      for (Cell& cell : cells) cell.n = dims;
+      for (Cell& cell : cells) cell.n_ = dims;
       // Level-outer inside a block keeps one level's table rows hot in cache; within a level,
       // points go in small groups whose rows are all prefetched before any is read, so the
       // cache misses of a group overlap.
@@ -214,7 +214,7 @@ void scatter_level(const HashGridConfig& c, const Level& level, int l, const flo
   const int F = FC > 0 ? FC : c.features_per_level;
   const int out_cols = c.n_levels * c.features_per_level;
   Cell cells[kGroup<Cell>];
-  for (Cell& cell : cells) cell.n = c.n_dims;
+  for (Cell& cell : cells) cell.n_ = c.n_dims;
   for (Index group = 0; group < n_points; group += kGroup<Cell>) {
     const int size = static_cast<int>(std::min<Index>(kGroup<Cell>, n_points - group));
     for (int g = 0; g < size; ++g) {

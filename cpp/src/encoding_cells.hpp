@@ -52,14 +52,18 @@ struct SimplexCell {
   static constexpr int kDims = D > 0 ? D : kMaxSimplexDims;
   static constexpr int kVertices = kDims + 1;
 
-  explicit SimplexCell(int dims = D) : n(D > 0 ? D : dims) {}
-  int count() const { return n + 1; }
+  explicit SimplexCell(int dims = D) : n_(dims) {}
+  /// The dimension: a compile-time constant when D > 0, so loops over it unroll.
+  int dims() const { return D > 0 ? D : n_; }
+  int count() const { return dims() + 1; }
   /// Hint the cache about the table rows of this cell (table: the level's rows of F floats).
   void prefetch(const float* table, int F, bool for_write) const {
-    for (int k = 0; k <= n; ++k) prefetch_row(table + static_cast<std::int64_t>(row[k]) * F, for_write);
+    for (int k = 0; k < count(); ++k)
+      prefetch_row(table + static_cast<std::int64_t>(row[k]) * F, for_write);
   }
 
   void locate(const float* x, const Level& level) {
+    const int n = dims();
     float u[kDims];
     float sum = 0.0f;
     for (int i = 0; i < n; ++i) {
@@ -112,6 +116,7 @@ struct SimplexCell {
   /// attaches to vertex k (the table row dotted with the output gradient). Inside a simplex
   /// the interpolant is value_0 + sum_j frac_axis(j) (value_{j+1} - value_j).
   void add_input_gradient(const float* value, const Level& level, float* grad_x) const {
+    const int n = dims();
     float grad_s[kDims];
     float total = 0.0f;
     for (int j = 0; j < n; ++j) {
@@ -123,7 +128,7 @@ struct SimplexCell {
       if (inside[i]) grad_x[i] += level.scale * (grad_s[i] + shift);
   }
 
-  int n;
+  int n_;  // the dimension when D = 0
   std::uint32_t row[kVertices];
   float weight[kVertices];
   float frac[kDims];
@@ -138,14 +143,16 @@ struct CubeCell {
   static constexpr int kDims = D > 0 ? D : kMaxCubeDims;
   static constexpr int kVertices = 1 << kDims;
 
-  explicit CubeCell(int dims = D) : n(D > 0 ? D : dims) {}
-  int count() const { return 1 << n; }
+  explicit CubeCell(int dims = D) : n_(dims) {}
+  int dims() const { return D > 0 ? D : n_; }
+  int count() const { return 1 << dims(); }
   void prefetch(const float* table, int F, bool for_write) const {
     for (int k = 0; k < count(); ++k)
       prefetch_row(table + static_cast<std::int64_t>(row[k]) * F, for_write);
   }
 
   void locate(const float* x, const Level& level) {
+    const int n = dims();
     std::int32_t base[kDims];
     for (int i = 0; i < n; ++i) {
       const float u = clamp_unit(x[i], inside[i]) * level.scale;
@@ -178,6 +185,7 @@ struct CubeCell {
 
   /// Add d(sum_c weight_c value_c)/dx to grad_x (see SimplexCell::add_input_gradient).
   void add_input_gradient(const float* value, const Level& level, float* grad_x) const {
+    const int n = dims();
     float grad_f[kDims] = {};
     for (int c = 0; c < count(); ++c) {
       // dweight_c/dfrac_d = +-prod_{i != d} factor_i, from prefix and suffix products.
@@ -196,7 +204,7 @@ struct CubeCell {
       if (inside[i]) grad_x[i] += level.scale * grad_f[i];
   }
 
-  int n;
+  int n_;  // the dimension when D = 0
   std::uint32_t row[kVertices];
   float weight[kVertices];
   float frac[kDims];

@@ -19,6 +19,7 @@ import importlib
 
 SOLVERS = {
     "sketch": "nearlinear._bench.sketch",
+    "encoding": "nearlinear._bench.encoding",
 }
 
 
