@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os as _os
 
-from . import completion, datasets, linear_model, sketch
+from . import completion, datasets, encoding, linear_model, ot, sketch
 from .completion import MatrixCompletion, complete, complete_sparse
 from ._native import core as _core
 from .lstsq import LstsqResult, lstsq
@@ -25,6 +25,7 @@ __all__ = [
     "complete_sparse",
     "completion",
     "datasets",
+    "encoding",
     "get_num_threads",
     "linear_model",
     "lstsq",

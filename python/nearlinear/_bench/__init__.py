@@ -20,6 +20,7 @@ import importlib
 SOLVERS = {
     "sketch": "nearlinear._bench.sketch",
     "completion": "nearlinear._bench.completion",
+    "encoding": "nearlinear._bench.encoding",
 }
 
 

@@ -1,0 +1,94 @@
+"""PSNR against training time: simplex and cube hash encodings fitting scikit-image images.
+
+Both lattices use the same table size, levels, network, batches and number of steps; the
+whole-image PSNR is evaluated every ``--eval-every`` steps (evaluation time excluded). Prints a
+table and writes a PNG plot.
+
+    python bench/encoding_image_fit.py --steps 500 --eval-every 50 \
+        --out bench/figures/encoding_image_fit.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+import nearlinear
+from nearlinear._bench.encoding import _skimage_image
+from nearlinear.encoding import fit_image
+
+IMAGES = ("astronaut", "retina")
+LATTICES = ("cube", "simplex")
+
+
+def time_to_reach(fit, psnr):
+    """Training seconds at the first evaluation reaching ``psnr`` (None if never)."""
+    hits = np.nonzero(fit.history["eval_psnr"] >= psnr)[0]
+    return float(fit.history["eval_time"][hits[0]]) if hits.size else None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--eval-every", type=int, default=50)
+    parser.add_argument("--batch-size", type=int, default=2**14)
+    parser.add_argument("--side", type=int, default=512, help="images resized to side x side")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", default="bench/figures/encoding_image_fit.png")
+    args = parser.parse_args(argv)
+    if args.threads:
+        nearlinear.set_num_threads(args.threads)
+
+    fits = {}
+    for name in IMAGES:
+        image = _skimage_image(name, args.side)
+        for lattice in LATTICES:
+            fits[name, lattice] = fit_image(image, lattice=lattice, steps=args.steps,
+                                            batch_size=args.batch_size,
+                                            eval_every=args.eval_every)
+
+    print(f"nearlinear {nearlinear.__version__}, {nearlinear.get_num_threads()} threads, "
+          f"{args.steps} steps of {args.batch_size} pixels, images {args.side}x{args.side}")
+    print(f"{'image':10s} {'lattice':8s} {'step':>6s} {'time (s)':>9s} {'PSNR (dB)':>10s}")
+    for (name, lattice), fit in fits.items():
+        h = fit.history
+        for step, t, psnr in zip(h["eval_step"], h["eval_time"], h["eval_psnr"]):
+            print(f"{name:10s} {lattice:8s} {step:6d} {t:9.2f} {psnr:10.2f}")
+    print()
+    print(f"{'image':10s} {'cube PSNR':>10s} {'cube time':>10s} {'simplex PSNR':>13s} "
+          f"{'simplex time':>13s} {'simplex time to cube PSNR - 0.5 dB':>36s}")
+    for name in IMAGES:
+        cube, simplex = fits[name, "cube"], fits[name, "simplex"]
+        reach = time_to_reach(simplex, cube.psnr - 0.5)
+        reach_text = f"{reach:.2f} s" if reach is not None else "not reached"
+        print(f"{name:10s} {cube.psnr:10.2f} {cube.train_time:9.2f}s {simplex.psnr:13.2f} "
+              f"{simplex.train_time:12.2f}s {reach_text:>36s}")
+
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot written", file=sys.stderr)
+        return 0
+    fig, axes = plt.subplots(1, len(IMAGES), figsize=(5 * len(IMAGES), 4), squeeze=False)
+    for ax, name in zip(axes[0], IMAGES):
+        for lattice in LATTICES:
+            h = fits[name, lattice].history
+            ax.plot(h["eval_time"], h["eval_psnr"], marker="o", label=lattice)
+        ax.set_title(f"{name} ({args.side}x{args.side})")
+        ax.set_xlabel("training time (s)")
+        ax.set_ylabel("PSNR (dB)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=120)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,338 @@
+// Multiresolution hash encoding: forward map, parameter and input gradients.
+#include "nearlinear/encoding.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+
+#include "encoding_cells.hpp"
+#include "nearlinear/parallel.hpp"
+#include "nearlinear/random.hpp"
+
+namespace nearlinear {
+namespace {
+
+using encoding_detail::CubeCell;
+using encoding_detail::Level;
+using encoding_detail::SimplexCell;
+
+constexpr double kMaxAxisVertices = 16777216.0;  // 2^24: float32 coordinates stay exact
+constexpr std::int64_t kPointBlock = 512;         // points per task of the point-parallel loops
+
+/// Points located (and their rows prefetched) together before their rows are read.
+template <class Cell>
+constexpr int kGroup = Cell::kVertices <= 64 ? 8 : 1;
+
+double simplex_skew(int n) { return (std::sqrt(n + 1.0) - 1.0) / n; }
+
+/// Vertices per axis of a level's box (see encoding.hpp).
+double axis_vertices(const HashGridConfig& c, int resolution) {
+  if (c.lattice == Lattice::Cube) return resolution + 1.0;
+  return std::floor(resolution * std::sqrt(c.n_dims + 1.0)) + 2.0;
+}
+
+int level_resolution(const HashGridConfig& c, int l) {
+  return static_cast<int>(std::floor(c.base_resolution * std::pow(c.per_level_scale, l)));
+}
+
+std::vector<Level> make_levels(const HashGridConfig& c) {
+  const std::int64_t table = std::int64_t{1} << c.log2_table_size;
+  std::vector<Level> levels(c.n_levels);
+  for (int l = 0; l < c.n_levels; ++l) {
+    Level& level = levels[l];
+    const int resolution = level_resolution(c, l);
+    const double extent = axis_vertices(c, resolution);
+    level.scale = static_cast<float>(resolution);
+    level.skew = c.lattice == Lattice::Simplex ? static_cast<float>(simplex_skew(c.n_dims)) : 0.0f;
+    level.max_base = static_cast<std::int32_t>(extent) - 2;
+    level.dense = std::pow(extent, c.n_dims) <= static_cast<double>(table);
+    level.mask = static_cast<std::uint32_t>(table - 1);
+    std::uint32_t stride = 1;
+    for (int i = 0; i < c.n_dims && level.dense; ++i) {
+      level.stride[i] = stride;
+      stride *= static_cast<std::uint32_t>(extent);
+    }
+  }
+  return levels;
+}
+
+template <class T>
+struct Tag {
+  using type = T;
+};
+struct SimplexTemplate {
+  template <int D>
+  using type = SimplexCell<D>;
+};
+struct CubeTemplate {
+  template <int D>
+  using type = CubeCell<D>;
+};
+
+/// Call fn(Tag<Cell>{}, std::integral_constant<int, F>{}) with the cell type of the lattice,
+/// the dimension fixed at compile time for n <= 8, and F fixed for the common F = 2 (0 means
+/// "read it at run time").
+template <class Fn>
+void dispatch(const HashGridConfig& c, Fn&& fn) {
+  auto with_features = [&](auto tag) {
+    if (c.features_per_level == 2)
+      fn(tag, std::integral_constant<int, 2>{});
+    else
+      fn(tag, std::integral_constant<int, 0>{});
+  };
+  auto with_dims = [&](auto cell_template) {
+    using Template = decltype(cell_template);
+    switch (c.n_dims) {
+      case 1: return with_features(Tag<typename Template::template type<1>>{});
+      case 2: return with_features(Tag<typename Template::template type<2>>{});
+      case 3: return with_features(Tag<typename Template::template type<3>>{});
+      case 4: return with_features(Tag<typename Template::template type<4>>{});
+      case 5: return with_features(Tag<typename Template::template type<5>>{});
+      case 6: return with_features(Tag<typename Template::template type<6>>{});
+      case 7: return with_features(Tag<typename Template::template type<7>>{});
+      case 8: return with_features(Tag<typename Template::template type<8>>{});
+      default: return with_features(Tag<typename Template::template type<0>>{});
+    }
+  };
+  if (c.lattice == Lattice::Simplex)
+    with_dims(SimplexTemplate{});
+  else
+    with_dims(CubeTemplate{});
+}
+
+}  // namespace
+
+HashGrid::HashGrid(const HashGridConfig& c) : config_(c) {
+  const int max_dims = c.lattice == Lattice::Cube ? kMaxCubeDims : kMaxSimplexDims;
+  NL_CHECK(c.n_dims >= 1 && c.n_dims <= max_dims,
+           "n_dims must be in 1.." << max_dims << " for this lattice; got " << c.n_dims);
+  NL_CHECK(c.n_levels >= 1 && c.n_levels <= 64, "n_levels must be in 1..64; got " << c.n_levels);
+  const int f = c.features_per_level;
+  NL_CHECK(f == 1 || f == 2 || f == 4 || f == 8,
+           "features_per_level must be 1, 2, 4 or 8; got " << f);
+  NL_CHECK(c.log2_table_size >= 1 && c.log2_table_size <= 30,
+           "log2_table_size must be in 1..30; got " << c.log2_table_size);
+  NL_CHECK(c.base_resolution >= 1, "base_resolution must be >= 1; got " << c.base_resolution);
+  NL_CHECK(std::isfinite(c.per_level_scale) && c.per_level_scale >= 1.0,
+           "per_level_scale must be a finite number >= 1; got " << c.per_level_scale);
+  const double finest = c.base_resolution * std::pow(c.per_level_scale, c.n_levels - 1);
+  NL_CHECK(std::isfinite(finest) && axis_vertices(c, static_cast<int>(std::min(finest, 1e9))) <=
+                                        kMaxAxisVertices,
+           "the finest level's resolution (" << finest << ") is too fine for float32 inputs: "
+           "lower base_resolution, per_level_scale or n_levels");
+}
+
+std::vector<int> HashGrid::resolutions() const {
+  std::vector<int> out(config_.n_levels);
+  for (int l = 0; l < config_.n_levels; ++l) out[l] = level_resolution(config_, l);
+  return out;
+}
+
+std::vector<bool> HashGrid::dense_levels() const {
+  std::vector<bool> out;
+  for (const Level& level : make_levels(config_)) out.push_back(level.dense);
+  return out;
+}
+
+void HashGrid::check_shapes(ConstRowMatrixRef<float> x, Index params_rows,
+                            Index params_cols) const {
+  NL_CHECK(x.cols() == config_.n_dims,
+           "x must have n_dims = " << config_.n_dims << " columns; got " << x.cols());
+  NL_CHECK(params_rows == param_rows() && params_cols == config_.features_per_level,
+           "params must have shape (" << param_rows() << ", " << config_.features_per_level
+                                      << "); got (" << params_rows << ", " << params_cols << ")");
+}
+
+void HashGrid::init_params(RowMatrixRef<float> params, std::uint64_t seed) const {
+  NL_CHECK(params.rows() == param_rows() && params.cols() == config_.features_per_level,
+           "params must have shape (" << param_rows() << ", " << config_.features_per_level
+                                      << ")");
+  const Index cols = params.cols();
+  parallel_for(0, params.rows(), [&](std::int64_t r) {
+    for (Index j = 0; j < cols; ++j) {
+      const double u = rng::to_unit(rng::hash(seed, 0, static_cast<std::uint64_t>(r * cols + j)));
+      params(r, j) = static_cast<float>((2.0 * u - 1.0) * 1e-4);
+    }
+  });
+}
+
+void HashGrid::forward(ConstRowMatrixRef<float> x, ConstRowMatrixRef<float> params,
+                       RowMatrixRef<float> out) const {
+  check_shapes(x, params.rows(), params.cols());
+  NL_CHECK(out.rows() == x.rows() && out.cols() == output_dims(),
+           "out must have shape (" << x.rows() << ", " << output_dims() << ")");
+  const std::vector<Level> levels = make_levels(config_);
+  const Index n_points = x.rows(), table = table_size();
+  const int dims = config_.n_dims, n_levels = config_.n_levels, out_cols = output_dims();
+  const float* xs = x.data();
+  const float* table_data = params.data();
+  float* out_data = out.data();
+  dispatch(config_, [&](auto tag, auto features) {
+    using Cell = typename decltype(tag)::type;
+    constexpr int FC = decltype(features)::value;
+    const int F = FC > 0 ? FC : config_.features_per_level;
+    const std::int64_t blocks = (n_points + kPointBlock - 1) / kPointBlock;
+    parallel_for(0, blocks, [&](std::int64_t block) {
+      const Index begin = block * kPointBlock, end = std::min(n_points, begin + kPointBlock);
+      Cell cells[kGroup<Cell>];
+      for (Cell& cell : cells) cell.n_ = dims;
+      // Level-outer inside a block keeps one level's table rows hot in cache; within a level,
+      // points go in small groups whose rows are all prefetched before any is read, so the
+      // cache misses of a group overlap.
+      for (int l = 0; l < n_levels; ++l) {
+        const Level& level = levels[l];
+        const float* level_table = table_data + l * table * F;
+        for (Index group = begin; group < end; group += kGroup<Cell>) {
+          const int size = static_cast<int>(std::min<Index>(kGroup<Cell>, end - group));
+          for (int g = 0; g < size; ++g) {
+            cells[g].locate(xs + (group + g) * dims, level);
+            cells[g].prefetch(level_table, F, false);
+          }
+          for (int g = 0; g < size; ++g) {
+            const Cell& cell = cells[g];
+            float acc[8] = {};
+            for (int k = 0; k < cell.count(); ++k) {
+              const float* r = level_table + static_cast<std::int64_t>(cell.row[k]) * F;
+              for (int j = 0; j < F; ++j) acc[j] += cell.weight[k] * r[j];
+            }
+            float* o = out_data + (group + g) * out_cols + l * F;
+            for (int j = 0; j < F; ++j) o[j] = acc[j];
+          }
+        }
+      }
+    });
+  });
+}
+
+namespace {
+
+/// Scatter weight * grad_output into the table of one level for every point; `visit(row)` is
+/// called for each row written. Runs on one thread: the caller partitions by level.
+template <class Cell, int FC, class Visit>
+void scatter_level(const HashGridConfig& c, const Level& level, int l, const float* xs,
+                   Index n_points, const float* grad_output, float* level_grad, Visit&& visit) {
+  const int F = FC > 0 ? FC : c.features_per_level;
+  const int out_cols = c.n_levels * c.features_per_level;
+  Cell cells[kGroup<Cell>];
+  for (Cell& cell : cells) cell.n_ = c.n_dims;
+  for (Index group = 0; group < n_points; group += kGroup<Cell>) {
+    const int size = static_cast<int>(std::min<Index>(kGroup<Cell>, n_points - group));
+    for (int g = 0; g < size; ++g) {
+      cells[g].locate(xs + (group + g) * c.n_dims, level);
+      cells[g].prefetch(level_grad, F, true);
+    }
+    for (int g = 0; g < size; ++g) {
+      const Cell& cell = cells[g];
+      const float* grad = grad_output + (group + g) * out_cols + l * F;
+      for (int k = 0; k < cell.count(); ++k) {
+        float* r = level_grad + static_cast<std::int64_t>(cell.row[k]) * F;
+        for (int j = 0; j < F; ++j) r[j] += cell.weight[k] * grad[j];
+        visit(cell.row[k]);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void HashGrid::backward_params(ConstRowMatrixRef<float> x, ConstRowMatrixRef<float> grad_output,
+                               RowMatrixRef<float> grad_params) const {
+  check_shapes(x, grad_params.rows(), grad_params.cols());
+  NL_CHECK(grad_output.rows() == x.rows() && grad_output.cols() == output_dims(),
+           "grad_output must have shape (" << x.rows() << ", " << output_dims() << "); got ("
+                                           << grad_output.rows() << ", " << grad_output.cols()
+                                           << ")");
+  const std::vector<Level> levels = make_levels(config_);
+  const std::int64_t level_size = table_size() * config_.features_per_level;
+  dispatch(config_, [&](auto tag, auto features) {
+    using Cell = typename decltype(tag)::type;
+    constexpr int FC = decltype(features)::value;
+    parallel_for(
+        0, config_.n_levels,
+        [&](std::int64_t l) {
+          float* level_grad = grad_params.data() + l * level_size;
+          std::memset(level_grad, 0, sizeof(float) * level_size);
+          scatter_level<Cell, FC>(config_, levels[l], static_cast<int>(l), x.data(), x.rows(),
+                                  grad_output.data(), level_grad, [](std::uint32_t) {});
+        },
+        Schedule::Dynamic, 1);
+  });
+}
+
+void HashGrid::accumulate_param_gradient(ConstRowMatrixRef<float> x,
+                                         ConstRowMatrixRef<float> grad_output,
+                                         RowMatrixRef<float> grad_params,
+                                         std::vector<std::vector<std::uint32_t>>& touched,
+                                         std::vector<std::uint8_t>& flags) const {
+  check_shapes(x, grad_params.rows(), grad_params.cols());
+  NL_CHECK(grad_output.rows() == x.rows() && grad_output.cols() == output_dims(),
+           "grad_output must have shape (" << x.rows() << ", " << output_dims() << ")");
+  NL_CHECK(static_cast<int>(touched.size()) == config_.n_levels &&
+               static_cast<std::int64_t>(flags.size()) == param_rows(),
+           "touched must have n_levels lists and flags param_rows entries");
+  const std::vector<Level> levels = make_levels(config_);
+  const std::int64_t table = table_size();
+  const std::int64_t level_size = table * config_.features_per_level;
+  dispatch(config_, [&](auto tag, auto features) {
+    using Cell = typename decltype(tag)::type;
+    constexpr int FC = decltype(features)::value;
+    parallel_for(
+        0, config_.n_levels,
+        [&](std::int64_t l) {
+          std::uint8_t* level_flags = flags.data() + l * table;
+          std::vector<std::uint32_t>& rows = touched[l];
+          scatter_level<Cell, FC>(config_, levels[l], static_cast<int>(l), x.data(), x.rows(),
+                                  grad_output.data(), grad_params.data() + l * level_size,
+                                  [&](std::uint32_t row) {
+                                    if (!level_flags[row]) {
+                                      level_flags[row] = 1;
+                                      rows.push_back(row);
+                                    }
+                                  });
+        },
+        Schedule::Dynamic, 1);
+  });
+}
+
+void HashGrid::backward_input(ConstRowMatrixRef<float> x, ConstRowMatrixRef<float> params,
+                              ConstRowMatrixRef<float> grad_output,
+                              RowMatrixRef<float> grad_x) const {
+  check_shapes(x, params.rows(), params.cols());
+  NL_CHECK(grad_output.rows() == x.rows() && grad_output.cols() == output_dims(),
+           "grad_output must have shape (" << x.rows() << ", " << output_dims() << ")");
+  NL_CHECK(grad_x.rows() == x.rows() && grad_x.cols() == x.cols(),
+           "grad_x must have the shape of x");
+  const std::vector<Level> levels = make_levels(config_);
+  const Index n_points = x.rows(), table = table_size();
+  const int dims = config_.n_dims, n_levels = config_.n_levels, out_cols = output_dims();
+  dispatch(config_, [&](auto tag, auto features) {
+    using Cell = typename decltype(tag)::type;
+    constexpr int FC = decltype(features)::value;
+    const int F = FC > 0 ? FC : config_.features_per_level;
+    const std::int64_t blocks = (n_points + kPointBlock - 1) / kPointBlock;
+    parallel_for(0, blocks, [&](std::int64_t block) {
+      const Index begin = block * kPointBlock, end = std::min(n_points, begin + kPointBlock);
+      Cell cell(dims);
+      float value[Cell::kVertices];
+      for (Index i = begin; i < end; ++i) {
+        float* gx = grad_x.data() + i * dims;
+        for (int d = 0; d < dims; ++d) gx[d] = 0.0f;
+        for (int l = 0; l < n_levels; ++l) {
+          const Level& level = levels[l];
+          const float* level_table = params.data() + l * table * F;
+          const float* g = grad_output.data() + i * out_cols + l * F;
+          cell.locate(x.data() + i * dims, level);
+          for (int k = 0; k < cell.count(); ++k) {
+            const float* r = level_table + static_cast<std::int64_t>(cell.row[k]) * F;
+            float dot = 0.0f;
+            for (int j = 0; j < F; ++j) dot += r[j] * g[j];
+            value[k] = dot;
+          }
+          cell.add_input_gradient(value, level, gx);
+        }
+      }
+    });
+  });
+}
+
+}  // namespace nearlinear

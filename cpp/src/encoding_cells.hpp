@@ -1,0 +1,214 @@
+// The cell of a point on one level of a hash grid: which table rows it reads and with which
+// weights, for the simplex and the cube lattice (the geometry is documented in
+// nearlinear/encoding.hpp). Private to the encoding sources.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "nearlinear/encoding.hpp"
+
+namespace nearlinear::encoding_detail {
+
+/// Spatial-hash primes, one per axis (see encoding.hpp for where they come from).
+constexpr std::uint32_t kPrimes[kMaxSimplexDims] = {
+    1u,          2654435761u, 805459861u,  3674653429u, 2097192037u, 1434869437u, 2165219737u,
+    3558067399u, 2821167487u, 3863301319u, 3126401419u, 2389501549u, 4168535221u, 3431635367u,
+    2694735487u, 3736869299u, 2999969411u, 2263069513u, 4042103189u, 3305203333u, 2568303421u,
+    3610437263u, 2873537377u, 3915671197u, 3178771303u, 2441871407u, 4220905123u, 3484005229u,
+    2747105323u, 3789239161u, 3052339261u, 2315439323u};
+
+/// One level of the grid, as the cells need it.
+struct Level {
+  float scale = 1;           // N_l: x in [0, 1] maps to u = N_l x
+  float skew = 0;            // F_n for the simplex lattice, 0 for the cube
+  std::int32_t max_base = 0; // largest cell corner per axis, so corner + 1 stays in the box
+  bool dense = false;
+  std::uint32_t mask = 0;    // table_size - 1
+  std::uint32_t stride[kMaxSimplexDims] = {};  // dense row-major strides, axis 0 fastest
+};
+
+inline float clamp_unit(float v, bool& inside) {
+  inside = v >= 0.0f && v <= 1.0f;  // false for NaN too
+  return v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;
+}
+
+inline void prefetch_row(const float* address, bool for_write) {
+#if defined(__GNUC__)
+  if (for_write)
+    __builtin_prefetch(address, 1);
+  else
+    __builtin_prefetch(address, 0);
+#else
+  (void)address;
+  (void)for_write;
+#endif
+}
+
+/// Freudenthal-Kuhn simplex of the skewed grid. D = 0: dimension known only at run time.
+template <int D>
+struct SimplexCell {
+  static constexpr int kDims = D > 0 ? D : kMaxSimplexDims;
+  static constexpr int kVertices = kDims + 1;
+
+  explicit SimplexCell(int dims = D) : n_(dims) {}
+  /// The dimension: a compile-time constant when D > 0, so loops over it unroll.
+  int dims() const { return D > 0 ? D : n_; }
+  int count() const { return dims() + 1; }
+  /// Hint the cache about the table rows of this cell (table: the level's rows of F floats).
+  void prefetch(const float* table, int F, bool for_write) const {
+    for (int k = 0; k < count(); ++k)
+      prefetch_row(table + static_cast<std::int64_t>(row[k]) * F, for_write);
+  }
+
+  void locate(const float* x, const Level& level) {
+    const int n = dims();
+    float u[kDims];
+    float sum = 0.0f;
+    for (int i = 0; i < n; ++i) {
+      u[i] = clamp_unit(x[i], inside[i]) * level.scale;
+      sum += u[i];
+    }
+    const float shift = level.skew * sum;
+    std::int32_t base[kDims];
+    for (int i = 0; i < n; ++i) {
+      const float s = u[i] + shift;
+      base[i] = std::min(static_cast<std::int32_t>(s), level.max_base);  // s >= 0: floor
+      frac[i] = std::min(s - static_cast<float>(base[i]), 1.0f);
+    }
+    // Axes by decreasing fraction, ties broken by axis number (a tie only adds a zero-weight
+    // vertex, so either order gives the same value). Ranks by counting: O(n^2) comparisons
+    // but no data-dependent branches, faster than a sort for the small n that matter.
+    for (int i = 0; i < n; ++i) {
+      int rank = 0;
+      for (int j = 0; j < n; ++j)
+        rank += (frac[j] > frac[i]) | ((frac[j] == frac[i]) & (j < i));
+      axis[rank] = i;
+    }
+    weight[0] = 1.0f - frac[axis[0]];
+    for (int k = 1; k < n; ++k) weight[k] = frac[axis[k - 1]] - frac[axis[k]];
+    weight[n] = frac[axis[n - 1]];
+    // Consecutive vertices differ by one unit step, so each row follows from the previous
+    // one in O(1): add a stride, or swap one axis's term of the XOR hash.
+    if (level.dense) {
+      std::uint32_t index = 0;
+      for (int i = 0; i < n; ++i) index += static_cast<std::uint32_t>(base[i]) * level.stride[i];
+      row[0] = index;
+      for (int k = 1; k <= n; ++k) {
+        index += level.stride[axis[k - 1]];
+        row[k] = index;
+      }
+    } else {
+      std::uint32_t key = 0;
+      for (int i = 0; i < n; ++i) key ^= static_cast<std::uint32_t>(base[i]) * kPrimes[i];
+      row[0] = key & level.mask;
+      for (int k = 1; k <= n; ++k) {
+        const int a = axis[k - 1];
+        const std::uint32_t b = static_cast<std::uint32_t>(base[a]);
+        key ^= (b * kPrimes[a]) ^ ((b + 1u) * kPrimes[a]);
+        row[k] = key & level.mask;
+      }
+    }
+  }
+
+  /// Add d(sum_k weight_k value_k)/dx to grad_x, where value[k] is the scalar the caller
+  /// attaches to vertex k (the table row dotted with the output gradient). Inside a simplex
+  /// the interpolant is value_0 + sum_j frac_axis(j) (value_{j+1} - value_j).
+  void add_input_gradient(const float* value, const Level& level, float* grad_x) const {
+    const int n = dims();
+    float grad_s[kDims];
+    float total = 0.0f;
+    for (int j = 0; j < n; ++j) {
+      grad_s[axis[j]] = value[j + 1] - value[j];
+      total += value[j + 1] - value[j];
+    }
+    const float shift = level.skew * total;  // ds/du = I + F_n 1 1^T (symmetric)
+    for (int i = 0; i < n; ++i)
+      if (inside[i]) grad_x[i] += level.scale * (grad_s[i] + shift);
+  }
+
+  int n_;  // the dimension when D = 0
+  std::uint32_t row[kVertices];
+  float weight[kVertices];
+  float frac[kDims];
+  int axis[kDims];
+  bool inside[kDims];
+};
+
+/// Cube of instant-ngp's grid, d-linear over its 2^n corners; bit i of a corner's number says
+/// whether it sits at base_i + 1 on axis i.
+template <int D>
+struct CubeCell {
+  static constexpr int kDims = D > 0 ? D : kMaxCubeDims;
+  static constexpr int kVertices = 1 << kDims;
+
+  explicit CubeCell(int dims = D) : n_(dims) {}
+  int dims() const { return D > 0 ? D : n_; }
+  int count() const { return 1 << dims(); }
+  void prefetch(const float* table, int F, bool for_write) const {
+    for (int k = 0; k < count(); ++k)
+      prefetch_row(table + static_cast<std::int64_t>(row[k]) * F, for_write);
+  }
+
+  void locate(const float* x, const Level& level) {
+    const int n = dims();
+    std::int32_t base[kDims];
+    for (int i = 0; i < n; ++i) {
+      const float u = clamp_unit(x[i], inside[i]) * level.scale;
+      base[i] = std::min(static_cast<std::int32_t>(u), level.max_base);
+      frac[i] = u - static_cast<float>(base[i]);
+    }
+    // Weights and rows by doubling over the axes: O(2^n) rather than O(n 2^n).
+    weight[0] = 1.0f;
+    row[0] = 0;
+    for (int d = 0; d < n; ++d) {
+      const int half = 1 << d;
+      const std::uint32_t b = static_cast<std::uint32_t>(base[d]);
+      const std::uint32_t lo = level.dense ? b * level.stride[d] : b * kPrimes[d];
+      const std::uint32_t hi = level.dense ? (b + 1u) * level.stride[d] : (b + 1u) * kPrimes[d];
+      for (int c = 0; c < half; ++c) {
+        weight[c + half] = weight[c] * frac[d];
+        weight[c] *= 1.0f - frac[d];
+        if (level.dense) {
+          row[c + half] = row[c] + hi;
+          row[c] += lo;
+        } else {
+          row[c + half] = row[c] ^ hi;
+          row[c] ^= lo;
+        }
+      }
+    }
+    if (!level.dense)
+      for (int c = 0; c < count(); ++c) row[c] &= level.mask;
+  }
+
+  /// Add d(sum_c weight_c value_c)/dx to grad_x (see SimplexCell::add_input_gradient).
+  void add_input_gradient(const float* value, const Level& level, float* grad_x) const {
+    const int n = dims();
+    float grad_f[kDims] = {};
+    for (int c = 0; c < count(); ++c) {
+      // dweight_c/dfrac_d = +-prod_{i != d} factor_i, from prefix and suffix products.
+      float factor[kDims], suffix[kDims + 1];
+      for (int i = 0; i < n; ++i) factor[i] = (c >> i & 1) ? frac[i] : 1.0f - frac[i];
+      suffix[n] = 1.0f;
+      for (int i = n - 1; i >= 0; --i) suffix[i] = suffix[i + 1] * factor[i];
+      float prefix = 1.0f;
+      for (int d = 0; d < n; ++d) {
+        const float others = prefix * suffix[d + 1];
+        grad_f[d] += ((c >> d & 1) ? value[c] : -value[c]) * others;
+        prefix *= factor[d];
+      }
+    }
+    for (int i = 0; i < n; ++i)
+      if (inside[i]) grad_x[i] += level.scale * grad_f[i];
+  }
+
+  int n_;  // the dimension when D = 0
+  std::uint32_t row[kVertices];
+  float weight[kVertices];
+  float frac[kDims];
+  bool inside[kDims];
+};
+
+}  // namespace nearlinear::encoding_detail

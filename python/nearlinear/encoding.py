@@ -1,0 +1,389 @@
+"""Multiresolution hash encoding on a simplex or cube lattice, and a neural-field image fitter.
+
+:class:`HashEncoding` is the encoding of instant-ngp (Müller et al. 2022) with the choice of
+instant-ngp's cube grid (``lattice="cube"``: d-linear interpolation of the 2^n corners of a
+cell) or the simplex lattice of Wen and Yang (2023) (``lattice="simplex"``: barycentric
+interpolation of the n + 1 vertices of a simplex), which costs O(n) table reads per level
+instead of O(2^n).
+
+Geometry (both lattices). Level ``l`` has resolution ``N_l = floor(base_resolution *
+per_level_scale**l)``; a point ``x`` in [0, 1]^n is scaled to ``u = N_l x``. The cube lattice
+has its vertices at the integer points of ``u``. The simplex lattice skews ``u`` to
+``s = u + F_n sum(u)`` with ``F_n = (sqrt(n+1) - 1) / n`` (the skew of simplex noise), and cuts
+the integer grid of ``s`` into the Freudenthal-Kuhn simplices: sorting the fractional parts
+of ``s`` gives the simplex and its barycentric weights. Mapped back to ``u`` the simplices are
+congruent, equilateral in 2-D, and in every dimension their longest edge is at most
+``(n + 1) / (2 sqrt(n))`` times their shortest. The skew has determinant ``sqrt(n + 1)``, so
+**a simplex level has sqrt(n + 1) times as many vertices per unit volume as the cube level of
+the same resolution** (2x in 3-D, 3x in 8-D) while a point reads only n + 1 of them.
+
+A level whose vertices fit in the table is indexed densely, a finer one by instant-ngp's
+spatial hash (XOR of the integer coordinates times large primes, modulo the table size).
+
+Inputs outside [0, 1] are clamped to [0, 1] coordinate-wise (the encoding is constant outside
+the unit cube, and the input gradient is zero in a clamped coordinate); NaN and inf are
+refused. All arrays are float32: x of another float dtype is converted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+
+from ._native import core as _core
+from ._validation import as_float_array, check_choice, check_int, check_real, resolve_seed
+
+__all__ = ["HashEncoding", "ImageFit", "fit_image"]
+
+LATTICES = ("simplex", "cube")
+_MAX_DIMS = {"simplex": 32, "cube": 12}
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_table_bytes(n_levels: int, table_size: int, features: int, copies: int) -> None:
+    """Refuse, before allocating, a table (times ``copies`` working copies) that cannot fit."""
+    needed = n_levels * table_size * features * 4 * copies
+    available = _physical_memory()
+    if available is not None and needed > available:
+        raise ValueError(
+            f"the hash table needs {needed / 2**30:.1f} GiB ({n_levels} levels x "
+            f"{table_size} rows x {features} features x 4 bytes x {copies}) but the machine has "
+            f"{available / 2**30:.1f} GiB: lower `log2_table_size` or `n_levels`"
+        )
+
+
+class HashEncoding:
+    """Multiresolution hash encoding of points in [0, 1]^n_dims.
+
+    Parameters
+    ----------
+    n_dims : int
+        Input dimension: 1..32 for the simplex lattice, 1..12 for the cube.
+    lattice : {"simplex", "cube"}
+        Interpolation lattice (see the module docstring).
+    n_levels : int
+        Number of resolutions, 1..64.
+    features_per_level : {1, 2, 4, 8}
+        Features stored per vertex.
+    log2_table_size : int
+        log2 of the rows of each level's table, 1..30.
+    base_resolution : int
+        Resolution of the coarsest level.
+    per_level_scale : float
+        Growth factor of the resolution from one level to the next (>= 1).
+    seed : int, numpy Generator or None
+        Seed of the uniform [-1e-4, 1e-4) initialisation of the table.
+
+    Attributes
+    ----------
+    params : ndarray of float32, shape (n_levels, table_size, features_per_level)
+        The table itself: writing into it changes what :meth:`forward` computes.
+    resolutions : list of int
+        ``N_l`` of every level.
+    dense_levels : list of bool
+        Which levels are indexed densely (the others are hashed).
+    """
+
+    def __init__(
+        self,
+        n_dims,
+        *,
+        lattice="simplex",
+        n_levels=16,
+        features_per_level=2,
+        log2_table_size=19,
+        base_resolution=16,
+        per_level_scale=1.5,
+        seed=0,
+    ):
+        lattice = check_choice(lattice, "lattice", LATTICES)
+        self.n_dims = check_int(n_dims, "n_dims", minimum=1, maximum=_MAX_DIMS[lattice])
+        self.lattice = lattice
+        self.n_levels = check_int(n_levels, "n_levels", minimum=1, maximum=64)
+        self.features_per_level = check_int(features_per_level, "features_per_level")
+        if self.features_per_level not in (1, 2, 4, 8):
+            raise ValueError(
+                f"`features_per_level` must be 1, 2, 4 or 8; got {self.features_per_level}"
+            )
+        self.log2_table_size = check_int(log2_table_size, "log2_table_size", minimum=1,
+                                         maximum=30)
+        self.base_resolution = check_int(base_resolution, "base_resolution", minimum=1)
+        self.per_level_scale = check_real(per_level_scale, "per_level_scale", minimum=1.0)
+        self.seed = resolve_seed(seed)
+        self.table_size = 1 << self.log2_table_size
+        _check_table_bytes(self.n_levels, self.table_size, self.features_per_level, 1)
+        self._grid = _core.HashGrid(
+            self.n_dims, self.lattice, self.n_levels, self.features_per_level,
+            self.log2_table_size, self.base_resolution, self.per_level_scale,
+        )
+        self._params = np.empty(
+            (self.n_levels, self.table_size, self.features_per_level), dtype=np.float32
+        )
+        self._grid.init_params(self._table_view(), self.seed)
+
+    def __repr__(self) -> str:
+        return (
+            f"HashEncoding(n_dims={self.n_dims}, lattice={self.lattice!r}, "
+            f"n_levels={self.n_levels}, features_per_level={self.features_per_level}, "
+            f"log2_table_size={self.log2_table_size}, base_resolution={self.base_resolution}, "
+            f"per_level_scale={self.per_level_scale})"
+        )
+
+    @property
+    def params(self) -> np.ndarray:
+        return self._params
+
+    @params.setter
+    def params(self, value) -> None:
+        value = np.asarray(value)
+        if value.shape != self._params.shape:
+            raise ValueError(f"`params` must have shape {self._params.shape}; got {value.shape}")
+        if not np.isfinite(value).all():
+            raise ValueError("`params` must not contain NaN or inf")
+        self._params[...] = value
+
+    @property
+    def output_dims(self) -> int:
+        """Columns of :meth:`forward`'s output: ``n_levels * features_per_level``."""
+        return self.n_levels * self.features_per_level
+
+    @property
+    def resolutions(self) -> list[int]:
+        return list(self._grid.resolutions)
+
+    @property
+    def dense_levels(self) -> list[bool]:
+        return list(self._grid.dense_levels)
+
+    def _table_view(self) -> np.ndarray:
+        # A (n_levels * table_size, F) view of the table: no copy.
+        return self._params.reshape(-1, self.features_per_level)
+
+    def _points(self, x) -> np.ndarray:
+        x = as_float_array(x, "x", ndim=2, allow_empty=True)
+        if x.shape[1] != self.n_dims:
+            raise ValueError(
+                f"`x` must have shape (N, {self.n_dims}) (n_dims columns); got {x.shape}"
+            )
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    def forward(self, x) -> np.ndarray:
+        """Encode points.
+
+        Parameters
+        ----------
+        x : array of shape (N, n_dims), float
+            Points; coordinates outside [0, 1] are clamped.
+
+        Returns
+        -------
+        ndarray of float32, shape (N, n_levels * features_per_level)
+            Column ``l * features_per_level + j`` is feature ``j`` of level ``l``.
+        """
+        x = self._points(x)
+        return self._grid.forward(x, self._table_view())
+
+    def backward(self, x, grad_output, *, input_gradient=False):
+        """Gradients of ``sum(forward(x) * grad_output)``.
+
+        Parameters
+        ----------
+        x : array of shape (N, n_dims), float
+        grad_output : array of shape (N, n_levels * features_per_level), float
+        input_gradient : bool
+            Also return the gradient with respect to ``x``.
+
+        Returns
+        -------
+        grad_params : ndarray of float32, shape of :attr:`params`
+        grad_x : ndarray of float32, shape (N, n_dims)
+            Only with ``input_gradient=True``: the gradient inside each point's cell (one-sided
+            on cell faces), zero in coordinates outside [0, 1].
+        """
+        x = self._points(x)
+        grad_output = as_float_array(grad_output, "grad_output", ndim=2, allow_empty=True)
+        if grad_output.shape != (x.shape[0], self.output_dims):
+            raise ValueError(
+                f"`grad_output` must have shape ({x.shape[0]}, {self.output_dims}); "
+                f"got {grad_output.shape}"
+            )
+        grad_output = np.ascontiguousarray(grad_output, dtype=np.float32)
+        grad_params = self._grid.backward_params(x, grad_output).reshape(self._params.shape)
+        if not input_gradient:
+            return grad_params
+        grad_x = self._grid.backward_input(x, self._table_view(), grad_output)
+        return grad_params, grad_x
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageFit:
+    """Result of :func:`fit_image`.
+
+    Attributes
+    ----------
+    psnr : float
+        Peak signal-to-noise ratio (dB, peak 1) of the fitted field over the whole image.
+    history : dict of ndarray
+        ``loss`` (mean squared error of each step's batch, before the step), ``time``
+        (training seconds elapsed after each step, evaluations excluded), and at every
+        evaluation ``eval_step``, ``eval_time`` and ``eval_psnr``.
+    lattice : str
+    steps : int
+    train_time : float
+        Seconds of training (evaluations excluded).
+    image_shape : tuple
+        Shape of the fitted image.
+    """
+
+    psnr: float
+    history: dict
+    lattice: str
+    steps: int
+    train_time: float
+    image_shape: tuple
+    _field: object = dataclasses.field(repr=False, compare=False)
+
+    def predict(self, coords) -> np.ndarray:
+        """The field at ``coords`` (N, 2) in [0, 1]^2 (row, column): (N, C) float32."""
+        coords = as_float_array(coords, "coords", ndim=2, allow_empty=True)
+        if coords.shape[1] != 2:
+            raise ValueError(f"`coords` must have shape (N, 2); got {coords.shape}")
+        return self._field.predict(np.ascontiguousarray(coords, dtype=np.float32))
+
+    def render(self, shape=None) -> np.ndarray:
+        """The field sampled at the pixel centres of an image of ``shape`` = (H, W).
+
+        Returns (H, W) for a grey image, (H, W, C) otherwise; float32, not clipped.
+        """
+        height, width = self.image_shape[:2] if shape is None else shape
+        height = check_int(height, "shape[0]", minimum=1)
+        width = check_int(width, "shape[1]", minimum=1)
+        rows = (np.arange(height, dtype=np.float32) + 0.5) / height
+        cols = (np.arange(width, dtype=np.float32) + 0.5) / width
+        grid = np.stack(np.meshgrid(rows, cols, indexing="ij"), axis=-1).reshape(-1, 2)
+        out = self.predict(grid)
+        if len(self.image_shape) == 2:
+            return out.reshape(height, width)
+        return out.reshape(height, width, -1)
+
+
+def _image_pixels(image) -> np.ndarray:
+    if not isinstance(image, np.ndarray):
+        image = np.asarray(image)
+    if image.ndim not in (2, 3):
+        raise ValueError(f"`image` must have shape (H, W) or (H, W, C); got {image.shape}")
+    if image.size == 0:
+        raise ValueError(f"`image` must not be empty; got shape {image.shape}")
+    if image.dtype == np.uint8:
+        pixels = image.astype(np.float32) / 255.0
+    elif image.dtype.kind == "f":
+        if not np.isfinite(image).all():
+            raise ValueError("`image` must not contain NaN or inf")
+        if image.min() < 0 or image.max() > 1:
+            raise ValueError("a float `image` must have values in [0, 1]")
+        pixels = image.astype(np.float32)
+    else:
+        raise TypeError(f"`image` must be uint8 or float in [0, 1]; got dtype {image.dtype}")
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if channels < 1 or channels > 16:
+        raise ValueError(f"`image` must have 1..16 channels; got {channels}")
+    return np.ascontiguousarray(pixels.reshape(-1, channels))
+
+
+def fit_image(
+    image,
+    *,
+    lattice="simplex",
+    steps=1000,
+    batch_size=2**14,
+    seed=0,
+    n_levels=16,
+    features_per_level=2,
+    log2_table_size=19,
+    base_resolution=16,
+    per_level_scale=None,
+    hidden_width=64,
+    hidden_layers=2,
+    learning_rate=1e-2,
+    eval_every=0,
+) -> ImageFit:
+    """Fit a neural field (hash encoding + ReLU MLP) to an image, entirely in C++.
+
+    Each step draws ``batch_size`` random pixels (with replacement), maps pixel (r, c) to
+    ((r + 0.5) / H, (c + 0.5) / W), and takes an Adam step (betas 0.9, 0.99) on the mean
+    squared error; the table is updated only in the rows the batch touched. The GIL is
+    released for the whole run. Deterministic for a given seed and thread count.
+
+    Parameters
+    ----------
+    image : array of shape (H, W) or (H, W, C)
+        uint8, or float with values in [0, 1].
+    lattice : {"simplex", "cube"}
+    steps, batch_size : int
+    seed : int, numpy Generator or None
+        Seeds the table, the network and the batches.
+    n_levels, features_per_level, log2_table_size, base_resolution : int
+        The encoding (see :class:`HashEncoding`).
+    per_level_scale : float or None
+        None: the finest level's resolution is the image's larger side,
+        ``(max(H, W) / base_resolution) ** (1 / (n_levels - 1))`` (at least 1).
+    hidden_width, hidden_layers : int
+        The network: ``hidden_layers`` ReLU layers of ``hidden_width`` units, linear output.
+    learning_rate : float
+    eval_every : int
+        Also compute the whole-image PSNR every this many steps (0: only at the end); it is
+        recorded in ``history`` and excluded from the training time.
+
+    Returns
+    -------
+    ImageFit
+    """
+    pixels = _image_pixels(image)
+    height, width = int(np.shape(image)[0]), int(np.shape(image)[1])
+    lattice = check_choice(lattice, "lattice", LATTICES)
+    steps = check_int(steps, "steps", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1, maximum=2**24)
+    n_levels = check_int(n_levels, "n_levels", minimum=1, maximum=64)
+    base_resolution = check_int(base_resolution, "base_resolution", minimum=1)
+    if per_level_scale is None:
+        ratio = max(height, width) / base_resolution
+        per_level_scale = max(1.0, ratio ** (1.0 / max(n_levels - 1, 1)))
+    hidden_width = check_int(hidden_width, "hidden_width", minimum=1, maximum=4096)
+    hidden_layers = check_int(hidden_layers, "hidden_layers", minimum=0, maximum=16)
+    learning_rate = check_real(learning_rate, "learning_rate", minimum=0.0, strict_minimum=True)
+    eval_every = check_int(eval_every, "eval_every", minimum=0)
+    seed = resolve_seed(seed)
+    features_per_level = check_int(features_per_level, "features_per_level", minimum=1)
+    log2_table_size = check_int(log2_table_size, "log2_table_size", minimum=1, maximum=30)
+    # Training keeps the table, its gradient and two Adam moments.
+    _check_table_bytes(n_levels, 1 << log2_table_size, features_per_level, 4)
+    grid = _core.HashGrid(2, lattice, n_levels, features_per_level, log2_table_size,
+                          base_resolution, float(per_level_scale))
+    field = _core.NeuralField(grid, pixels.shape[1], hidden_width, hidden_layers, seed)
+    log = field.fit_image(pixels, height, width, steps, batch_size, learning_rate, eval_every,
+                          seed)
+    history = {
+        "loss": np.asarray(log.loss, dtype=np.float64),
+        "time": np.asarray(log.time, dtype=np.float64),
+        "eval_step": np.asarray(log.eval_step, dtype=np.int64),
+        "eval_time": np.asarray(log.eval_time, dtype=np.float64),
+        "eval_psnr": np.asarray(log.eval_psnr, dtype=np.float64),
+    }
+    return ImageFit(
+        psnr=float(history["eval_psnr"][-1]),
+        history=history,
+        lattice=lattice,
+        steps=steps,
+        train_time=float(history["time"][-1]),
+        image_shape=tuple(np.shape(image)),
+        _field=field,
+    )
+

@@ -1,0 +1,291 @@
+"""Tests of nearlinear.encoding.HashEncoding against closed forms and a NumPy reference."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+import nearlinear
+from nearlinear.encoding import HashEncoding
+
+PRIMES = [1, 2654435761, 805459861, 3674653429, 2097192037, 1434869437, 2165219737]
+
+
+def cube_reference(x, params, base_resolution, per_level_scale):
+    """instant-ngp's encoding, written plainly: d-linear over the corners, dense or hashed."""
+    n_levels, table_size, features = params.shape
+    n = x.shape[1]
+    x = np.clip(x.astype(np.float64), 0.0, 1.0)
+    out = np.zeros((x.shape[0], n_levels * features))
+    for level in range(n_levels):
+        res = math.floor(base_resolution * per_level_scale**level)
+        dense = (res + 1) ** n <= table_size
+        u = x * res
+        base = np.minimum(np.floor(u), res - 1).astype(np.int64)
+        frac = u - base
+        for corner in itertools.product((0, 1), repeat=n):
+            vertex = base + np.array(corner)
+            weight = np.prod(np.where(np.array(corner) == 1, frac, 1 - frac), axis=1)
+            if dense:
+                index = sum(vertex[:, i] * (res + 1) ** i for i in range(n))
+            else:
+                key = np.zeros(x.shape[0], dtype=np.uint64)
+                for i in range(n):
+                    key ^= (vertex[:, i].astype(np.uint64) * np.uint64(PRIMES[i])) & np.uint64(
+                        0xFFFFFFFF)
+                index = (key & np.uint64(table_size - 1)).astype(np.int64)
+            out[:, level * features:(level + 1) * features] += (
+                weight[:, None] * params[level, index].astype(np.float64))
+    return out
+
+
+def random_table(enc, rng):
+    enc.params[...] = rng.standard_normal(enc.params.shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("lattice", ["simplex", "cube"])
+@pytest.mark.parametrize("n", range(1, 9))
+def test_weights_sum_to_one(lattice, n):
+    rng = np.random.default_rng(n)
+    enc = HashEncoding(n, lattice=lattice, n_levels=4, log2_table_size=12, base_resolution=3,
+                       per_level_scale=2.0)
+    enc.params[...] = 1.0
+    x = rng.random((300, n), dtype=np.float32)
+    np.testing.assert_allclose(enc.forward(x), 1.0, atol=2e-6)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_simplex_reproduces_linear_functions_on_a_dense_level(n):
+    rng = np.random.default_rng(10 + n)
+    enc = HashEncoding(n, n_levels=1, features_per_level=1, log2_table_size=16,
+                       base_resolution=4)
+    assert enc.dense_levels == [True]
+    res = 4
+    extent = math.floor(res * math.sqrt(n + 1)) + 2
+    skew_back = (1 - 1 / math.sqrt(n + 1)) / n
+    vertices = np.array(list(itertools.product(range(extent), repeat=n)))[:, ::-1]
+    index = sum(vertices[:, i] * extent**i for i in range(n))
+    u = vertices - skew_back * vertices.sum(axis=1, keepdims=True)  # unskewed positions
+    slope, offset = rng.standard_normal(n), 0.3
+    enc.params[0, index, 0] = u @ slope + offset
+    x = rng.random((500, n), dtype=np.float32)
+    expected = (res * x.astype(np.float64)) @ slope + offset
+    np.testing.assert_allclose(enc.forward(x)[:, 0], expected, atol=2e-4)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 8])
+def test_simplex_is_continuous_across_faces(n):
+    """Points on both sides of a face between two simplices (two equal fractions in the skewed
+    coordinates) or between two cells (a zero fraction) agree to O(distance)."""
+    rng = np.random.default_rng(20 + n)
+    res = 7
+    enc = HashEncoding(n, n_levels=1, log2_table_size=14, base_resolution=res)
+    random_table(enc, rng)
+    skew, skew_back = (math.sqrt(n + 1) - 1) / n, (1 - 1 / math.sqrt(n + 1)) / n
+    eps = 1e-4
+    for _ in range(50):
+        s = (rng.random(n) * 0.6 + 0.2) * res
+        s = s + skew * s.sum()
+        s[1 % n] = np.floor(s[1 % n]) + (s[0] - np.floor(s[0]))  # tie the first two fractions
+        if n == 1:
+            s[0] = np.floor(s[0])  # a cell boundary instead
+        step = np.zeros(n)
+        step[0] = eps
+        if n > 1:
+            step[1] = -eps
+        sides = []
+        for sign in (-1, 1):
+            t = s + sign * step
+            u = t - skew_back * t.sum()
+            sides.append(u / res)
+        a, b = enc.forward(np.array(sides, dtype=np.float32))
+        assert np.abs(a - b).max() < 50 * res * eps
+
+
+@pytest.mark.parametrize("lattice", ["simplex", "cube"])
+@pytest.mark.parametrize("n", [2, 3])
+def test_forward_is_continuous_everywhere(lattice, n):
+    rng = np.random.default_rng(30 + n)
+    enc = HashEncoding(n, lattice=lattice, n_levels=6, log2_table_size=12, base_resolution=4)
+    random_table(enc, rng)
+    x = rng.random((2000, n), dtype=np.float32) * 0.98 + 0.01
+    delta = 1e-4
+    y = x + delta * rng.standard_normal(x.shape).astype(np.float32)
+    jump = np.abs(enc.forward(y) - enc.forward(x)).max()
+    assert jump < 100 * max(enc.resolutions) * delta * math.sqrt(n)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_cube_matches_numpy_reference(n):
+    rng = np.random.default_rng(40 + n)
+    log2_table_size = {1: 4, 2: 7, 3: 10, 4: 10}[n]  # some levels dense, some hashed
+    enc = HashEncoding(n, lattice="cube", n_levels=5, log2_table_size=log2_table_size,
+                       base_resolution=3, per_level_scale=1.7)
+    assert any(enc.dense_levels) and not all(enc.dense_levels)
+    random_table(enc, rng)
+    x = rng.random((400, n), dtype=np.float32)
+    expected = cube_reference(x, enc.params, 3, 1.7)
+    np.testing.assert_allclose(enc.forward(x), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_cube_matches_reference_on_hashed_levels_in_6d():
+    rng = np.random.default_rng(46)
+    enc = HashEncoding(6, lattice="cube", n_levels=3, log2_table_size=8, base_resolution=5)
+    random_table(enc, rng)
+    x = rng.random((100, 6), dtype=np.float32)
+    np.testing.assert_allclose(enc.forward(x), cube_reference(x, enc.params, 5, 1.5),
+                               rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("lattice", ["simplex", "cube"])
+@pytest.mark.parametrize("n", [1, 3, 6])
+def test_parameter_gradient_is_the_adjoint(lattice, n):
+    rng = np.random.default_rng(50 + n)
+    enc = HashEncoding(n, lattice=lattice, n_levels=5, log2_table_size=11, base_resolution=4)
+    random_table(enc, rng)
+    x = rng.random((700, n), dtype=np.float32)
+    g = rng.standard_normal((700, enc.output_dims)).astype(np.float32)
+    before = enc.forward(x).astype(np.float64)
+    delta = rng.standard_normal(enc.params.shape).astype(np.float32)
+    grad = enc.backward(x, g)
+    assert grad.shape == enc.params.shape and grad.dtype == np.float32
+    enc.params += delta
+    lhs = np.sum((enc.forward(x) - before) * g)
+    rhs = np.sum(delta.astype(np.float64) * grad)
+    assert abs(lhs - rhs) <= 1e-3 * np.abs(rhs) + 1e-2
+
+
+@pytest.mark.parametrize("lattice", ["simplex", "cube"])
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_input_gradient_matches_finite_differences(lattice, n):
+    rng = np.random.default_rng(60 + n)
+    enc = HashEncoding(n, lattice=lattice, n_levels=4, log2_table_size=12, base_resolution=3)
+    random_table(enc, rng)
+    x = rng.random((200, n)) * 0.9 + 0.05
+    g = rng.standard_normal((200, enc.output_dims)).astype(np.float32)
+    _, grad_x = enc.backward(x, g, input_gradient=True)
+    h = 2e-4
+    numeric = np.empty_like(x)
+    for i in range(n):
+        step = np.zeros(n)
+        step[i] = h
+        up = np.sum(enc.forward(x + step).astype(np.float64) * g, axis=1)
+        down = np.sum(enc.forward(x - step).astype(np.float64) * g, axis=1)
+        numeric[:, i] = (up - down) / (2 * h)
+    error = np.abs(numeric - grad_x) / (1 + np.abs(numeric))
+    # A point whose +-h segment crosses a cell face has a mixed difference quotient: allow few.
+    assert np.mean(error < 2e-2) > 0.95
+    assert np.median(error) < 2e-3
+
+
+@pytest.mark.parametrize("lattice", ["simplex", "cube"])
+def test_inputs_outside_the_unit_cube_are_clamped(lattice):
+    rng = np.random.default_rng(70)
+    enc = HashEncoding(3, lattice=lattice, n_levels=4, log2_table_size=12)
+    random_table(enc, rng)
+    x = (rng.random((300, 3)) * 3 - 1).astype(np.float32)
+    np.testing.assert_array_equal(enc.forward(x), enc.forward(np.clip(x, 0, 1)))
+    g = rng.standard_normal((300, enc.output_dims)).astype(np.float32)
+    _, grad_x = enc.backward(x, g, input_gradient=True)
+    outside = (x < 0) | (x > 1)
+    assert outside.any() and (~outside).any()
+    assert np.all(grad_x[outside] == 0)
+    assert np.all(grad_x[~outside] != 0)
+
+
+def test_params_is_the_table_itself():
+    enc = HashEncoding(2, n_levels=2, log2_table_size=10)
+    assert enc.params.shape == (2, 1024, 2) and enc.params.dtype == np.float32
+    assert np.abs(enc.params).max() <= 1e-4 and np.abs(enc.params).max() > 0
+    x = np.full((1, 2), 0.3, dtype=np.float32)
+    enc.params[...] = 0.0
+    assert np.all(enc.forward(x) == 0)
+    enc.params[1] = 2.0
+    np.testing.assert_allclose(enc.forward(x), [[0, 0, 2, 2]], atol=1e-6)
+    enc.params = np.ones(enc.params.shape)
+    np.testing.assert_allclose(enc.forward(x), 1.0, atol=1e-6)
+
+
+def test_initialisation_depends_on_the_seed_only():
+    a = HashEncoding(3, log2_table_size=10, seed=5).params
+    b = HashEncoding(3, log2_table_size=10, seed=5).params
+    c = HashEncoding(3, log2_table_size=10, seed=6).params
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("lattice", ["simplex", "cube"])
+def test_results_do_not_depend_on_repetition_or_threads(lattice):
+    rng = np.random.default_rng(80)
+    enc = HashEncoding(4, lattice=lattice, n_levels=6, log2_table_size=12)
+    random_table(enc, rng)
+    x = rng.random((3000, 4), dtype=np.float32)
+    g = rng.standard_normal((3000, enc.output_dims)).astype(np.float32)
+    before = nearlinear.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 2):
+            nearlinear.set_num_threads(threads)
+            results.append((enc.forward(x), *enc.backward(x, g, input_gradient=True)))
+    finally:
+        nearlinear.set_num_threads(before)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_float64_and_empty_inputs():
+    enc = HashEncoding(2, n_levels=2, log2_table_size=8)
+    x = np.random.default_rng(0).random((5, 2))
+    np.testing.assert_array_equal(enc.forward(x), enc.forward(x.astype(np.float32)))
+    assert enc.forward(np.zeros((0, 2), np.float32)).shape == (0, 4)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(n_dims=0), ValueError, "n_dims"),
+        (dict(n_dims=13, lattice="cube"), ValueError, "n_dims"),
+        (dict(n_dims=33), ValueError, "n_dims"),
+        (dict(n_dims=2.0), TypeError, "n_dims"),
+        (dict(n_dims=2, lattice="hex"), ValueError, "lattice"),
+        (dict(n_dims=2, features_per_level=3), ValueError, "features_per_level"),
+        (dict(n_dims=2, log2_table_size=31), ValueError, "log2_table_size"),
+        (dict(n_dims=2, log2_table_size=30, n_levels=64, features_per_level=8), ValueError,
+         "GiB"),
+        (dict(n_dims=2, n_levels=0), ValueError, "n_levels"),
+        (dict(n_dims=2, base_resolution=0), ValueError, "base_resolution"),
+        (dict(n_dims=2, per_level_scale=0.5), ValueError, "per_level_scale"),
+        (dict(n_dims=2, per_level_scale=float("nan")), ValueError, "per_level_scale"),
+        (dict(n_dims=2, per_level_scale=4.0, n_levels=40), ValueError, "too fine"),
+    ],
+)
+def test_bad_configurations(kwargs, error, match):
+    n_dims = kwargs.pop("n_dims")
+    with pytest.raises(error, match=match):
+        HashEncoding(n_dims, **kwargs)
+
+
+def test_bad_inputs():
+    enc = HashEncoding(3, n_levels=2, log2_table_size=8)
+    good = np.zeros((4, 3), np.float32)
+    with pytest.raises(ValueError, match="x"):
+        enc.forward(np.zeros((4, 2), np.float32))
+    with pytest.raises(ValueError, match="x"):
+        enc.forward(np.zeros(3, np.float32))
+    with pytest.raises(TypeError, match="x"):
+        enc.forward(np.zeros((4, 3), np.int64))
+    with pytest.raises(TypeError, match="x"):
+        enc.forward(np.zeros((4, 3), np.complex64))
+    bad = good.copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        enc.forward(bad)
+    with pytest.raises(ValueError, match="NaN"):
+        enc.backward(bad, np.zeros((4, 4), np.float32))
+    with pytest.raises(ValueError, match="grad_output"):
+        enc.backward(good, np.zeros((4, 5), np.float32))
+    with pytest.raises(ValueError, match="grad_output"):
+        enc.backward(good, np.zeros((3, 4), np.float32))
+    with pytest.raises(ValueError, match="params"):
+        enc.params = np.zeros((2, 3))

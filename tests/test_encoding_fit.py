@@ -1,0 +1,93 @@
+"""Tests of nearlinear.encoding.fit_image on synthetic images."""
+
+import numpy as np
+import pytest
+
+import nearlinear
+from nearlinear.encoding import fit_image
+
+
+def synthetic_image(height=48, width=40, channels=3):
+    rows = np.linspace(0, 1, height)[:, None]
+    cols = np.linspace(0, 1, width)[None, :]
+    planes = [
+        0.5 + 0.4 * np.sin(6 * rows + 4 * cols),
+        0.5 + 0.4 * np.cos(9 * rows * cols),
+        ((rows - 0.5) ** 2 + (cols - 0.4) ** 2 < 0.08).astype(float) * 0.8 + 0.1,
+    ]
+    return np.stack(planes[:channels], axis=-1)
+
+
+SMALL = dict(steps=150, batch_size=1024, log2_table_size=12, n_levels=8, hidden_width=32)
+
+
+@pytest.mark.parametrize("lattice", ["simplex", "cube"])
+def test_fit_reaches_a_good_psnr(lattice):
+    image = synthetic_image()
+    fit = fit_image(image, lattice=lattice, eval_every=50, **SMALL)
+    assert fit.psnr > 28
+    assert fit.history["loss"].shape == (150,) and fit.history["time"].shape == (150,)
+    assert np.all(np.diff(fit.history["time"]) >= 0)
+    assert list(fit.history["eval_step"]) == [50, 100, 150]
+    assert fit.history["loss"][-10:].mean() < 0.1 * fit.history["loss"][:10].mean()
+    rendered = fit.render()
+    assert rendered.shape == image.shape and rendered.dtype == np.float32
+    mse = np.mean((rendered.astype(np.float64) - image) ** 2)
+    assert abs(10 * np.log10(1 / mse) - fit.psnr) < 1e-3
+    centre = np.array([[(5 + 0.5) / 48, (7 + 0.5) / 40]])
+    np.testing.assert_allclose(fit.predict(centre)[0], rendered[5, 7], atol=1e-6)
+    assert fit.render((10, 12)).shape == (10, 12, 3)
+
+
+def test_grey_uint8_image():
+    image = (synthetic_image(channels=1)[..., 0] * 255).astype(np.uint8)
+    fit = fit_image(image, **SMALL)
+    assert fit.render().shape == image.shape
+    assert fit.psnr > 25
+
+
+def test_fit_is_deterministic_for_a_seed_and_thread_count():
+    image = synthetic_image(20, 20)
+    kwargs = dict(SMALL, steps=20)
+    before = nearlinear.get_num_threads()
+    try:
+        nearlinear.set_num_threads(2)
+        a = fit_image(image, seed=3, **kwargs)
+        b = fit_image(image, seed=3, **kwargs)
+    finally:
+        nearlinear.set_num_threads(before)
+    c = fit_image(image, seed=4, **kwargs)
+    np.testing.assert_array_equal(a.history["loss"], b.history["loss"])
+    np.testing.assert_array_equal(a.render(), b.render())
+    assert not np.array_equal(a.history["loss"], c.history["loss"])
+
+
+@pytest.mark.parametrize(
+    "image, error, match",
+    [
+        (np.zeros(10), ValueError, "image"),
+        (np.zeros((2, 3, 4, 5)), ValueError, "image"),
+        (np.zeros((0, 5)), ValueError, "image"),
+        (np.zeros((5, 5), dtype=np.int64), TypeError, "image"),
+        (np.full((5, 5), 2.0), ValueError, r"\[0, 1\]"),
+        (np.full((5, 5), np.nan), ValueError, "NaN"),
+    ],
+)
+def test_bad_images(image, error, match):
+    with pytest.raises(error, match=match):
+        fit_image(image, steps=1)
+
+
+def test_bad_options():
+    image = synthetic_image(8, 8)
+    with pytest.raises(ValueError, match="steps"):
+        fit_image(image, steps=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        fit_image(image, batch_size=0)
+    with pytest.raises(ValueError, match="lattice"):
+        fit_image(image, lattice="hex")
+    with pytest.raises(ValueError, match="learning_rate"):
+        fit_image(image, learning_rate=0.0)
+    fit = fit_image(image, steps=1, **{k: v for k, v in SMALL.items() if k != "steps"})
+    with pytest.raises(ValueError, match="coords"):
+        fit.predict(np.zeros((3, 3), np.float32))
