@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os as _os
 
-from . import sketch
+from . import ot, sketch
 from ._native import core as _core
 
 __version__ = _core.__version__
@@ -18,6 +18,7 @@ __all__ = [
     "__version__",
     "build_info",
     "get_num_threads",
+    "ot",
     "set_num_threads",
     "sketch",
 ]
