@@ -38,7 +38,7 @@ SinkhornResult<T> sinkhorn_scaling(const ConstRowMatrixRef<T>& M, const Eigen::V
   if (result.underflow) return result;
   result.f = reg * u.array().log().matrix();
   result.g = reg * v.array().log().matrix();
-  result.plan = ot_detail::scaled_plan<T>(K, u, v);
+  result.plan = ot_detail::scaled_plan<T>(std::move(K), u, v);
   return result;
 }
 

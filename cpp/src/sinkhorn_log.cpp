@@ -44,7 +44,7 @@ SinkhornResult<T> sinkhorn_log(const ConstRowMatrixRef<T>& M, const Eigen::Vecto
   result.n_iter += iter;
   result.n_sinkhorn = result.n_iter;
   result.converged = status == ot_detail::LoopStatus::Converged;
-  result.plan = ot_detail::scaled_plan<T>(K, state.u, state.v);
+  result.plan = ot_detail::scaled_plan<T>(std::move(K), state.u, state.v);
   result.f = f + reg * state.u.array().log().matrix();
   result.g = g + reg * state.v.array().log().matrix();
   return result;

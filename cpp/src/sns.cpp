@@ -134,6 +134,7 @@ SinkhornResult<T> sinkhorn_newton_sparse(const ConstRowMatrixRef<T>& M, const Ei
   double F = semi_dual(g, f, c);
   double err = (c - b).lpNorm<1>();
   result.err_history.push_back(err);
+  int fallback_iter = options.sns_fallback_iter;
   while (err > options.tol && result.n_iter < options.max_iter) {
     const SparsePlan S = sparsify(P, options.sns_keep_ratio);
     const Eigen::VectorXd grad = b - c;
@@ -159,26 +160,31 @@ SinkhornResult<T> sinkhorn_newton_sparse(const ConstRowMatrixRef<T>& M, const Ei
       }
     }
     if (accepted) {
+      fallback_iter = options.sns_fallback_iter;
       ++result.n_newton;
       ++result.n_iter;
       result.err_history.push_back(err);
       continue;
     }
-    // Safeguard: the Newton step did not increase F; take Sinkhorn steps instead.
+    // Safeguard: the Newton step did not increase F; take Sinkhorn steps instead, twice as
+    // many after each consecutive failure (far from the optimum at tiny reg the quadratic
+    // model is poor and Newton attempts would cost more than they bring).
     const int left = options.max_iter - result.n_iter;
     if (left <= 0) {
       F = semi_dual(g, f, c);  // P back to the current g (the last trial overwrote it)
       err = (c - b).lpNorm<1>();
       break;
     }
-    sinkhorn_steps(std::min(options.sns_fallback_iter, left), options.tol);
+    sinkhorn_steps(std::min(fallback_iter, left), options.tol);
+    fallback_iter = static_cast<int>(std::min<long>(2L * fallback_iter, 1L << 20));
     F = semi_dual(g, f, c);
     err = (c - b).lpNorm<1>();
     result.err_history.push_back(err);
   }
   result.err = err;
   result.converged = err <= options.tol;
-  result.plan = P.template cast<T>();
+  if constexpr (std::is_same<T, double>::value) result.plan = std::move(P);
+  else result.plan = P.template cast<T>();
   result.f = f;
   result.g = g;
   return result;
