@@ -29,6 +29,7 @@ __all__ = [
     "get_num_threads",
     "linear_model",
     "lstsq",
+    "ot",
     "set_num_threads",
     "sketch",
 ]

@@ -21,6 +21,7 @@ SOLVERS = {
     "sketch": "nearlinear._bench.sketch",
     "completion": "nearlinear._bench.completion",
     "encoding": "nearlinear._bench.encoding",
+    "ot": "nearlinear._bench.ot",
 }
 
 
