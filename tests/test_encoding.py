@@ -289,3 +289,17 @@ def test_bad_inputs():
         enc.backward(good, np.zeros((3, 4), np.float32))
     with pytest.raises(ValueError, match="params"):
         enc.params = np.zeros((2, 3))
+
+
+def test_read_only_and_non_contiguous_inputs():
+    enc = HashEncoding(3, n_levels=3, log2_table_size=10)
+    x = np.random.default_rng(1).random((50, 6), dtype=np.float32)[:, ::2]
+    assert not x.flags.c_contiguous
+    expected = enc.forward(np.ascontiguousarray(x))
+    x_read_only = np.ascontiguousarray(x)
+    x_read_only.flags.writeable = False
+    np.testing.assert_array_equal(enc.forward(x), expected)
+    np.testing.assert_array_equal(enc.forward(x_read_only), expected)
+    g = np.ones((50, enc.output_dims), np.float32)
+    g.flags.writeable = False
+    assert enc.backward(x_read_only, g).shape == enc.params.shape

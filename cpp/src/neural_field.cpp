@@ -1,6 +1,7 @@
 // Training loop of a neural field: encoding forward, MLP, MSE, backward, sparse Adam.
 #include "nearlinear/neural_field.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -121,6 +122,10 @@ FieldTrainingLog NeuralField::fit_image(ConstRowMatrixRef<float> pixels, int hei
   using Clock = std::chrono::steady_clock;
   for (int step = 0; step < options.steps; ++step) {
     const auto start = Clock::now();
+    // Exponential decay to a tenth of the rate at the last step: late steps refine instead of
+    // oscillating.
+    adam.learning_rate = options.learning_rate *
+                         std::pow(0.1, static_cast<double>(step) / std::max(1, options.steps - 1));
     parallel_for(0, batch, [&](std::int64_t b) {
       const std::uint64_t word = rng::hash(options.seed, 1 + static_cast<std::uint64_t>(step),
                                            static_cast<std::uint64_t>(b));

@@ -319,7 +319,8 @@ def fit_image(
 
     Each step draws ``batch_size`` random pixels (with replacement), maps pixel (r, c) to
     ((r + 0.5) / H, (c + 0.5) / W), and takes an Adam step (betas 0.9, 0.99) on the mean
-    squared error; the table is updated only in the rows the batch touched. The GIL is
+    squared error, with a learning rate decaying exponentially from ``learning_rate`` to a
+    tenth of it at the last step; the table is updated only in the rows the batch touched. The GIL is
     released for the whole run. Deterministic for a given seed and thread count.
 
     Parameters

@@ -15,7 +15,9 @@ namespace nearlinear {
 struct FieldTrainingOptions {
   int steps = 1000;
   int batch_size = 1 << 14;
-  double learning_rate = 1e-2;  // for the table and the network; Adam betas (0.9, 0.99)
+  // Initial rate of Adam (betas 0.9, 0.99) for the table and the network; it decays
+  // exponentially to a tenth of this at the last step.
+  double learning_rate = 1e-2;
   int eval_every = 0;           // full-image PSNR every this many steps (0: only at the end)
   std::uint64_t seed = 0;       // pixel batches
 };
