@@ -176,7 +176,7 @@ void Solver::half_step(bool update_rows) {
 
   RowMatrix<double> precond;
   if (robust) {
-    // P = (1/|Omega|) sum_j count_j a_j a_j^T + reg I, reduced over fixed chunks of rows of F
+    // P = (1/|Omega|) sum_j count_j a_j a_j^T + diag(ridge), reduced over fixed chunks of F
     // in chunk order (independent of the thread count).
     constexpr Index kChunk = 4096;
     const Index chunks = (other + kChunk - 1) / kChunk;
