@@ -27,7 +27,7 @@ from .timing import Row
 
 # (m, n, observations) of the noiseless rank-32 problem and the rank sweep, per size.
 SIZES = {
-    "small": (3000, 3000, 400_000),
+    "small": (4000, 4000, 800_000),
     "medium": (10_000, 10_000, 2_000_000),
     "large": (10_000, 10_000, 2_000_000),
 }
@@ -206,6 +206,9 @@ def bench_cases(size, data=None):
         cases.append((f"completion: sweep, rank {rank}", lambda r=rank: _rank_case(size, r)))
     path = movielens_path(data)
     if path:
+        if not os.path.isdir(path):
+            raise FileNotFoundError(f"MovieLens directory not found: {path} (give the ml-100k "
+                                    f"folder holding u1.base, u1.test, ua.base, ua.test)")
         try:
             import surprise  # noqa: F401
         except ImportError:
