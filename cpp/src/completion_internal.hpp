@@ -10,9 +10,9 @@ namespace nearlinear {
 namespace completion {
 namespace detail {
 
-/// Loops whose whole work is below this many flops (about a millisecond) run on the calling
+/// Loops whose whole work is below this many flops (a few milliseconds) run on the calling
 /// thread: threads gain little there and lose much when cores are oversubscribed.
-constexpr double kParallelWork = 4.0e6;
+constexpr double kParallelWork = 2.0e7;
 
 /// body(i) for i in [begin, end): through parallel_for when `work` (flops of the whole loop)
 /// reaches kParallelWork, else serially. Every body writes only its own outputs, so the result

@@ -33,7 +33,7 @@
 //
 // Every parallel loop runs over rows (or chunks of fixed size), each writing its own
 // output, with reductions summed in a fixed order: results depend only on the inputs and the
-// seed, not on the thread count. Loops of under about 4e6 flops run on the calling thread.
+// seed, not on the thread count. Loops of under about 2e7 flops run on the calling thread.
 #pragma once
 
 #include <cstdint>
