@@ -38,8 +38,8 @@ ColMatrix<double> sparse_times(const std::vector<std::int64_t>& ptr,
   RowMatrix<double> Xr = X;  // row access in the inner loop
   const Index l = X.cols();
   RowMatrix<double> Z = RowMatrix<double>::Zero(outer, l);
-  parallel_for(
-      0, outer,
+  for_range(
+      0, outer, 2.0 * static_cast<double>(idx.size()) * static_cast<double>(l),
       [&](std::int64_t i) {
         double* z = Z.row(i).data();
         for (std::int64_t p = ptr[i]; p < ptr[i + 1]; ++p) {
@@ -62,7 +62,7 @@ void spectral_init(const Observations& obs, double shift, Index k, std::uint64_t
       static_cast<double>(m) * static_cast<double>(n) / static_cast<double>(obs.nnz());
 
   ColMatrix<double> G(n, l);
-  parallel_for(0, n, [&](std::int64_t j) {
+  for_range(0, n, 20.0 * static_cast<double>(n) * static_cast<double>(l), [&](std::int64_t j) {
     for (Index c = 0; c < l; ++c) {
       const std::uint64_t counter = 2 * (static_cast<std::uint64_t>(j) * l + c);
       G(j, c) = rng::to_normal(rng::hash(seed, 0x5bd1e995, counter),

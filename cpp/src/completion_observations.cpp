@@ -6,8 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "nearlinear/completion.hpp"
-#include "nearlinear/parallel.hpp"
+#include "completion_internal.hpp"
 
 namespace nearlinear {
 namespace completion {
@@ -52,8 +51,8 @@ Observations make_observations(Index m, Index n, const std::int64_t* rows,
 
   // Sort each row by column (entries arrive in any order) and find duplicates. Each row
   // touches only its own slice, so the result does not depend on the schedule.
-  parallel_for(
-      0, m,
+  detail::for_range(
+      0, m, 20.0 * static_cast<double>(nnz),
       [&](std::int64_t i) {
         const std::int64_t b = obs.row_ptr[i], e = obs.row_ptr[i + 1];
         if (!std::is_sorted(obs.row_idx.begin() + b, obs.row_idx.begin() + e)) {

@@ -176,12 +176,12 @@ void Solver::half_step(bool update_rows) {
 
   RowMatrix<double> precond;
   if (robust) {
-    // P = (1/|Omega|) sum_j count_j a_j a_j^T + reg I, reduced over fixed chunks of rows of F
+    // P = (1/|Omega|) sum_j count_j a_j a_j^T + diag(ridge), reduced over fixed chunks of F
     // in chunk order (independent of the thread count).
     constexpr Index kChunk = 4096;
     const Index chunks = (other + kChunk - 1) / kChunk;
     std::vector<RowMatrix<double>> partial(chunks);
-    parallel_for(0, chunks, [&](std::int64_t c) {
+    detail::for_range(0, chunks, static_cast<double>(other) * d * d, [&](std::int64_t c) {
       const Index b = c * kChunk, e = std::min(other, b + kChunk);
       RowMatrix<double> block(e - b, d);
       for (Index j = b; j < e; ++j) {
@@ -211,8 +211,10 @@ void Solver::half_step(bool update_rows) {
   }
   std::vector<std::int64_t> inner(threads, 0);
 
-  parallel_for(
-      0, outer,
+  const double work = static_cast<double>(obs_.nnz()) * static_cast<double>(d) *
+                      (robust ? 12.0 : static_cast<double>(d));
+  detail::for_range(
+      0, outer, work,
       [&](std::int64_t i) {
         const std::int64_t b = ptr[i], n_i = ptr[i + 1] - ptr[i];
         if (n_i == 0) {  // cold start: no information, predict mu + the other side's bias
@@ -246,8 +248,8 @@ void Solver::half_step(bool update_rows) {
 double Solver::train_rmse() const {
   const Index k = opt_.rank;
   Vector<double> row_sse(obs_.rows);
-  parallel_for(
-      0, obs_.rows,
+  detail::for_range(
+      0, obs_.rows, 2.0 * static_cast<double>(obs_.nnz()) * static_cast<double>(k),
       [&](std::int64_t i) {
         double sse = 0.0;
         for (std::int64_t p = obs_.row_ptr[i]; p < obs_.row_ptr[i + 1]; ++p) {
@@ -305,7 +307,8 @@ Vector<double> predict(const ConstRowMatrixRef<double>& U, const ConstRowMatrixR
              "cols[" << t << "] = " << cols[t] << " is outside [0, " << n << ")");
   }
   Vector<double> out(q);
-  parallel_for(0, q, [&](std::int64_t t) {
+  detail::for_range(0, q, 2.0 * static_cast<double>(q) * static_cast<double>(U.cols()),
+                    [&](std::int64_t t) {
     out[t] = mean + row_bias[rows[t]] + col_bias[cols[t]] + U.row(rows[t]).dot(V.row(cols[t]));
   });
   return out;

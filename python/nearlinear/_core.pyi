@@ -48,3 +48,56 @@ class NeuralField:
     def predict(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
     @property
     def params(self) -> npt.NDArray[np.float32]: ...
+# completion
+class CompletionSolver:
+    def __init__(
+        self,
+        rows: npt.NDArray[np.int64],
+        cols: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+        m: int,
+        n: int,
+        rank: int,
+        method: str,
+        reg: float,
+        bias_reg: float,
+        biases: bool,
+        seed: int,
+        inner_tol: float,
+        max_inner: int,
+    ) -> None: ...
+    def initialize(self) -> None: ...
+    def sweep(self) -> None: ...
+    def train_rmse(self) -> float: ...
+    def objective(self) -> float: ...
+    @property
+    def U(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def V(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def row_bias(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def col_bias(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def mean(self) -> float: ...
+    @property
+    def last_inner_iterations(self) -> int: ...
+
+def completion_predict(
+    U: npt.NDArray[np.float64],
+    V: npt.NDArray[np.float64],
+    row_bias: npt.NDArray[np.float64],
+    col_bias: npt.NDArray[np.float64],
+    mean: float,
+    rows: npt.NDArray[np.int64],
+    cols: npt.NDArray[np.int64],
+) -> npt.NDArray[np.float64]: ...
+def completion_pcg_row_solve(
+    A: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    lam: npt.NDArray[np.float64],
+    precond: npt.NDArray[np.float64],
+    tol: float,
+    max_iter: int,
+    x0: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], int]: ...

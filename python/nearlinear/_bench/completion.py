@@ -27,7 +27,7 @@ from .timing import Row
 
 # (m, n, observations) of the noiseless rank-32 problem and the rank sweep, per size.
 SIZES = {
-    "small": (3000, 3000, 400_000),
+    "small": (4000, 4000, 800_000),
     "medium": (10_000, 10_000, 2_000_000),
     "large": (10_000, 10_000, 2_000_000),
 }
@@ -168,16 +168,17 @@ def scale_run(sweeps=2):
 
     m, n, nnz, k = SCALE
     t0 = time.perf_counter()
-    X, Y, rows, cols, values = low_rank_problem(m, n, k, nnz, seed=3)
+    _, _, rows, cols, values = low_rank_problem(m, n, k, nnz, seed=3)
     out = {"generate_s": time.perf_counter() - t0, "observations": int(values.size)}
     for method in ("robust-am", "als"):
-        model = _complete(rows, cols, values, (m, n), rank=k, method=method, reg=0.0,
+        model = _complete(rows, cols, values, (m, n), rank=k, method=method, reg=0.01,
                           biases=False, tol=0.0, max_iter=sweeps, seed=0,
                           callback=lambda s, mdl: False)
         times = np.diff(np.concatenate([[0.0], model.history["time"]]))
+        # At 1.4 observations per unknown the problem is not meant to be recovered: the case
+        # measures time and memory, so no error is reported.
         out[method] = {"setup_and_first_sweep_s": float(times[0]),
-                       "sweep_s": float(np.median(times[1:])) if sweeps > 1 else float(times[0]),
-                       "rel_err": relative_error(model.U, model.V, X, Y)}
+                       "sweep_s": float(np.median(times[1:])) if sweeps > 1 else float(times[0])}
         del model
     out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return out
@@ -205,6 +206,9 @@ def bench_cases(size, data=None):
         cases.append((f"completion: sweep, rank {rank}", lambda r=rank: _rank_case(size, r)))
     path = movielens_path(data)
     if path:
+        if not os.path.isdir(path):
+            raise FileNotFoundError(f"MovieLens directory not found: {path} (give the ml-100k "
+                                    f"folder holding u1.base, u1.test, ua.base, ua.test)")
         try:
             import surprise  # noqa: F401
         except ImportError:
