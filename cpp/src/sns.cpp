@@ -113,6 +113,7 @@ SinkhornResult<T> sinkhorn_newton_sparse(const ConstRowMatrixRef<T>& M, const Ei
   // Sinkhorn iterations from (f, g), leaving (f, g) with u, v absorbed.
   auto sinkhorn_steps = [&](int iters, double tol) {
     ot_detail::StabilisedState<double> state{f, g, P};
+    state.relax.enabled = options.overrelax;
     int done = 0;
     double err = 0;
     const auto status = ot_detail::stabilised_sinkhorn<T, double>(
