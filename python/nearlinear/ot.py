@@ -45,7 +45,7 @@ class UnderflowWarning(UserWarning):
     """The classic Sinkhorn kernel exp(-M/reg) or a scaling left the floating-point range."""
 
 
-def _weights(w, size: int, name: str, dtype) -> np.ndarray:
+def _weights(w, size: int, name: str) -> np.ndarray:
     """POT's convention: None or an empty list means uniform weights summing to 1."""
     if w is None or (hasattr(w, "__len__") and len(w) == 0):
         return np.full(size, 1.0 / size)
@@ -78,8 +78,8 @@ def _solve(a, b, M, reg, method, max_iter, tol, warmstart, eps_scaling, keep_rat
     n, m = M.shape
     if (M < 0).any():
         raise ValueError("`M` must hold non-negative costs")
-    a = _weights(a, n, "a", M.dtype)
-    b = _weights(b, m, "b", M.dtype)
+    a = _weights(a, n, "a")
+    b = _weights(b, m, "b")
     _check_mass(a, b)
     reg = check_real(reg, "reg", minimum=0.0, strict_minimum=True)
     method = check_choice(method, "method", METHODS)
@@ -315,8 +315,8 @@ def sinkhorn_points(x, y, reg, *, a=None, b=None, p=2, max_iter=1000, tol=1e-9,
         raise ValueError(f"`x` and `y` must have the same number of columns; got {x.shape[1]} "
                          f"and {y.shape[1]}")
     n, m = x.shape[0], y.shape[0]
-    a = _weights(a, n, "a", x.dtype)
-    b = _weights(b, m, "b", x.dtype)
+    a = _weights(a, n, "a")
+    b = _weights(b, m, "b")
     _check_mass(a, b)
     reg = check_real(reg, "reg", minimum=0.0, strict_minimum=True)
     p = check_real(p, "p", minimum=0.0, strict_minimum=True)
