@@ -293,3 +293,14 @@ def test_bad_points_raise():
         sinkhorn_points(np.zeros((0, 2)), x, 0.1)
     with pytest.raises(TypeError):
         sinkhorn_points(x.astype(int), x, 0.1)
+
+
+def test_overrelaxation_same_plan_fewer_iterations():
+    _, _, a, b, M = problem(19, n=120, m=100)
+    M /= M.max()
+    P1, l1 = sinkhorn(a, b, M, 2e-3, max_iter=100000, log=True, overrelax=False)
+    P2, l2 = sinkhorn(a, b, M, 2e-3, max_iter=100000, log=True)
+    assert l1["converged"] and l2["converged"]
+    assert l2["niter"] < l1["niter"] / 2
+    np.testing.assert_allclose(P2, P1, atol=1e-10)
+    assert marginal_error(P2, a, b) <= 1e-9

@@ -24,6 +24,7 @@ SinkhornResult<T> sinkhorn_log(const ConstRowMatrixRef<T>& M, const Eigen::Vecto
     double stage_reg = static_cast<double>(M.maxCoeff());
     while (stage_reg > reg * options.eps_scaling_factor) {
       ot_detail::StabilisedState<T> stage{f, g, K};
+      stage.relax.enabled = options.overrelax;
       int stage_iter = 0;
       double stage_err = 0;
       std::vector<double> stage_history;
@@ -37,6 +38,7 @@ SinkhornResult<T> sinkhorn_log(const ConstRowMatrixRef<T>& M, const Eigen::Vecto
     }
   }
   ot_detail::StabilisedState<T> state{f, g, K};
+  state.relax.enabled = options.overrelax;
   int iter = 0;
   const auto status = ot_detail::stabilised_sinkhorn<T, T>(
       M, a, b, reg, state, std::max(1, options.max_iter - result.n_iter), options.tol,

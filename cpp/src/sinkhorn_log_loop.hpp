@@ -14,6 +14,7 @@ struct StabilisedState {
   RowMatrix<KT>& K;
   Eigen::VectorXd u{};
   Eigen::VectorXd v{};
+  Relaxation relax{};
 };
 
 /// Schmitzer (2019), Alg. 2: scaling iterations on the stabilised kernel; when u or v leave
@@ -34,7 +35,7 @@ LoopStatus stabilised_sinkhorn(const ConstRowMatrixRef<T>& M, const Eigen::Vecto
   iter = 0;
   refresh();
   while (true) {
-    const LoopStatus status = scaling_loop(s.K, a, b, s.u, s.v, max_iter, tol, log_threshold, iter, err, history);
+    const LoopStatus status = scaling_loop(s.K, a, b, s.u, s.v, max_iter, tol, log_threshold, iter, err, history, s.relax);
     if (status == LoopStatus::Converged || status == LoopStatus::MaxIter) return status;
     ++n_absorb;
     if (status == LoopStatus::Absorb) {

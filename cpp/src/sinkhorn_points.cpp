@@ -47,8 +47,15 @@ void lse_half(const ConstRowMatrixRef<T>& X, const RowMatrix<T>& coords, const E
     for (Index j0 = 0; j0 < m; j0 += kColTile) {
       const Index w = std::min(kColTile, m - j0);
       for (Index r = 0; r < rows; ++r) {
-        tile_cost<T>(X.row(i0 + r).data(), coords, j0, w, p, cost);
-        val.head(w) = hs.segment(j0, w) - cost.head(w) * inv_reg;
+        const T* point = X.row(i0 + r).data();
+        if (p == 2.0 && coords.rows() == 2) {  // the common case in one fused pass
+          val.head(w) = hs.segment(j0, w) - ((coords.row(0).segment(j0, w).transpose().array() - point[0]).square() +
+                                             (coords.row(1).segment(j0, w).transpose().array() - point[1]).square()) *
+                                                inv_reg;
+        } else {
+          tile_cost<T>(point, coords, j0, w, p, cost);
+          val.head(w) = hs.segment(j0, w) - cost.head(w) * inv_reg;
+        }
         const double tile_max = static_cast<double>(val.head(w).maxCoeff());
         if (tile_max > run_max[r]) {
           run_sum[r] *= std::exp(run_max[r] - tile_max);

@@ -62,13 +62,20 @@ Eigen::VectorXd newton_direction(const SparsePlan& S, const Eigen::VectorXd& a, 
     diag[j] = std::max(c[j] - s, 1e-300);
   });
   Eigen::VectorXd t(n);
+  // A product costs ~nnz flops: below a million a parallel region's barrier (and, on a busy
+  // machine, waiting for a descheduled thread) costs more than it saves.
+  const bool parallel = static_cast<std::int64_t>(S.row_val.size()) >= (1 << 20);
+  auto loop = [parallel](std::int64_t count, auto&& body) {
+    if (parallel) parallel_for(0, count, body);
+    else for (std::int64_t i = 0; i < count; ++i) body(i);
+  };
   auto hess = [&](const Eigen::VectorXd& x, Eigen::VectorXd& y) {
-    parallel_for(0, n, [&](std::int64_t i) {
+    loop(n, [&](std::int64_t i) {
       double s = 0;
       for (std::int64_t k = S.row_ptr[i]; k < S.row_ptr[i + 1]; ++k) s += S.row_val[k] * x[S.col_idx[k]];
       t[i] = s / a[i];
     });
-    parallel_for(0, m, [&](std::int64_t j) {
+    loop(m, [&](std::int64_t j) {
       double s = 0;
       for (std::int64_t k = S.col_ptr[j]; k < S.col_ptr[j + 1]; ++k) s += S.col_val[k] * t[S.row_idx[k]];
       y[j] = c[j] * x[j] - s;
@@ -113,6 +120,7 @@ SinkhornResult<T> sinkhorn_newton_sparse(const ConstRowMatrixRef<T>& M, const Ei
   // Sinkhorn iterations from (f, g), leaving (f, g) with u, v absorbed.
   auto sinkhorn_steps = [&](int iters, double tol) {
     ot_detail::StabilisedState<double> state{f, g, P};
+    state.relax.enabled = options.overrelax;
     int done = 0;
     double err = 0;
     const auto status = ot_detail::stabilised_sinkhorn<T, double>(

@@ -72,8 +72,9 @@ py::dict sinkhorn_points_dict(const Eigen::Ref<const RowMatrix<T>>& x, const Eig
 
 SinkhornOptions matrix_options(int max_iter, double tol, double absorb_log_threshold, double eps_scaling_factor,
                                int warmup_iter, double warmup_tol, double keep_ratio, int cg_max_iter,
-                               int fallback_iter) {
+                               int fallback_iter, bool overrelax) {
   SinkhornOptions o;
+  o.overrelax = overrelax;
   o.max_iter = max_iter;
   o.tol = tol;
   o.absorb_log_threshold = absorb_log_threshold;
@@ -93,15 +94,16 @@ void def_dtype(py::module_& m) {
       [](const Eigen::Ref<const RowMatrix<T>>& M, const Eigen::VectorXd& a, const Eigen::VectorXd& b, double reg,
          const std::string& method, const Eigen::VectorXd& init_f, const Eigen::VectorXd& init_g, int max_iter,
          double tol, double absorb_log_threshold, double eps_scaling_factor, int warmup_iter, double warmup_tol,
-         double keep_ratio, int cg_max_iter, int fallback_iter) {
+         double keep_ratio, int cg_max_iter, int fallback_iter, bool overrelax) {
         return sinkhorn_matrix<T>(M, a, b, reg, method, init_f, init_g,
                                   matrix_options(max_iter, tol, absorb_log_threshold, eps_scaling_factor,
-                                                 warmup_iter, warmup_tol, keep_ratio, cg_max_iter, fallback_iter));
+                                                 warmup_iter, warmup_tol, keep_ratio, cg_max_iter, fallback_iter,
+                                                 overrelax));
       },
       py::arg("M").noconvert(), py::arg("a"), py::arg("b"), py::arg("reg"), py::arg("method"), py::arg("init_f"),
       py::arg("init_g"), py::arg("max_iter"), py::arg("tol"), py::arg("absorb_log_threshold"),
       py::arg("eps_scaling_factor"), py::arg("warmup_iter"), py::arg("warmup_tol"), py::arg("keep_ratio"),
-      py::arg("cg_max_iter"), py::arg("fallback_iter"),
+      py::arg("cg_max_iter"), py::arg("fallback_iter"), py::arg("overrelax"),
       "Entropic OT on a cost matrix (method: sinkhorn, sinkhorn_log or sns); returns a dict.");
   m.def(
       "sinkhorn_points",

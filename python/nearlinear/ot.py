@@ -45,7 +45,7 @@ class UnderflowWarning(UserWarning):
     """The classic Sinkhorn kernel exp(-M/reg) or a scaling left the floating-point range."""
 
 
-def _weights(w, size: int, name: str, dtype) -> np.ndarray:
+def _weights(w, size: int, name: str) -> np.ndarray:
     """POT's convention: None or an empty list means uniform weights summing to 1."""
     if w is None or (hasattr(w, "__len__") and len(w) == 0):
         return np.full(size, 1.0 / size)
@@ -73,13 +73,13 @@ def _alias(value, alias, name: str, alias_name: str, default):
 
 
 def _solve(a, b, M, reg, method, max_iter, tol, warmstart, eps_scaling, keep_ratio,
-           warmup_iter, cg_max_iter):
+           warmup_iter, cg_max_iter, overrelax):
     M = as_float_array(M, "M", ndim=2)
     n, m = M.shape
     if (M < 0).any():
         raise ValueError("`M` must hold non-negative costs")
-    a = _weights(a, n, "a", M.dtype)
-    b = _weights(b, m, "b", M.dtype)
+    a = _weights(a, n, "a")
+    b = _weights(b, m, "b")
     _check_mass(a, b)
     reg = check_real(reg, "reg", minimum=0.0, strict_minimum=True)
     method = check_choice(method, "method", METHODS)
@@ -104,7 +104,8 @@ def _solve(a, b, M, reg, method, max_iter, tol, warmstart, eps_scaling, keep_rat
             init_f, init_g = reg * init_f, reg * init_g
     call = dict(max_iter=max_iter, tol=tol, absorb_log_threshold=30.0,
                 eps_scaling_factor=eps_scaling, warmup_iter=warmup_iter, warmup_tol=1e-2,
-                keep_ratio=keep_ratio, cg_max_iter=cg_max_iter, fallback_iter=10)
+                keep_ratio=keep_ratio, cg_max_iter=cg_max_iter, fallback_iter=10,
+                overrelax=bool(overrelax))
     out = _core.sinkhorn(M, a, b, reg, method, init_f, init_g, **call)
     if out["underflow"]:
         warnings.warn(
@@ -149,7 +150,7 @@ def _warn_unconverged(out: dict, method: str, tol: float, warn: bool) -> None:
 
 def sinkhorn(a, b, M, reg, method="sinkhorn_log", max_iter=None, tol=None, verbose=False,
              log=False, warn=True, warmstart=None, *, numItermax=None, stopThr=None,
-             eps_scaling=None, keep_ratio=1e-7, warmup_iter=50, cg_max_iter=500):
+             eps_scaling=None, overrelax=True, keep_ratio=1e-7, warmup_iter=50, cg_max_iter=500):
     """Entropic optimal transport plan (POT-compatible ``ot.sinkhorn``).
 
     Solves ``min_P <P, M> + reg * sum P_ij (log P_ij - 1)`` subject to ``P 1 = a`` and
@@ -185,6 +186,11 @@ def sinkhorn(a, b, M, reg, method="sinkhorn_log", max_iter=None, tol=None, verbo
         Initial dual potentials divided by reg, as in POT.
     eps_scaling : float > 1, optional
         ``"sinkhorn_log"`` only: solve loosely at reg_k = max(M) / eps_scaling^k first.
+    overrelax : bool, default True
+        ``"sinkhorn_log"`` and ``"sns"``: over-relaxed scaling ``u <- u^(1-w) (a/Kv)^w``
+        (Thibault et al. 2021) with ``w`` set from the observed convergence rate and a
+        safeguard back to ``w = 1``; same fixed point, several times fewer iterations at
+        small reg. ``"sinkhorn"`` is never over-relaxed.
     keep_ratio, warmup_iter, cg_max_iter
         ``"sns"``: Hessian entries kept (``P_ij >= keep_ratio * max_j P_ij``), Sinkhorn
         warm-up iterations, conjugate-gradient iterations per Newton step.
@@ -207,7 +213,7 @@ def sinkhorn(a, b, M, reg, method="sinkhorn_log", max_iter=None, tol=None, verbo
     max_iter = _alias(max_iter, numItermax, "max_iter", "numItermax", 1000)
     tol = _alias(tol, stopThr, "tol", "stopThr", 1e-9)
     M, a, b, reg, used, out = _solve(a, b, M, reg, method, max_iter, tol, warmstart,
-                                     eps_scaling, keep_ratio, warmup_iter, cg_max_iter)
+                                     eps_scaling, keep_ratio, warmup_iter, cg_max_iter, overrelax)
     _warn_unconverged(out, used, tol, warn)
     plan = out["plan"].astype(M.dtype, copy=False)
     if log:
@@ -309,8 +315,8 @@ def sinkhorn_points(x, y, reg, *, a=None, b=None, p=2, max_iter=1000, tol=1e-9,
         raise ValueError(f"`x` and `y` must have the same number of columns; got {x.shape[1]} "
                          f"and {y.shape[1]}")
     n, m = x.shape[0], y.shape[0]
-    a = _weights(a, n, "a", x.dtype)
-    b = _weights(b, m, "b", x.dtype)
+    a = _weights(a, n, "a")
+    b = _weights(b, m, "b")
     _check_mass(a, b)
     reg = check_real(reg, "reg", minimum=0.0, strict_minimum=True)
     p = check_real(p, "p", minimum=0.0, strict_minimum=True)

@@ -18,6 +18,9 @@ struct SinkhornOptions {
   /// sinkhorn_log: epsilon scaling. When > 1, solve a sequence of problems with
   /// reg_k = max(reg, max(M) / eps_factor^k) before the requested reg.
   double eps_scaling_factor = 0.0;
+  /// sinkhorn_log and SNS: over-relaxed scaling u <- u^(1-w) (a / K v)^w with w chosen from
+  /// the observed convergence rate and a safeguard back to w = 1 (same fixed point).
+  bool overrelax = true;
   // SNS (sns.hpp) only.
   int sns_warmup_iter = 50;          ///< at most this many Sinkhorn iterations before Newton
   double sns_warmup_tol = 1e-2;      ///< ...or until the marginal error <= this * mass

@@ -10,7 +10,9 @@ namespace nearlinear {
 /// the stabilised kernel K~_ij = exp((f_i + g_j - M_ij) / reg); iterate plain scalings
 /// u, v on K~ (fused matrix-vector products) and absorb them into f, g (recomputing K~
 /// by an exact log-sum-exp update) only when they leave exp(+-absorb_log_threshold) or a
-/// column of K~ u underflows. Optional epsilon scaling (options.eps_scaling_factor).
+/// column of K~ u underflows. The scalings are over-relaxed (options.overrelax, see
+/// ot_result.hpp) once the convergence rate is known. Optional epsilon scaling
+/// (options.eps_scaling_factor).
 ///
 /// @param[in] M    #n by #m cost matrix, finite, >= 0
 /// @param[in] a, b positive weights (#n, #m) with equal sums
