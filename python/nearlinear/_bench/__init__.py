@@ -19,6 +19,7 @@ import importlib
 
 SOLVERS = {
     "sketch": "nearlinear._bench.sketch",
+    "lstsq": "nearlinear._bench.lstsq",
 }
 
 
