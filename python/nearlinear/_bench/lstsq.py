@@ -134,9 +134,18 @@ def _sparse(n, d, density, repeat):
 
 
 def _sketch_and_solve(n, d, eps, repeat):
+    """The default dense sketch (srht) and the sparse sign sketch."""
     A, b = _gaussian(n, d, seed=3)
+    rows = []
+    for sketch in ("srht", "sparse_sign"):
+        rows += _sketch_and_solve_row(A, b, eps, sketch, repeat)
+    return rows
+
+
+def _sketch_and_solve_row(A, b, eps, sketch, repeat):
+    n, d = A.shape
     ref = lambda: np.linalg.lstsq(A, b, rcond=None)[0]  # noqa: E731
-    ours = lambda: lstsq(A, b, method="sketch", eps=eps, seed=0)  # noqa: E731
+    ours = lambda: lstsq(A, b, method="sketch", sketch=sketch, eps=eps, seed=0)  # noqa: E731
     with _threads():
         t_ref, t_ours, x_ref, res = compare(ref, ours, repeat=repeat, warmup=0)
     r_ref = _res(A, x_ref, b)
