@@ -248,6 +248,8 @@ def test_auto_rule():
     assert nl.lstsq(rng.standard_normal((500, 10)), np.ones(500)).method == "direct"
     assert nl.lstsq(rng.standard_normal((4000, 100)), np.ones(4000)).method == "precondition"
     assert nl.lstsq(rng.standard_normal((400, 100)), np.ones(400)).method == "direct"
+    assert nl.lstsq(sp.eye(3000, 30, format="csr"), np.ones(3000)).method == "direct"
+    assert nl.lstsq(sp.eye(200000, 30, format="csr"), np.ones(200000)).method == "precondition"
 
 
 def test_deterministic_for_a_seed():
