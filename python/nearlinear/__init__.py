@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os as _os
 
-from . import linear_model, sketch
+from . import sketch
 from ._native import core as _core
 from .lstsq import LstsqResult, lstsq
 
@@ -20,7 +20,6 @@ __all__ = [
     "__version__",
     "build_info",
     "get_num_threads",
-    "linear_model",
     "lstsq",
     "set_num_threads",
     "sketch",
@@ -65,3 +64,12 @@ def _threads_from_environment() -> None:
 
 
 _threads_from_environment()
+
+
+def __getattr__(name):
+    # nearlinear.linear_model needs scikit-learn (an optional extra): import it on first use.
+    if name == "linear_model":
+        import importlib
+
+        return importlib.import_module(".linear_model", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
