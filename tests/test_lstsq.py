@@ -200,10 +200,12 @@ def test_rcond_drops_small_directions():
     A = (Q * sigma) @ V.T
     b = rng.standard_normal(n)
     x = np.linalg.lstsq(A, b, rcond=1e-6)[0]
-    for method in ("precondition", "direct"):
+    for method, accuracy in (("precondition", 1e-6), ("direct", 1e-9)):
+        # The sketch's kept subspace differs from A's by about 1e-10 / 1e-3 (dropped over
+        # smallest kept singular value): the truncated solutions agree to about that.
         res = nl.lstsq(A, b, method=method, rcond=1e-6, seed=rng)
         assert res.rank == r
-        assert rel(res.x, x) < 1e-8
+        assert rel(res.x, x) < accuracy
 
 
 def test_zero_matrix_and_zero_rhs():
@@ -246,6 +248,8 @@ def test_auto_rule():
     assert nl.lstsq(rng.standard_normal((500, 10)), np.ones(500)).method == "direct"
     assert nl.lstsq(rng.standard_normal((4000, 100)), np.ones(4000)).method == "precondition"
     assert nl.lstsq(rng.standard_normal((400, 100)), np.ones(400)).method == "direct"
+    assert nl.lstsq(sp.eye(3000, 30, format="csr"), np.ones(3000)).method == "direct"
+    assert nl.lstsq(sp.eye(200000, 30, format="csr"), np.ones(200000)).method == "precondition"
 
 
 def test_deterministic_for_a_seed():

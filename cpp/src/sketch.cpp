@@ -196,19 +196,29 @@ TaskPlan make_plan(Index rows, Index d, Index m, Index chunk, Index align, Index
 }
 
 void sparse_sign_column(const SketchSpec& spec, Index j, std::uint32_t* out) {
-  const std::uint64_t seed = kind_seed(spec);
   const Index s = spec.nnz_per_column, m = spec.m;
+  // One keyed hash per column, then one mixer call per two 32-bit draws (m < 2^31, so the
+  // multiply-shift range reduction has bias below m / 2^32).
+  const std::uint64_t key = rng::hash(kind_seed(spec), static_cast<std::uint64_t>(j), 0);
+  auto word = [key](Index q) {
+    return rng::mix64(key + static_cast<std::uint64_t>(q + 1) * 0xd1342543de82ef95ULL);
+  };
   // Floyd: for t = m-s, ..., m-1 draw r uniform in [0, t]; take t if r was already taken.
+  std::uint64_t draws = 0;
   for (Index k = 0; k < s; ++k) {
+    if (k % 2 == 0) draws = word(k / 2);
+    const auto u = static_cast<std::uint32_t>(k % 2 == 0 ? draws : draws >> 32);
     const Index t = m - s + k;
-    Index r = static_cast<Index>(rng::to_range(rng::hash(seed, j, k), t + 1));
+    const auto r = static_cast<Index>((static_cast<std::uint64_t>(u) * (t + 1)) >> 32);
     bool taken = false;
     for (Index q = 0; q < k && !taken; ++q) taken = (out[q] == r);
     out[k] = static_cast<std::uint32_t>(taken ? t : r);
   }
+  const Index sign_base = (s + 1) / 2;
+  std::uint64_t signs = 0;
   for (Index k = 0; k < s; ++k) {
-    const std::uint64_t word = rng::hash(seed, j, s + k / 64);
-    out[k] |= static_cast<std::uint32_t>((word >> (k % 64)) & 1u) << 31;
+    if (k % 64 == 0) signs = word(sign_base + k / 64);
+    out[k] |= static_cast<std::uint32_t>((signs >> (k % 64)) & 1u) << 31;
   }
 }
 

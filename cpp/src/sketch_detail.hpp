@@ -27,12 +27,20 @@ struct DataView {
   bool is_dense() const { return layout == Layout::RowMajor || layout == Layout::ColMajor; }
 };
 
-/// Copy rows [i0, i1) and columns [c0, c1) of A into the row-major `tile` (leading dimension
-/// c1 - c0), multiplying row i by row_sign(i) when given; rows past A's end are zero.
-/// CSC is read through one binary search per column.
+/// Copy rows [i0, i1) and columns [c0, c1) of A, multiplied by row_sign(i), into columns
+/// [0, c1 - c0) of the row-major `tile` with row stride ld; rows past A's end are zero.
+/// Columns from c1 - c0 to ld are left alone. CSC is read through one binary search per column.
 template <typename T, typename RowSign>
-void load_tile(const DataView<T>& A, Index i0, Index i1, Index c0, Index c1, T* tile,
+void load_tile(const DataView<T>& A, Index i0, Index i1, Index c0, Index c1, T* tile, Index ld,
                RowSign&& row_sign);
+
+/// Copy rows [i0, i1) of A, multiplied by row_sign(i), into `tile` in chunk-major layout:
+/// columns [kW, kW + W) go to the row-major block tile + k * tile_rows * W (row stride W).
+/// A is read in its storage order (whole rows of a row-major A or CSR, column runs
+/// otherwise); rows past A's end are zero; padding columns past A's last are left alone.
+template <typename T, typename RowSign>
+void load_chunked(const DataView<T>& A, Index i0, Index i1, Index W, T* tile, Index tile_rows,
+                  RowSign&& row_sign);
 
 /// A constant row sign of 1, for load_tile without signs.
 struct NoSign {
@@ -98,32 +106,36 @@ inline std::uint64_t kind_seed(const SketchSpec& spec) {
 // ---- template definitions ----
 
 template <typename T, typename RowSign>
-void load_tile(const DataView<T>& A, Index i0, Index i1, Index c0, Index c1, T* tile,
+void load_tile(const DataView<T>& A, Index i0, Index i1, Index c0, Index c1, T* tile, Index ld,
                RowSign&& row_sign) {
   using Layout = typename DataView<T>::Layout;
   const Index w = c1 - c0;
-  const Index last = std::min(i1, A.rows);
+  const Index last = std::max(i0, std::min(i1, A.rows));
+  auto zero_rows = [&](Index r0, Index r1) {
+    for (Index i = r0; i < r1; ++i) std::fill(tile + (i - i0) * ld, tile + (i - i0) * ld + w, T(0));
+  };
   if (A.layout == Layout::RowMajor) {
     for (Index i = i0; i < last; ++i) {
       const T sign = static_cast<T>(row_sign(i));
-      const T* src = A.dense + i * A.ld + c0;
-      T* dst = tile + (i - i0) * w;
+      const T* __restrict src = A.dense + i * A.ld + c0;
+      T* __restrict dst = tile + (i - i0) * ld;
       for (Index c = 0; c < w; ++c) dst[c] = sign * src[c];
     }
   } else if (A.layout == Layout::ColMajor) {
-    for (Index i = i0; i < last; ++i) {
-      const T sign = static_cast<T>(row_sign(i));
-      T* dst = tile + (i - i0) * w;
-      const T* src = A.dense + c0 * A.ld + i;
-      for (Index c = 0; c < w; ++c) dst[c] = sign * src[c * A.ld];
+    // Read each column's run of rows contiguously; the tile rows are cache-resident.
+    std::vector<T> signs(static_cast<std::size_t>(last - i0));
+    for (Index i = i0; i < last; ++i) signs[i - i0] = static_cast<T>(row_sign(i));
+    for (Index c = 0; c < w; ++c) {
+      const T* __restrict src = A.dense + (c0 + c) * A.ld + i0;
+      for (Index i = 0; i < last - i0; ++i) tile[i * ld + c] = signs[i] * src[i];
     }
   } else {
-    std::fill(tile, tile + (last > i0 ? (last - i0) : 0) * w, T(0));
+    zero_rows(i0, last);
     const SparseView<T>& S = A.sparse;
     if (A.layout == Layout::Csr) {
       for (Index i = i0; i < last; ++i) {
         const T sign = static_cast<T>(row_sign(i));
-        T* dst = tile + (i - i0) * w;
+        T* dst = tile + (i - i0) * ld;
         for (std::int64_t p = S.indptr[i]; p < S.indptr[i + 1]; ++p) {
           const Index c = S.indices[p];
           if (c >= c0 && c < c1) dst[c - c0] = sign * S.data[p];
@@ -136,12 +148,51 @@ void load_tile(const DataView<T>& A, Index i0, Index i1, Index c0, Index c1, T* 
         for (const std::int64_t* q = std::lower_bound(begin, end, i0); q != end && *q < last;
              ++q) {
           const Index i = *q;
-          tile[(i - i0) * w + (c - c0)] = static_cast<T>(row_sign(i)) * S.data[q - S.indices];
+          tile[(i - i0) * ld + (c - c0)] = static_cast<T>(row_sign(i)) * S.data[q - S.indices];
         }
       }
     }
   }
-  if (last < i1) std::fill(tile + (std::max(last, i0) - i0) * w, tile + (i1 - i0) * w, T(0));
+  zero_rows(last, i1);
+}
+
+template <typename T, typename RowSign>
+void load_chunked(const DataView<T>& A, Index i0, Index i1, Index W, T* tile, Index tile_rows,
+                  RowSign&& row_sign) {
+  using Layout = typename DataView<T>::Layout;
+  const Index d = A.cols, chunks = (d + W - 1) / W;
+  if (A.layout == Layout::ColMajor || A.layout == Layout::Csc) {
+    for (Index k = 0; k < chunks; ++k)
+      load_tile(A, i0, i1, k * W, std::min(d, k * W + W), tile + k * tile_rows * W, W, row_sign);
+    return;
+  }
+  const Index last = std::max(i0, std::min(i1, A.rows));
+  for (Index k = 0; k < chunks; ++k) {
+    const Index w = std::min(W, d - k * W);
+    T* block = tile + k * tile_rows * W;
+    const Index zero_from = A.layout == Layout::Csr ? i0 : last;
+    for (Index i = zero_from; i < i1; ++i) std::fill(block + (i - i0) * W, block + (i - i0) * W + w, T(0));
+  }
+  if (A.layout == Layout::RowMajor) {
+    for (Index i = i0; i < last; ++i) {
+      const T sign = static_cast<T>(row_sign(i));
+      const T* __restrict src = A.dense + i * A.ld;
+      for (Index k = 0; k < chunks; ++k) {
+        const Index w = std::min(W, d - k * W);
+        T* __restrict dst = tile + k * tile_rows * W + (i - i0) * W;
+        for (Index c = 0; c < w; ++c) dst[c] = sign * src[k * W + c];
+      }
+    }
+  } else {
+    const SparseView<T>& S = A.sparse;
+    for (Index i = i0; i < last; ++i) {
+      const T sign = static_cast<T>(row_sign(i));
+      for (std::int64_t p = S.indptr[i]; p < S.indptr[i + 1]; ++p) {
+        const Index c = S.indices[p];
+        tile[(c / W) * tile_rows * W + (i - i0) * W + c % W] = sign * S.data[p];
+      }
+    }
+  }
 }
 
 template <typename T, typename Kernel>

@@ -78,7 +78,7 @@ RowMatrix<T> apply_gaussian(const SketchSpec& spec, const DataView<T>& A) {
         O.noalias() += S.leftCols(len) * block;
       } else {
         tile.resize(len, d);
-        load_tile(A, b0, b0 + len, 0, d, tile.data(), NoSign{});
+        load_tile(A, b0, b0 + len, 0, d, tile.data(), d, NoSign{});
         O.noalias() += S.leftCols(len) * tile;
       }
     }

@@ -1,6 +1,12 @@
 // Sparse sign sketch (CountSketch for s = 1): S A = (1/sqrt(s)) sum_j sum_k (+-1) e_{r_jk} A[j, :].
-// Each row of A is added to (or subtracted from) s rows of the output; the 1/sqrt(s) scale is
-// applied once at the end. Cost O(s nnz(A)) plus O(s n) to draw S.
+// The 1/sqrt(s) scale is applied once at the end. Cost O(s nnz(A)) plus O(s n) to draw S.
+//
+// Dense data: scattering each row of A into s random output rows makes s read-modify-writes
+// of an output row per row of A. Instead, S is regrouped per block of rows of A by output
+// row (a counting sort): each output row is then loaded once per block, receives all its
+// contributions from the block (held in a cache-resident tile of A) in registers, and is
+// stored once. Sparse data is scattered entry by entry.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -11,99 +17,189 @@ namespace nearlinear::sketch_detail {
 namespace {
 
 constexpr std::uint32_t kRowMask = 0x7fffffffu;
+constexpr std::uint32_t kSignBit = 0x80000000u;
 
-/// out[r, :w] +-= a[:w] for each of the s codes.
-template <typename T>
-inline void scatter_row(const std::uint32_t* codes, Index s, const T* __restrict a, Index w,
-                        T* out, Index ld) {
-  for (Index k = 0; k < s; ++k) {
-    T* __restrict o = out + static_cast<Index>(codes[k] & kRowMask) * ld;
-    if (codes[k] >> 31) {
-#pragma omp simd
-      for (Index c = 0; c < w; ++c) o[c] -= a[c];
-    } else {
-#pragma omp simd
-      for (Index c = 0; c < w; ++c) o[c] += a[c];
+/// S restricted to rows [first, first + rows) of A, regrouped per block of block_rows rows of
+/// A: the block's s * block_rows entries (local row | sign bit) sorted by output row, in runs.
+struct Buckets {
+  Index first = 0, rows = 0, block_rows = 0, blocks = 0, capacity = 0;
+  std::vector<std::uint32_t> entries;     // block b's entries start at b * block_rows * s
+  std::vector<std::uint32_t> run_target;  // block b's runs start at b * capacity
+  std::vector<std::uint32_t> run_end;     // end of each run in `entries`
+  std::vector<Index> runs;                // number of runs of each block
+};
+
+Buckets make_buckets(const SketchSpec& spec, Index first, Index rows, Index block_rows) {
+  const Index s = spec.nnz_per_column, m = spec.m;
+  Buckets bk;
+  bk.first = first;
+  bk.rows = rows;
+  bk.block_rows = block_rows;
+  bk.blocks = (rows + block_rows - 1) / block_rows;
+  bk.capacity = std::min(m, s * block_rows);
+  bk.entries.resize(static_cast<std::size_t>(rows * s));
+  bk.run_target.resize(static_cast<std::size_t>(bk.blocks * bk.capacity));
+  bk.run_end.resize(bk.run_target.size());
+  bk.runs.assign(static_cast<std::size_t>(bk.blocks), 0);
+  parallel_for(
+      0, bk.blocks,
+      [&](std::int64_t b) {
+        const Index r0 = b * block_rows, len = std::min(block_rows, rows - r0);
+        const Index base = r0 * s;
+        std::vector<std::uint32_t> codes(static_cast<std::size_t>(len * s));
+        for (Index i = 0; i < len; ++i) sparse_sign_column(spec, first + r0 + i, &codes[i * s]);
+        std::uint32_t* target = bk.run_target.data() + b * bk.capacity;
+        std::uint32_t* end = bk.run_end.data() + b * bk.capacity;
+        Index runs = 0;
+        if (m <= 4 * len * s) {
+          // Counting sort by output row (stable: local rows ascend within a run).
+          std::vector<std::uint32_t> start(static_cast<std::size_t>(m + 1), 0);
+          for (std::uint32_t code : codes) ++start[(code & kRowMask) + 1];
+          for (Index r = 0; r < m; ++r) {
+            if (start[r + 1] > 0) {
+              target[runs] = static_cast<std::uint32_t>(r);
+              end[runs++] = static_cast<std::uint32_t>(base + start[r] + start[r + 1]);
+            }
+            start[r + 1] += start[r];
+          }
+          for (Index q = 0; q < len * s; ++q) {
+            const std::uint32_t code = codes[q];
+            bk.entries[base + start[code & kRowMask]++] =
+                static_cast<std::uint32_t>(q / s) | (code & kSignBit);
+          }
+        } else {
+          // Few entries per output row: sort (row, entry) keys instead of scanning all m rows.
+          std::vector<std::uint64_t> keys(codes.size());
+          for (std::size_t q = 0; q < codes.size(); ++q)
+            keys[q] = (static_cast<std::uint64_t>(codes[q] & kRowMask) << 32) | q;
+          std::sort(keys.begin(), keys.end());
+          for (std::size_t q = 0; q < keys.size(); ++q) {
+            const auto row = static_cast<std::uint32_t>(keys[q] >> 32);
+            const auto entry = static_cast<Index>(keys[q] & 0xffffffffu);
+            bk.entries[base + q] =
+                static_cast<std::uint32_t>(entry / s) | (codes[entry] & kSignBit);
+            if (runs == 0 || target[runs - 1] != row) target[runs++] = row;
+            end[runs - 1] = static_cast<std::uint32_t>(base + q + 1);
+          }
+        }
+        bk.runs[b] = runs;
+      },
+      Schedule::Dynamic, 1);
+  return bk;
+}
+
+/// out (#m by W, row-major) += block b's part of S times tile (block_rows by W, row-major).
+template <typename T, int W>
+void accumulate_block(const Buckets& bk, Index b, Index s, const T* tile, T* out) {
+  const std::uint32_t* entries = bk.entries.data();
+  const std::uint32_t* target = bk.run_target.data() + b * bk.capacity;
+  const std::uint32_t* end = bk.run_end.data() + b * bk.capacity;
+  Index e = b * bk.block_rows * s;
+  for (Index q = 0; q < bk.runs[b]; ++q) {
+    // A fixed-size Eigen array keeps the W accumulators in vector registers.
+    Eigen::Map<Eigen::Array<T, W, 1>> o(out + static_cast<Index>(target[q]) * W);
+    Eigen::Array<T, W, 1> acc = o;
+    for (const Index e1 = end[q]; e < e1; ++e) {
+      const std::uint32_t code = entries[e];
+      const Eigen::Map<const Eigen::Array<T, W, 1>> a(tile + static_cast<Index>(code & kRowMask) * W);
+      // A multiply by +-1 rather than a branch: the signs are random, so a branch on them
+      // would be mispredicted half the time.
+      acc += (code & kSignBit ? T(-1) : T(1)) * a;
     }
+    o = acc;
   }
+}
+
+/// Dense A through Buckets. Each task reads its rows of A in storage order, one block at a
+/// time, into a chunk-major tile (column chunks of W values), and accumulates each chunk into
+/// its own contiguous #m by W part of a chunk-major output.
+template <typename T, int W>
+RowMatrix<T> apply_dense(const SketchSpec& spec, const DataView<T>& A) {
+  const Index n = A.rows, d = A.cols, m = spec.m, s = spec.nnz_per_column;
+  const Index chunks = (d + W - 1) / W;
+  // A block's chunk (block_rows x W values) stays in L2 beside the #m x W output chunk.
+  Index block_rows = 64;
+  while (block_rows < 4096 && 2 * block_rows * W * static_cast<Index>(sizeof(T)) <= (256 << 10))
+    block_rows *= 2;
+  // Bound the regrouped S to about 2^22 entries at a time.
+  const Index super_rows = std::max<Index>(1, (Index(1) << 22) / (s * block_rows)) * block_rows;
+  RowMatrix<T> out = RowMatrix<T>::Zero(m, d);
+  for (Index first = 0; first < n; first += super_rows) {
+    const Index rows = std::min(super_rows, n - first);
+    const Buckets bk = make_buckets(spec, first, rows, block_rows);
+    const TaskPlan plan = make_plan(rows, d, m, d, block_rows, 4 * block_rows, sizeof(T));
+    out += run_plan<T>(plan, rows, m, d, [&](Index i0, Index i1, Index, Index, T* o, Index ld) {
+      std::vector<T> tile(static_cast<std::size_t>(chunks * block_rows * W), T(0));
+      std::vector<T> acc(static_cast<std::size_t>(chunks * m * W), T(0));
+      for (Index r0 = i0; r0 < i1; r0 += block_rows) {
+        load_chunked(A, first + r0, first + std::min(i1, r0 + block_rows), W, tile.data(),
+                     block_rows, NoSign{});
+        for (Index k = 0; k < chunks; ++k)
+          accumulate_block<T, W>(bk, r0 / block_rows, s, tile.data() + k * block_rows * W,
+                                 acc.data() + k * m * W);
+      }
+      for (Index k = 0; k < chunks; ++k) {
+        const Index w = std::min<Index>(W, d - k * W);
+        for (Index r = 0; r < m; ++r)
+          std::copy_n(acc.data() + (k * m + r) * W, w, o + r * ld + k * W);
+      }
+    });
+  }
+  return out;
+}
+
+/// Sparse A: each stored entry is added to its s output rows.
+template <typename T>
+RowMatrix<T> apply_sparse(const SketchSpec& spec, const DataView<T>& A) {
+  const Index n = A.rows, d = A.cols, m = spec.m, s = spec.nnz_per_column;
+  const std::vector<std::uint32_t> codes = sparse_sign_codes(spec);
+  const std::uint32_t* code = codes.data();
+  const SparseView<T>& S = A.sparse;
+  auto scatter = [&](Index i, Index c, T v, T* o, Index ld) {
+    const std::uint32_t* ci = code + i * s;
+    for (Index k = 0; k < s; ++k)
+      o[static_cast<Index>(ci[k] & kRowMask) * ld + c] += (ci[k] & kSignBit) ? -v : v;
+  };
+  if (A.layout == DataView<T>::Layout::Csr) {
+    const TaskPlan plan = make_plan(n, d, m, d, 1, 4096, sizeof(T));
+    return run_plan<T>(plan, n, m, d, [&](Index i0, Index i1, Index, Index, T* o, Index ld) {
+      for (Index i = i0; i < i1; ++i)
+        for (std::int64_t p = S.indptr[i]; p < S.indptr[i + 1]; ++p)
+          scatter(i, S.indices[p], S.data[p], o, ld);
+    });
+  }
+  const TaskPlan plan = make_plan(n, d, m, 16, 1, 4096, sizeof(T));
+  return run_plan<T>(plan, n, m, d, [&](Index i0, Index i1, Index c0, Index c1, T* o, Index ld) {
+    for (Index c = c0; c < c1; ++c) {
+      const std::int64_t* begin = S.indices + S.indptr[c];
+      const std::int64_t* end = S.indices + S.indptr[c + 1];
+      for (const std::int64_t* q = std::lower_bound(begin, end, i0); q != end && *q < i1; ++q)
+        scatter(*q, c - c0, S.data[q - S.indices], o, ld);
+    }
+  });
 }
 
 }  // namespace
 
 template <typename T>
 RowMatrix<T> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A) {
-  using Layout = typename DataView<T>::Layout;
-  const Index n = A.rows, d = A.cols, m = spec.m, s = spec.nnz_per_column;
-  const std::vector<std::uint32_t> codes = sparse_sign_codes(spec);
-  const std::uint32_t* code = codes.data();
-  const Index chunk_elems = 512 / static_cast<Index>(sizeof(T));  // keeps m x chunk in L2
   RowMatrix<T> out;
-  switch (A.layout) {
-    case Layout::RowMajor: {
-      const TaskPlan plan = make_plan(n, d, m, chunk_elems, 1, 4096, sizeof(T));
-      out = run_plan<T>(plan, n, m, d, [&](Index i0, Index i1, Index c0, Index c1, T* o, Index ld) {
-        for (Index i = i0; i < i1; ++i)
-          scatter_row(code + i * s, s, A.dense + i * A.ld + c0, c1 - c0, o, ld);
-      });
-      break;
-    }
-    case Layout::ColMajor: {
-      // Transpose tiles of rows into a row-major buffer, then scatter whole tile rows.
-      const Index tile_rows = 256;
-      const TaskPlan plan = make_plan(n, d, m, chunk_elems, tile_rows, 4096, sizeof(T));
-      out = run_plan<T>(plan, n, m, d, [&](Index i0, Index i1, Index c0, Index c1, T* o, Index ld) {
-        const Index w = c1 - c0;
-        std::vector<T> tile(static_cast<std::size_t>(tile_rows * w));
-        for (Index t0 = i0; t0 < i1; t0 += tile_rows) {
-          const Index t1 = std::min(i1, t0 + tile_rows);
-          load_tile(A, t0, t1, c0, c1, tile.data(), NoSign{});
-          for (Index i = t0; i < t1; ++i)
-            scatter_row(code + i * s, s, tile.data() + (i - t0) * w, w, o, ld);
-        }
-      });
-      break;
-    }
-    case Layout::Csr: {
-      const SparseView<T>& S = A.sparse;
-      const TaskPlan plan = make_plan(n, d, m, d, 1, 4096, sizeof(T));
-      out = run_plan<T>(plan, n, m, d, [&](Index i0, Index i1, Index c0, Index c1, T* o, Index ld) {
-        for (Index i = i0; i < i1; ++i) {
-          const std::uint32_t* ci = code + i * s;
-          for (std::int64_t p = S.indptr[i]; p < S.indptr[i + 1]; ++p) {
-            const Index c = S.indices[p];
-            if (c < c0 || c >= c1) continue;
-            const T v = S.data[p];
-            for (Index k = 0; k < s; ++k) {
-              T& target = o[static_cast<Index>(ci[k] & kRowMask) * ld + (c - c0)];
-              target += (ci[k] >> 31) ? -v : v;
-            }
-          }
-        }
-      });
-      break;
-    }
-    case Layout::Csc: {
-      const SparseView<T>& S = A.sparse;
-      const TaskPlan plan = make_plan(n, d, m, 16, 1, 4096, sizeof(T));
-      out = run_plan<T>(plan, n, m, d, [&](Index i0, Index i1, Index c0, Index c1, T* o, Index ld) {
-        for (Index c = c0; c < c1; ++c) {
-          const std::int64_t* begin = S.indices + S.indptr[c];
-          const std::int64_t* end = S.indices + S.indptr[c + 1];
-          for (const std::int64_t* q = std::lower_bound(begin, end, i0); q != end && *q < i1;
-               ++q) {
-            const std::uint32_t* ci = code + *q * s;
-            const T v = S.data[q - S.indices];
-            for (Index k = 0; k < s; ++k) {
-              T& target = o[static_cast<Index>(ci[k] & kRowMask) * ld + (c - c0)];
-              target += (ci[k] >> 31) ? -v : v;
-            }
-          }
-        }
-      });
-      break;
-    }
+  if (!A.is_dense()) {
+    out = apply_sparse(spec, A);
+  } else {
+    // Output chunks of W values: as wide as the #m x W chunk fits in half of L2, not much
+    // wider than A.
+    constexpr Index kLine = 64 / sizeof(T);  // values per cache line
+    const Index bytes_per_row = spec.m * static_cast<Index>(sizeof(T));
+    if (A.cols > 2 * kLine && 4 * kLine * bytes_per_row <= (512 << 10))
+      out = apply_dense<T, 4 * kLine>(spec, A);
+    else if (A.cols > kLine && 2 * kLine * bytes_per_row <= (512 << 10))
+      out = apply_dense<T, 2 * kLine>(spec, A);
+    else
+      out = apply_dense<T, kLine>(spec, A);
   }
-  if (s > 1) out *= static_cast<T>(1.0 / std::sqrt(static_cast<double>(s)));
+  if (spec.nnz_per_column > 1)
+    out *= static_cast<T>(1.0 / std::sqrt(static_cast<double>(spec.nnz_per_column)));
   return out;
 }
 

@@ -53,18 +53,17 @@ RowMatrix<T> apply_srht(const SketchSpec& spec, const DataView<T>& A) {
     std::vector<T> tile(static_cast<std::size_t>(B * w));
     for (Index b0 = i0; b0 < i1 && b0 < n; b0 += B) {
       const auto block = static_cast<unsigned long long>(b0 >> log_b);
-      load_tile(A, b0, b0 + B, c0, c1, tile.data(), row_sign);
+      load_tile(A, b0, b0 + B, c0, c1, tile.data(), w, row_sign);
       fwht_rows(tile.data(), B, w);
       for (Index t = 0; t < m; ++t) {
         const T* __restrict src = tile.data() + row_in_block[t] * w;
         T* __restrict dst = o + t * ld;
-        if (__builtin_parityll(static_cast<unsigned long long>(block_of_row[t]) & block)) {
+        // A multiply by +-1, not a branch: the signs are random.
+        const T sign =
+            __builtin_parityll(static_cast<unsigned long long>(block_of_row[t]) & block) ? T(-1)
+                                                                                       : T(1);
 #pragma omp simd
-          for (Index c = 0; c < w; ++c) dst[c] -= src[c];
-        } else {
-#pragma omp simd
-          for (Index c = 0; c < w; ++c) dst[c] += src[c];
-        }
+        for (Index c = 0; c < w; ++c) dst[c] += sign * src[c];
       }
     }
   });

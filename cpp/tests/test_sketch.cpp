@@ -102,6 +102,22 @@ TEST(Sketch, DenseMatchesExplicitMatrixForEveryKindAndLayout) {
   }
 }
 
+TEST(Sketch, SparseSignRegroupingPaths) {
+  // (m, n, d, s): wide chunks with a padded remainder; many entries per output row; more
+  // output rows than entries per block (sorted regrouping); several super-blocks of rows.
+  const Index cases[][4] = {{20, 3000, 40, 3}, {64, 5000, 70, 8}, {10000, 600, 3, 1},
+                            {64, 150000, 2, 64}};
+  for (const auto& c : cases) {
+    const SketchSpec spec = make_spec(SketchKind::SparseSign, c[0], c[1], 5, static_cast<int>(c[3]));
+    const RowMatrix<double> A = random_matrix(c[1], c[2], 13);
+    const RowMatrix<double> S = sketch_matrix(spec);
+    const RowMatrix<double> expected = S * A;
+    EXPECT_LT(max_abs_diff(sketch_dense<double>(spec, A), expected), 1e-11) << "m = " << c[0];
+    const ColMatrix<double> Acol = A;
+    EXPECT_LT(max_abs_diff(sketch_dense<double>(spec, Acol), expected), 1e-11) << "m = " << c[0];
+  }
+}
+
 TEST(Sketch, SparseMatchesDense) {
   for (SketchKind kind : kKinds) {
     const Index n = 500, d = 9, m = 16;

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os as _os
 
-from . import completion, datasets, encoding, linear_model, ot, sketch
+from . import completion, datasets, encoding, ot, sketch
 from .completion import MatrixCompletion, complete, complete_sparse
 from ._native import core as _core
 from .lstsq import LstsqResult, lstsq
@@ -73,3 +73,12 @@ def _threads_from_environment() -> None:
 
 
 _threads_from_environment()
+
+
+def __getattr__(name):
+    # nearlinear.linear_model needs scikit-learn (an optional extra): import it on first use.
+    if name == "linear_model":
+        import importlib
+
+        return importlib.import_module(".linear_model", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

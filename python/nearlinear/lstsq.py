@@ -73,8 +73,16 @@ class LstsqResult:
     cond_estimate: float
 
 
-def _auto_method(n: int, d: int) -> str:
-    if n < d or d < _AUTO_MIN_D or n < _AUTO_MIN_ASPECT * d:
+# Sparse A goes to "direct" (a dense copy) only when that copy is small.
+_AUTO_MAX_DENSIFY = 4_000_000
+
+
+def _auto_method(n: int, d: int, is_sparse: bool) -> str:
+    if n < d:
+        return "direct"
+    if is_sparse:
+        return "direct" if n * d <= _AUTO_MAX_DENSIFY else "precondition"
+    if d < _AUTO_MIN_D or n < _AUTO_MIN_ASPECT * d:
         return "direct"
     return "precondition"
 
@@ -99,8 +107,9 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
         confirmed on the true residual (refined if needed). ``"sketch"``:
         sketch-and-solve, ``argmin ||S (A x - b)||``, one pass; an approximation whose
         quality ``eps`` sets. ``"direct"``: Householder QR of ``A`` (float64 copy).
-        ``"auto"``: ``"direct"`` when ``n < 8 d`` or ``d < 64`` (one QR is then as cheap),
-        else ``"precondition"``.
+        ``"auto"``: dense ``A``: ``"direct"`` when ``n < 8 d`` or ``d < 64`` (one QR is
+        then as cheap), else ``"precondition"``; sparse ``A``: ``"direct"`` when
+        ``n d <= 4e6`` (the dense copy is small) or ``n < d``, else ``"precondition"``.
     sketch : {"sparse_sign", "srht", "gaussian"}, optional
         The sketch. Default: ``"sparse_sign"`` (8 nonzeros per column) for
         ``"precondition"`` (one cheap pass, dense or sparse), ``"srht"`` for ``"sketch"``.
@@ -171,7 +180,7 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
     rcond = -1.0 if rcond is None else check_real(rcond, "rcond", minimum=0.0)
     max_iter = 0 if max_iter is None else check_int(max_iter, "max_iter", minimum=1)
     if method == "auto":
-        method = _auto_method(n, d)
+        method = _auto_method(n, d, is_sparse)
     if method in ("precondition", "sketch") and n < d:
         raise ValueError(
             f"method={method!r} needs a tall `A` (n >= d); got shape {A.shape}. "

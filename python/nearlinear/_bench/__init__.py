@@ -22,6 +22,7 @@ SOLVERS = {
     "completion": "nearlinear._bench.completion",
     "encoding": "nearlinear._bench.encoding",
     "ot": "nearlinear._bench.ot",
+    "lstsq": "nearlinear._bench.lstsq",
 }
 
 

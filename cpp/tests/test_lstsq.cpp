@@ -1,0 +1,163 @@
+// Unit tests of the least-squares core against a reference QR solve (Eigen, dense).
+#include <gtest/gtest.h>
+
+#include <Eigen/Dense>
+#include <Eigen/SparseCore>
+
+#include <cmath>
+#include <vector>
+
+#include "nearlinear/lstsq.hpp"
+#include "nearlinear/random.hpp"
+
+namespace nl = nearlinear;
+
+namespace {
+
+nl::RowMatrix<double> gaussian(nl::Index rows, nl::Index cols, std::uint64_t seed) {
+  nl::rng::Stream s(seed, 1);
+  nl::RowMatrix<double> M(rows, cols);
+  for (nl::Index i = 0; i < rows; ++i)
+    for (nl::Index j = 0; j < cols; ++j) M(i, j) = s.normal();
+  return M;
+}
+
+nl::RowMatrix<double> reference(const nl::RowMatrix<double>& A, const nl::RowMatrix<double>& B) {
+  return A.colPivHouseholderQr().solve(B);
+}
+
+double rel(const nl::RowMatrix<double>& a, const nl::RowMatrix<double>& b) {
+  return (a - b).norm() / b.norm();
+}
+
+nl::LstsqOptions options(nl::LstsqMethod method, nl::SketchKind kind = nl::SketchKind::SparseSign) {
+  nl::LstsqOptions o;
+  o.method = method;
+  o.sketch = kind;
+  o.seed = 42;
+  return o;
+}
+
+}  // namespace
+
+TEST(Lstsq, PreconditionMatchesQrForEverySketch) {
+  const auto A = gaussian(1500, 40, 1);
+  const auto B = gaussian(1500, 2, 2);
+  const auto X = reference(A, B);
+  for (auto kind : {nl::SketchKind::SparseSign, nl::SketchKind::SRHT, nl::SketchKind::Gaussian}) {
+    const auto r = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B,
+                                           options(nl::LstsqMethod::Precondition, kind));
+    EXPECT_TRUE(r.converged);
+    EXPECT_EQ(r.rank, 40);
+    EXPECT_LT(rel(r.x, X), 1e-12);
+    EXPECT_NEAR(r.residual_norm[0], (A * X - B).col(0).norm(), 1e-10);
+  }
+}
+
+TEST(Lstsq, ColumnMajorAndFloatAgree) {
+  const auto A = gaussian(1200, 30, 3);
+  const auto B = gaussian(1200, 1, 4);
+  const nl::ColMatrix<double> Acol = A;
+  const nl::RowMatrix<float> Af = A.cast<float>();
+  const auto o = options(nl::LstsqMethod::Precondition);
+  const auto r_row = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B, o);
+  const auto r_col = nl::lstsq_dense<double>(nl::ConstColMatrixRef<double>(Acol), B, o);
+  EXPECT_LT(rel(r_col.x, r_row.x), 1e-13);
+  const auto r_f = nl::lstsq_dense<float>(nl::ConstRowMatrixRef<float>(Af), B, o);
+  const nl::RowMatrix<double> Ad = Af.cast<double>();
+  EXPECT_LT(rel(r_f.x, reference(Ad, B)), 1e-11);  // float data, double arithmetic
+}
+
+TEST(Lstsq, SparseCsrAndCscMatchDense) {
+  const nl::Index n = 2000, d = 25;
+  nl::rng::Stream s(9, 2);
+  std::vector<std::int64_t> indptr{0}, indices;
+  std::vector<double> data;
+  nl::RowMatrix<double> dense = nl::RowMatrix<double>::Zero(n, d);
+  for (nl::Index i = 0; i < n; ++i) {
+    for (nl::Index j = 0; j < d; ++j)
+      if (s.uniform() < 0.2 || j == i % d) {
+        indices.push_back(j);
+        data.push_back(s.normal());
+        dense(i, j) = data.back();
+      }
+    indptr.push_back(static_cast<std::int64_t>(indices.size()));
+  }
+  const auto B = gaussian(n, 1, 5);
+  const auto X = reference(dense, B);
+  nl::SparseView<double> csr{n, d, true, indptr.data(), indices.data(), data.data()};
+  const auto r = nl::lstsq_sparse(csr, B, options(nl::LstsqMethod::Precondition));
+  EXPECT_LT(rel(r.x, X), 1e-12);
+  // The same matrix as CSC of its transpose's layout: build column-compressed arrays.
+  const Eigen::SparseMatrix<double> sp = dense.sparseView();
+  std::vector<std::int64_t> cptr(sp.outerIndexPtr(), sp.outerIndexPtr() + d + 1);
+  std::vector<std::int64_t> cidx(sp.innerIndexPtr(), sp.innerIndexPtr() + sp.nonZeros());
+  nl::SparseView<double> csc{n, d, false, cptr.data(), cidx.data(), sp.valuePtr()};
+  const auto rc = nl::lstsq_sparse(csc, B, options(nl::LstsqMethod::Precondition));
+  EXPECT_LT(rel(rc.x, X), 1e-12);
+}
+
+TEST(Lstsq, RidgeSolvesTheNormalEquations) {
+  const auto A = gaussian(800, 20, 6);
+  const auto B = gaussian(800, 1, 7);
+  for (auto method : {nl::LstsqMethod::Precondition, nl::LstsqMethod::Direct}) {
+    auto o = options(method);
+    o.reg = 3.0;
+    const auto r = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B, o);
+    const nl::RowMatrix<double> M =
+        A.transpose() * A + 3.0 * nl::RowMatrix<double>::Identity(20, 20);
+    const nl::RowMatrix<double> X = M.ldlt().solve(A.transpose() * B);
+    EXPECT_LT(rel(r.x, X), 1e-11);
+  }
+}
+
+TEST(Lstsq, RankDeficientGivesMinimumNorm) {
+  const nl::RowMatrix<double> A = gaussian(900, 10, 8) * gaussian(10, 30, 9);  // rank 10
+  const auto B = gaussian(900, 1, 10);
+  const nl::RowMatrix<double> X = A.completeOrthogonalDecomposition().solve(B);
+  for (auto method : {nl::LstsqMethod::Precondition, nl::LstsqMethod::Direct}) {
+    const auto r = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B, options(method));
+    EXPECT_EQ(r.rank, 10);
+    EXPECT_LT(rel(r.x, X), 1e-9);
+  }
+}
+
+TEST(Lstsq, SketchAndSolveIsNearOptimalAndDeterministic) {
+  const auto A = gaussian(4000, 20, 11);
+  const auto B = gaussian(4000, 1, 12);
+  const double opt = (A * reference(A, B) - B).norm();
+  auto o = options(nl::LstsqMethod::Sketch, nl::SketchKind::SRHT);
+  o.sketch_size = 400;
+  const auto r1 = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B, o);
+  const auto r2 = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B, o);
+  EXPECT_EQ(r1.x, r2.x);
+  EXPECT_GE(r1.residual_norm[0], opt * (1 - 1e-12));
+  EXPECT_LE(r1.residual_norm[0], 1.2 * opt);
+}
+
+TEST(Lstsq, DefaultSketchSizes) {
+  using nl::LstsqMethod;
+  EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Sketch, 100000, 200, 2e7, 0.5), 800);
+  EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Sketch, 500, 200, 1e5, 0.5), 500);
+  EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 200000, 200, 4e7, 0.5), 4000);
+  EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 100000, 1000, 1e8, 0.5), 4000);
+}
+
+TEST(Lstsq, BadArgumentsThrow) {
+  const auto A = gaussian(50, 5, 13);
+  const auto B = gaussian(49, 1, 14);
+  const nl::ConstRowMatrixRef<double> Aref(A);
+  EXPECT_THROW(nl::lstsq_dense<double>(Aref, B, options(nl::LstsqMethod::Direct)),
+               std::invalid_argument);
+  const auto Bok = gaussian(50, 1, 15);
+  auto o = options(nl::LstsqMethod::Precondition);
+  o.reg = -1;
+  EXPECT_THROW(nl::lstsq_dense<double>(Aref, Bok, o), std::invalid_argument);
+  o = options(nl::LstsqMethod::Precondition);
+  o.sketch_size = 3;
+  EXPECT_THROW(nl::lstsq_dense<double>(Aref, Bok, o), std::invalid_argument);
+  const auto wide = gaussian(5, 50, 16);
+  EXPECT_THROW(nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(wide), gaussian(5, 1, 17),
+                                       options(nl::LstsqMethod::Precondition)),
+               std::invalid_argument);
+}
