@@ -27,7 +27,6 @@ __all__ = [
     "datasets",
     "encoding",
     "get_num_threads",
-    "linear_model",
     "lstsq",
     "ot",
     "set_num_threads",
