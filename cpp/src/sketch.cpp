@@ -189,6 +189,9 @@ TaskPlan make_plan(Index rows, Index d, Index m, Index chunk, Index align, Index
   Index groups = (target_tasks + chunks - 1) / chunks;
   groups = std::min(groups, std::max<Index>(1, rows / std::max<Index>(1, min_rows)));
   groups = std::min(groups, blocks);
+  // Tasks smaller than ~2^16 values cost more to hand to a thread than to run.
+  const double values = static_cast<double>(rows) * static_cast<double>(d);
+  groups = std::min<Index>(groups, std::max<Index>(1, static_cast<Index>(values / (1 << 16))));
   const double bytes = static_cast<double>(m) * static_cast<double>(d) * elem_size;
   groups = std::min<Index>(groups, std::max<Index>(1, static_cast<Index>((64 << 20) / bytes)));
   plan.groups = std::max<Index>(1, groups);

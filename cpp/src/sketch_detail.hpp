@@ -59,8 +59,8 @@ struct TaskPlan {
 };
 
 /// A plan for `rows` rows (a multiple of align) and d columns with column chunks of `chunk`:
-/// enough groups for about `target_tasks` tasks, at most one group per `min_rows` rows, and
-/// task buffers of at most ~64 MiB in all.
+/// enough groups for about `target_tasks` tasks, at most one group per `min_rows` rows or
+/// per ~2^16 values of A, and task buffers of at most ~64 MiB in all.
 TaskPlan make_plan(Index rows, Index d, Index m, Index chunk, Index align, Index min_rows,
                    std::size_t elem_size, Index target_tasks = 8);
 
