@@ -50,7 +50,7 @@ RowMatrix<T> apply_srht(const SketchSpec& spec, const DataView<T>& A) {
   RowMatrix<T> out = run_plan<T>(plan, N, m, d, [&](Index i0, Index i1, Index c0, Index c1,
                                                     T* o, Index ld) {
     const Index w = c1 - c0;
-    std::vector<T> tile(static_cast<std::size_t>(B * w));
+    Scratch<T, 1> tile(static_cast<std::size_t>(B * w));
     for (Index b0 = i0; b0 < i1 && b0 < n; b0 += B) {
       const auto block = static_cast<unsigned long long>(b0 >> log_b);
       load_tile(A, b0, b0 + B, c0, c1, tile.data(), w, row_sign);
