@@ -2,7 +2,8 @@
 // The 1/sqrt(s) scale is applied once at the end. Cost O(s nnz(A)) plus O(s n) to draw S.
 //
 // Dense data: scattering each row of A into s random output rows makes s read-modify-writes
-// of an output row per row of A (the way for CountSketch, s = 1). For s > 1, S is regrouped per block of rows of A by output
+// of an output row per row of A (the way for CountSketch, s = 1, or an output small enough
+// to stay in L2). Otherwise S is regrouped per block of rows of A by output
 // row (a counting sort): each output row is then loaded once per block, receives all its
 // contributions from the block (held in a cache-resident tile of A) in registers, and is
 // stored once. Sparse data is scattered entry by entry.
@@ -150,22 +151,33 @@ RowMatrix<T> apply_dense(const SketchSpec& spec, const DataView<T>& A) {
   return out;
 }
 
-/// CountSketch (s = 1) of a row-major A: each row of A is read once, in order, and added to
-/// its output row. With one target per row, regrouping saves no output traffic, so the
-/// direct scatter is the cheaper way.
+/// Row-major A scattered directly: each row of A is read once, in order, and added to its s
+/// output rows. Best when regrouping saves nothing: for CountSketch (one target per row) and
+/// when the whole output stays in L2 anyway.
 template <typename T>
-RowMatrix<T> apply_countsketch_rows(const SketchSpec& spec, const DataView<T>& A) {
-  const Index n = A.rows, d = A.cols, m = spec.m;
+RowMatrix<T> apply_direct_rows(const SketchSpec& spec, const DataView<T>& A) {
+  const Index n = A.rows, d = A.cols, m = spec.m, s = spec.nnz_per_column;
   const std::vector<std::uint32_t> codes = sparse_sign_codes(spec);
   const TaskPlan plan = make_plan(n, d, m, d, 1, 4096, sizeof(T));
   return run_plan<T>(plan, n, m, d, [&](Index i0, Index i1, Index, Index, T* o, Index ld) {
+    if (d == 1) {  // a vector: scalar updates, without a vector loop's set-up per entry
+      for (Index i = i0; i < i1; ++i)
+        for (Index k = 0; k < s; ++k) {
+          const std::uint32_t code = codes[i * s + k];
+          const T sign = (code & kSignBit) ? T(-1) : T(1);  // (a select, not a branch)
+          o[static_cast<Index>(code & kRowMask) * ld] += sign * A.dense[i * A.ld];
+        }
+      return;
+    }
     for (Index i = i0; i < i1; ++i) {
-      const std::uint32_t code = codes[i];
-      const T sign = (code & kSignBit) ? T(-1) : T(1);
       const T* __restrict a = A.dense + i * A.ld;
-      T* __restrict dst = o + static_cast<Index>(code & kRowMask) * ld;
+      for (Index k = 0; k < s; ++k) {
+        const std::uint32_t code = codes[i * s + k];
+        const T sign = (code & kSignBit) ? T(-1) : T(1);
+        T* __restrict dst = o + static_cast<Index>(code & kRowMask) * ld;
 #pragma omp simd
-      for (Index c = 0; c < d; ++c) dst[c] += sign * a[c];
+        for (Index c = 0; c < d; ++c) dst[c] += sign * a[c];
+      }
     }
   });
 }
@@ -208,8 +220,10 @@ RowMatrix<T> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A) {
   RowMatrix<T> out;
   if (!A.is_dense()) {
     out = apply_sparse(spec, A);
-  } else if (spec.nnz_per_column == 1 && A.layout == DataView<T>::Layout::RowMajor) {
-    out = apply_countsketch_rows(spec, A);
+  } else if (A.layout == DataView<T>::Layout::RowMajor &&
+             (spec.nnz_per_column == 1 ||
+              spec.m * A.cols * static_cast<Index>(sizeof(T)) <= (256 << 10))) {
+    out = apply_direct_rows(spec, A);
   } else {
     // Output chunks of W values: as wide as the #m x W chunk fits in half of L2, not much
     // wider than A.

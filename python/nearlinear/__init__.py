@@ -10,11 +10,13 @@ from __future__ import annotations
 import os as _os
 
 from . import sketch
+from .sketch import SketchOperator
 from ._native import core as _core
 
 __version__ = _core.__version__
 
 __all__ = [
+    "SketchOperator",
     "__version__",
     "build_info",
     "get_num_threads",
