@@ -103,25 +103,27 @@ void validate_sketch(const SketchSpec& spec) {
 }
 
 template <typename T>
-RowMatrix<T> sketch_dense(const SketchSpec& spec, const ConstRowMatrixRef<T>& A) {
+DataView<T> dense_view(typename DataView<T>::Layout layout, Index rows, Index cols,
+                       const T* data, Index ld) {
   DataView<T> view;
-  view.layout = DataView<T>::Layout::RowMajor;
-  view.rows = A.rows();
-  view.cols = A.cols();
-  view.dense = A.data();
-  view.ld = A.outerStride();
-  return apply(spec, view);
+  view.layout = layout;
+  view.rows = rows;
+  view.cols = cols;
+  view.dense = data;
+  view.ld = ld;
+  return view;
+}
+
+template <typename T>
+RowMatrix<T> sketch_dense(const SketchSpec& spec, const ConstRowMatrixRef<T>& A) {
+  return apply(spec, dense_view<T>(DataView<T>::Layout::RowMajor, A.rows(), A.cols(), A.data(),
+                                   A.outerStride()));
 }
 
 template <typename T>
 RowMatrix<T> sketch_dense(const SketchSpec& spec, const ConstColMatrixRef<T>& A) {
-  DataView<T> view;
-  view.layout = DataView<T>::Layout::ColMajor;
-  view.rows = A.rows();
-  view.cols = A.cols();
-  view.dense = A.data();
-  view.ld = A.outerStride();
-  return apply(spec, view);
+  return apply(spec, dense_view<T>(DataView<T>::Layout::ColMajor, A.rows(), A.cols(), A.data(),
+                                   A.outerStride()));
 }
 
 template <typename T>
