@@ -202,9 +202,11 @@ TaskPlan make_plan(Index rows, Index d, Index m, Index chunk, Index align, Index
 
 void sparse_sign_column(const SketchSpec& spec, Index j, std::uint32_t* out) {
   const Index s = spec.nnz_per_column, m = spec.m;
-  // One keyed hash per column, then one mixer call per two 32-bit draws (m < 2^31, so the
-  // multiply-shift range reduction has bias below m / 2^32).
-  const std::uint64_t key = rng::hash(kind_seed(spec), static_cast<std::uint64_t>(j), 0);
+  // One mixer call keys the column (its bits are also the first 64 signs), then one call per
+  // two 32-bit draws (m < 2^31, so the multiply-shift range reduction has bias below
+  // m / 2^32). Drawing S is most of the cost of sketching a single vector.
+  const std::uint64_t key = rng::mix64(kind_seed(spec) * 0xbf58476d1ce4e5b9ULL +
+                                       static_cast<std::uint64_t>(j) * 0x9e3779b97f4a7c15ULL);
   auto word = [key](Index q) {
     return rng::mix64(key + static_cast<std::uint64_t>(q + 1) * 0xd1342543de82ef95ULL);
   };
@@ -214,15 +216,15 @@ void sparse_sign_column(const SketchSpec& spec, Index j, std::uint32_t* out) {
     if (k % 2 == 0) draws = word(k / 2);
     const auto u = static_cast<std::uint32_t>(k % 2 == 0 ? draws : draws >> 32);
     const Index t = m - s + k;
-    const auto r = static_cast<Index>((static_cast<std::uint64_t>(u) * (t + 1)) >> 32);
+    const auto r = static_cast<std::uint32_t>((static_cast<std::uint64_t>(u) * (t + 1)) >> 32);
     bool taken = false;
-    for (Index q = 0; q < k && !taken; ++q) taken = (out[q] == r);
-    out[k] = static_cast<std::uint32_t>(taken ? t : r);
+    for (Index q = 0; q < k; ++q) taken |= (out[q] == r);
+    out[k] = taken ? static_cast<std::uint32_t>(t) : r;
   }
   const Index sign_base = (s + 1) / 2;
-  std::uint64_t signs = 0;
+  std::uint64_t signs = key;
   for (Index k = 0; k < s; ++k) {
-    if (k % 64 == 0) signs = word(sign_base + k / 64);
+    if (k > 0 && k % 64 == 0) signs = word(sign_base + k / 64 - 1);
     out[k] |= static_cast<std::uint32_t>((signs >> (k % 64)) & 1u) << 31;
   }
 }
