@@ -158,7 +158,10 @@ template <typename T>
 RowMatrix<T> apply_direct_rows(const SketchSpec& spec, const DataView<T>& A) {
   const Index n = A.rows, d = A.cols, m = spec.m, s = spec.nnz_per_column;
   const std::vector<std::uint32_t> codes = sparse_sign_codes(spec);
-  const TaskPlan plan = make_plan(n, d, m, d, 1, 4096, sizeof(T));
+  // Memory-bound (one read of A, one cheap update per value): a second thread brings little
+  // bandwidth on small machines, and each group adds an #m x #d buffer to zero and sum, so
+  // groups are only made for very tall A.
+  const TaskPlan plan = make_plan(n, d, m, d, 1, Index(1) << 18, sizeof(T));
   return run_plan<T>(plan, n, m, d, [&](Index i0, Index i1, Index, Index, T* o, Index ld) {
     if (d == 1) {  // a vector: scalar updates, without a vector loop's set-up per entry
       for (Index i = i0; i < i1; ++i)
