@@ -11,6 +11,7 @@ import os as _os
 
 from . import completion, datasets, encoding, ot, sketch
 from .completion import MatrixCompletion, complete, complete_sparse
+from .sketch import SketchOperator
 from ._native import core as _core
 from .lstsq import LstsqResult, lstsq
 
@@ -18,8 +19,9 @@ __version__ = _core.__version__
 
 __all__ = [
     "LstsqResult",
-    "__version__",
     "MatrixCompletion",
+    "SketchOperator",
+    "__version__",
     "build_info",
     "complete",
     "complete_sparse",
