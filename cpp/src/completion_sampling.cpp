@@ -90,6 +90,7 @@ void Solver::gibbs_sweep(std::uint64_t index) {
   rng::Stream s(opt_.seed, kHyperStream ^ (2 * index));
   alpha_ = gamma_draw(s, 1.0 + 0.5 * static_cast<double>(obs_.nnz())) / (1.0 + 0.5 * sse);
   Y_prev_ = Y_;
+  train_rmse_valid_ = false;
   gibbs_half_step(true, index);
   gibbs_half_step(false, index);
 }

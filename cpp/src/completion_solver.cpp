@@ -148,10 +148,12 @@ void Solver::initialize() {
   Y_ = RowMatrix<double>::Zero(obs_.cols, d_);
   X_.leftCols(k) = U0;
   Y_.leftCols(k) = V0;
+  train_rmse_valid_ = false;
 }
 
 void Solver::sweep() {
   NL_CHECK(X_.rows() == obs_.rows, "initialize() must be called before sweep()");
+  train_rmse_valid_ = false;
   inner_iterations_ = 0;
   half_step(true);
   half_step(false);
@@ -250,6 +252,7 @@ void Solver::half_step(bool update_rows) {
 }
 
 double Solver::train_rmse() const {
+  if (train_rmse_valid_) return train_rmse_;
   const Index k = opt_.rank;
   Vector<double> row_sse(obs_.rows);
   detail::for_range(
@@ -266,7 +269,9 @@ double Solver::train_rmse() const {
         row_sse[i] = sse;
       },
       Schedule::Dynamic, 256);
-  return std::sqrt(row_sse.sum() / static_cast<double>(obs_.nnz()));
+  train_rmse_ = std::sqrt(row_sse.sum() / static_cast<double>(obs_.nnz()));
+  train_rmse_valid_ = true;
+  return train_rmse_;
 }
 
 double Solver::objective() const {

@@ -129,7 +129,8 @@ class Solver {
   const Vector<double>& column_prior_mean() const { return mu_V_; }
   const RowMatrix<double>& column_prior_precision() const { return Lambda_V_; }
 
-  /// Root-mean-square error of the model on the training observations. O(|Omega| k).
+  /// Root-mean-square error of the model on the training observations. O(|Omega| k) once
+  /// per state (cached until the next sweep, so `objective()` after it is O((m + n) k)).
   double train_rmse() const;
   /// The objective every half-step decreases, per observation:
   /// (sum_Omega e_ij^2 + sum_i n_i (reg ||u_i||^2 + bias_reg b_i^2) + the same over j) / |Omega|.
@@ -162,6 +163,8 @@ class Solver {
   RowMatrix<double> X_, Y_;      // #m by #d and #n by #d: [U, b] and [V, c]
   double mu_ = 0.0;
   std::int64_t inner_iterations_ = 0;
+  mutable double train_rmse_ = 0.0;  // cache of train_rmse() for the current factors
+  mutable bool train_rmse_valid_ = false;
 };
 
 /// Predictions mu + b_r + c_c + U_r . V_c for #q pairs (rows[t], cols[t]), U #m by #k,
