@@ -428,8 +428,10 @@ def _sample(solver, method, samples, value_range, validation, callback, show_pro
                 if solver.row_bias.size and row_means.shape[1] > k:
                     row_bias = row_bias + 0.5 * (row_means[:, k] + np.asarray(solver.row_bias))
                     col_bias = col_bias + 0.5 * (prev[:, k] + col_means[:, k])
-                model = _average(solver, method, factors_u, factors_v, row_bias, col_bias,
-                                 averaged, value_range, history)
+                model = None  # the stacked average is built only when it is needed
+                if validation is not None or callback is not None or sweep == total:
+                    model = _average(solver, method, factors_u, factors_v, row_bias,
+                                     col_bias, averaged, value_range, history)
             val = np.nan
             if validation is not None and model is not None:
                 val = float(np.sqrt(np.mean((model.predict(validation[0], validation[1])
