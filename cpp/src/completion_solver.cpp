@@ -89,23 +89,19 @@ void factor(RowMatrix<double>& G, Eigen::LLT<RowMatrix<double>>& llt) {
   }
 }
 
-// G = A^T A + diag(lambda), full symmetric. The lower triangle is accumulated one row of A at
-// a time for small d (where a blocked rank update's setup outweighs its arithmetic), by the
-// blocked rank update otherwise.
+// G = A^T A + diag(lambda), full symmetric. For small d (where a blocked rank update's setup
+// outweighs its arithmetic) the lower triangle is d (d + 1) / 2 dot products of contiguous
+// columns of A; by the blocked rank update otherwise.
 void gram(const Eigen::Map<RowMatrix<double>>& A, const Vector<double>& lambda,
           RowMatrix<double>& G) {
   const Index d = A.cols();
   G.setZero(d, d);
   G.diagonal() = lambda;
   if (d <= 24) {
-    for (Index t = 0; t < A.rows(); ++t) {
-      const double* a = A.row(t).data();
-      for (Index r = 0; r < d; ++r) {
-        double* g = G.row(r).data();
-        const double ar = a[r];
-        for (Index c = 0; c <= r; ++c) g[c] += ar * a[c];
-      }
-    }
+    // Columns of A made contiguous, then one vectorised dot product per entry.
+    const ColMatrix<double> C = A;
+    for (Index r = 0; r < d; ++r)
+      for (Index c = 0; c <= r; ++c) G(r, c) += C.col(r).dot(C.col(c));
   } else {
     G.selfadjointView<Eigen::Lower>().rankUpdate(A.transpose());
   }
