@@ -180,7 +180,7 @@ def test_objective_decreases_every_sweep():
     _, rows, cols, values = low_rank_problem(150, 100, 3, 0.2, seed=10, noise=0.2)
     for method in ("als", "robust-am"):
         model = complete(rows, cols, values, rank=3, method=method, max_iter=15, tol=0.0,
-                         seed=0)
+                         seed=0, samples=0)
         assert np.all(np.diff(model.history["objective"]) <= 1e-12)
 
 
@@ -201,7 +201,7 @@ def test_callback_sees_models_and_can_stop():
 def test_max_iter_reached_warns():
     _, rows, cols, values = low_rank_problem(100, 80, 2, 0.3, seed=13)
     with pytest.warns(ConvergenceWarning):
-        model = complete(rows, cols, values, rank=2, max_iter=2, tol=0.0, seed=0)
+        model = complete(rows, cols, values, rank=2, max_iter=2, tol=0.0, seed=0, samples=0)
     assert not model.converged and model.n_iter == 2
 
 
@@ -307,3 +307,87 @@ def test_predict_errors():
     with pytest.raises(ValueError, match="same length"):
         model.predict(np.array([0, 1]), np.array([0]))
     assert model.predict(np.array([], dtype=int), np.array([], dtype=int)).shape == (0,)
+
+
+# -- posterior averaging (Bayesian matrix factorisation by Gibbs sampling) ---------------------
+
+def _gibbs_solver(rows, cols, values, shape, k, seed):
+    solver = core.CompletionSolver(rows, cols, values, shape[0], shape[1], k, "als", 0.1, 0.1,
+                                   True, seed, 0.3, 10)
+    solver.initialize()
+    solver.sweep()
+    return solver
+
+
+def test_gibbs_sweep_draws_each_row_from_its_gaussian_conditional():
+    # Row i given the columns V (and prior mu, Lambda, noise precision alpha) is
+    # N(Q^-1 (Lambda mu + alpha A^T y), Q^-1) with Q = Lambda + alpha A^T A; checked against
+    # NumPy for every row and column, and the whitened draws L^T (x - mean) are N(0, 1).
+    shape, k = (400, 300), 3
+    _, rows, cols, values = low_rank_problem(*shape, k, 0.1, seed=21, noise=0.3)
+    solver = _gibbs_solver(rows, cols, values, shape, k, seed=5)
+    solver.gibbs_sweep(0)
+    alpha, mu = solver.noise_precision, solver.mean
+    assert 1.0 < alpha < 1 / 0.2**2  # noise precision near 1/0.3^2 (the fit absorbs a little)
+    new_rows = np.column_stack([solver.U, solver.row_bias])
+    new_cols = np.column_stack([solver.V, solver.col_bias])
+    sides = ((rows, cols, np.array(solver.previous_columns), np.array(solver.row_means),
+              new_rows, solver.row_prior_mean, solver.row_prior_precision),
+             (cols, rows, new_rows, np.array(solver.column_means), new_cols,
+              solver.column_prior_mean, solver.column_prior_precision))
+    whitened = []
+    for own, other, F, means, draws, prior_mean, prior_precision in sides:
+        Lam = np.asarray(prior_precision)
+        assert np.all(np.linalg.eigvalsh(Lam) > 0)
+        for i in range(means.shape[0]):
+            sel = np.flatnonzero(own == i)
+            A = np.column_stack([F[other[sel], :k], np.ones(sel.size)])
+            y = values[sel] - mu - F[other[sel], k]
+            Q = Lam + alpha * A.T @ A
+            mean = np.linalg.solve(Q, Lam @ prior_mean + alpha * A.T @ y)
+            np.testing.assert_allclose(means[i], mean, rtol=1e-8, atol=1e-10)
+            whitened.append(np.linalg.cholesky(Q).T @ (draws[i] - mean))
+    z = np.concatenate(whitened)  # 2800 values
+    assert abs(z.mean()) < 0.08 and abs(z.var() - 1.0) < 0.1
+
+
+def test_sampling_is_reproducible_with_a_seed():
+    _, rows, cols, values = low_rank_problem(120, 90, 3, 0.2, seed=23, noise=0.3)
+    a, b, c = (complete(rows, cols, values, rank=3, seed=s, samples=4) for s in (7, 7, 8))
+    np.testing.assert_array_equal(a.U, b.U)
+    np.testing.assert_array_equal(a.col_bias, b.col_bias)
+    assert not np.array_equal(a.U, c.U)
+
+
+def _ratings_split(seed):
+    """Noisy rank-3 ratings, 1-5 scale, with 20% held out."""
+    M, rows, cols, values = low_rank_problem(300, 250, 3, 0.12, seed=seed, noise=0.6)
+    values = np.clip(3 + 0.5 * values, 1, 5)
+    held = np.random.default_rng(seed).random(values.size) < 0.2
+    return (rows[~held], cols[~held], values[~held]), (rows[held], cols[held], values[held])
+
+
+def test_posterior_averaging_lowers_test_error():
+    train, test = _ratings_split(24)
+    point = complete(*train, (300, 250), rank=3, seed=0, samples=0)
+    one = complete(*train, (300, 250), rank=3, seed=0, samples=1)
+    averaged = complete(*train, (300, 250), rank=3, seed=0)  # ratings defaults: samples on
+    assert averaged.n_samples == 16
+    assert averaged.rmse(*test) < one.rmse(*test)
+    assert averaged.rmse(*test) < point.rmse(*test)
+
+
+def test_posterior_model_structure():
+    train, test = _ratings_split(25)
+    model = complete(*train, (300, 250), rank=4, seed=0, samples=5)
+    assert model.rank == 4 and model.n_samples == 5
+    assert model.U.shape == (300, 2 * 5 * 4) and model.V.shape == (250, 2 * 5 * 4)
+    assert model.value_range == (train[2].min(), train[2].max())
+    pred = model.predict(*test[:2])
+    assert np.all(pred >= train[2].min()) and np.all(pred <= train[2].max())
+    assert model.converged and model.n_iter == 2 + 3 + 5
+    assert len(model.history["time"]) == model.n_iter
+    # Without ratings defaults (reg given) the fit is the point estimate.
+    assert complete(*train, (300, 250), rank=4, reg=0.1, seed=0).n_samples == 0
+    with pytest.raises(ValueError, match="samples"):
+        complete(*train, (300, 250), rank=4, samples=-1)

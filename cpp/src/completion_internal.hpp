@@ -1,6 +1,8 @@
 // Pieces of the completion solver shared between its source files (not a public header).
 #pragma once
 
+#include <Eigen/Cholesky>
+
 #include <cstdint>
 
 #include "nearlinear/completion.hpp"
@@ -32,6 +34,14 @@ void for_range(std::int64_t begin, std::int64_t end, double work, Body&& body,
 /// clipped to the incoherence bound. O(|Omega| k + (m + n) k^2).
 void spectral_init(const Observations& obs, double shift, Index k, std::uint64_t seed,
                    RowMatrix<double>& U, RowMatrix<double>& V);
+
+/// G = A^T A + diag(lambda) (#d by #d, full symmetric) for A #n_i by #d. O(n_i d^2).
+void gram(const Eigen::Map<RowMatrix<double>>& A, const Vector<double>& lambda,
+          RowMatrix<double>& G);
+
+/// Cholesky factorisation of a symmetric positive semi-definite G into llt, adding a jitter
+/// of 1e-12 trace(G)/d to G's diagonal when G is numerically singular. O(d^3).
+void factor(RowMatrix<double>& G, Eigen::LLT<RowMatrix<double>>& llt);
 
 }  // namespace detail
 }  // namespace completion

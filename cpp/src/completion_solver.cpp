@@ -37,41 +37,6 @@ void apply_preconditioner(const RowMatrix<double>& L, const Vector<double>& r, V
   L.transpose().triangularView<Eigen::Upper>().solveInPlace(z);
 }
 
-// Factor G (symmetric positive semi-definite) into llt; a relative jitter of 1e-12 trace(G)/d
-// is added when G is numerically singular (rows with fewer observations than unknowns and
-// reg = 0).
-void factor(RowMatrix<double>& G, Eigen::LLT<RowMatrix<double>>& llt) {
-  llt.compute(G);
-  if (llt.info() != Eigen::Success) {
-    const double jitter = 1e-12 * std::max(G.trace() / G.rows(), 1e-300);
-    G.diagonal().array() += jitter;
-    llt.compute(G);
-  }
-}
-
-// G = A^T A + diag(lambda), full symmetric. The lower triangle is accumulated one row of A at
-// a time for small d (where a blocked rank update's setup outweighs its arithmetic), by the
-// blocked rank update otherwise.
-void gram(const Eigen::Map<RowMatrix<double>>& A, const Vector<double>& lambda,
-          RowMatrix<double>& G) {
-  const Index d = A.cols();
-  G.setZero(d, d);
-  G.diagonal() = lambda;
-  if (d <= 24) {
-    for (Index t = 0; t < A.rows(); ++t) {
-      const double* a = A.row(t).data();
-      for (Index r = 0; r < d; ++r) {
-        double* g = G.row(r).data();
-        const double ar = a[r];
-        for (Index c = 0; c <= r; ++c) g[c] += ar * a[c];
-      }
-    }
-  } else {
-    G.selfadjointView<Eigen::Lower>().rankUpdate(A.transpose());
-  }
-  G.triangularView<Eigen::StrictlyUpper>() = G.transpose();
-}
-
 int pcg(const ConstRowMatrixRef<double>& A, const double* y, const double* lambda_in,
         const RowMatrix<double>& precond, double tol, int max_iter, double* x_out, PcgWork& ws) {
   const Index d = A.cols();
@@ -110,6 +75,41 @@ int pcg(const ConstRowMatrixRef<double>& A, const double* y, const double* lambd
 
 }  // namespace
 
+namespace detail {
+
+// Factor G (symmetric positive semi-definite) into llt; a relative jitter of 1e-12 trace(G)/d
+// is added when G is numerically singular (rows with fewer observations than unknowns and
+// reg = 0).
+void factor(RowMatrix<double>& G, Eigen::LLT<RowMatrix<double>>& llt) {
+  llt.compute(G);
+  if (llt.info() != Eigen::Success) {
+    const double jitter = 1e-12 * std::max(G.trace() / G.rows(), 1e-300);
+    G.diagonal().array() += jitter;
+    llt.compute(G);
+  }
+}
+
+// G = A^T A + diag(lambda), full symmetric. For small d (where a blocked rank update's setup
+// outweighs its arithmetic) the lower triangle is d (d + 1) / 2 dot products of contiguous
+// columns of A; by the blocked rank update otherwise.
+void gram(const Eigen::Map<RowMatrix<double>>& A, const Vector<double>& lambda,
+          RowMatrix<double>& G) {
+  const Index d = A.cols();
+  G.setZero(d, d);
+  G.diagonal() = lambda;
+  if (d <= 24) {
+    // Columns of A made contiguous, then one vectorised dot product per entry.
+    const ColMatrix<double> C = A;
+    for (Index r = 0; r < d; ++r)
+      for (Index c = 0; c <= r; ++c) G(r, c) += C.col(r).dot(C.col(c));
+  } else {
+    G.selfadjointView<Eigen::Lower>().rankUpdate(A.transpose());
+  }
+  G.triangularView<Eigen::StrictlyUpper>() = G.transpose();
+}
+
+}  // namespace detail
+
 int pcg_row_solve(const ConstRowMatrixRef<double>& A, const double* y, const double* lambda,
                   const RowMatrix<double>& precond, double tol, int max_iter, double* x) {
   PcgWork ws;
@@ -144,10 +144,12 @@ void Solver::initialize() {
   Y_ = RowMatrix<double>::Zero(obs_.cols, d_);
   X_.leftCols(k) = U0;
   Y_.leftCols(k) = V0;
+  train_rmse_valid_ = false;
 }
 
 void Solver::sweep() {
   NL_CHECK(X_.rows() == obs_.rows, "initialize() must be called before sweep()");
+  train_rmse_valid_ = false;
   inner_iterations_ = 0;
   half_step(true);
   half_step(false);
@@ -197,7 +199,7 @@ void Solver::half_step(bool update_rows) {
     P /= static_cast<double>(obs_.nnz());
     P.diagonal() += ridge;
     Eigen::LLT<RowMatrix<double>> llt;
-    factor(P, llt);
+    detail::factor(P, llt);
     precond = llt.matrixL();
   }
 
@@ -234,9 +236,9 @@ void Solver::half_step(bool update_rows) {
                                              opt_.inner_tol, opt_.max_inner, T.row(i).data(),
                                              s.pcg);
         } else {
-          gram(A, s.lambda, s.gram);
+          detail::gram(A, s.lambda, s.gram);
           s.rhs.noalias() = A.transpose() * Eigen::Map<const Vector<double>>(s.y.data(), n_i);
-          factor(s.gram, s.llt);
+          detail::factor(s.gram, s.llt);
           s.llt.solveInPlace(s.rhs);
           T.row(i) = s.rhs.transpose();
         }
@@ -246,6 +248,7 @@ void Solver::half_step(bool update_rows) {
 }
 
 double Solver::train_rmse() const {
+  if (train_rmse_valid_) return train_rmse_;
   const Index k = opt_.rank;
   Vector<double> row_sse(obs_.rows);
   detail::for_range(
@@ -262,7 +265,9 @@ double Solver::train_rmse() const {
         row_sse[i] = sse;
       },
       Schedule::Dynamic, 256);
-  return std::sqrt(row_sse.sum() / static_cast<double>(obs_.nnz()));
+  train_rmse_ = std::sqrt(row_sse.sum() / static_cast<double>(obs_.nnz()));
+  train_rmse_valid_ = true;
+  return train_rmse_;
 }
 
 double Solver::objective() const {

@@ -173,6 +173,34 @@ TEST(CompletionSolver, ThreadCountDoesNotChangeTheResult) {
   EXPECT_EQ(U[0], U[2]);
 }
 
+TEST(CompletionSolver, GibbsSweepsAreDeterministicAcrossThreadCounts) {
+  // Rank 20 on 50k observations: about 2.2e7 flops per half-sweep, above the threshold at
+  // which loops go parallel.
+  const Problem p = low_rank(500, 400, 20, 50000, 7);
+  Options opt;
+  opt.rank = 20;
+  opt.reg = 0.1;
+  opt.bias_reg = 0.1;
+  opt.seed = 3;
+  const int before = get_num_threads();
+  std::vector<RowMatrix<double>> U, means;
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    Solver solver(observe(p, 500, 400), opt);
+    solver.initialize();
+    solver.sweep();
+    for (std::uint64_t s = 0; s < 2; ++s) solver.gibbs_sweep(s);
+    EXPECT_GT(solver.noise_precision(), 0.0);
+    U.push_back(solver.U());
+    means.push_back(solver.column_means());
+  }
+  set_num_threads(before);
+  EXPECT_EQ(U[0], U[1]);
+  EXPECT_EQ(U[0], U[2]);
+  EXPECT_EQ(means[0], means[2]);
+  EXPECT_TRUE(U[0].allFinite());
+}
+
 TEST(CompletionSolver, BadOptionsThrow) {
   const Problem p = low_rank(10, 8, 2, 40, 6);
   Options opt;
@@ -189,6 +217,7 @@ TEST(CompletionSolver, BadOptionsThrow) {
   opt.inner_tol = 0.5;
   Solver solver(observe(p, 10, 8), opt);
   EXPECT_THROW(solver.sweep(), std::invalid_argument);  // before initialize()
+  EXPECT_THROW(solver.gibbs_sweep(0), std::invalid_argument);
 }
 
 TEST(CompletionPredict, MatchesFormulaAndChecksIndices) {

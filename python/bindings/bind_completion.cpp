@@ -61,6 +61,17 @@ void bind_completion(py::module_& m) {
            py::arg("bias_reg"), py::arg("biases"), py::arg("seed"), py::arg("inner_tol"), py::arg("max_inner"))
       .def("initialize", &completion::Solver::initialize, py::call_guard<py::gil_scoped_release>())
       .def("sweep", &completion::Solver::sweep, py::call_guard<py::gil_scoped_release>())
+      .def("gibbs_sweep", &completion::Solver::gibbs_sweep, py::arg("index"),
+           py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("row_means", &completion::Solver::row_means)
+      .def_property_readonly("previous_columns", &completion::Solver::previous_columns)
+      .def_property_readonly("column_means", &completion::Solver::column_means)
+      .def_property_readonly("noise_precision", &completion::Solver::noise_precision)
+      .def_property_readonly("row_prior_mean", &completion::Solver::row_prior_mean)
+      .def_property_readonly("row_prior_precision", &completion::Solver::row_prior_precision)
+      .def_property_readonly("column_prior_mean", &completion::Solver::column_prior_mean)
+      .def_property_readonly("column_prior_precision",
+                             &completion::Solver::column_prior_precision)
       .def("train_rmse", &completion::Solver::train_rmse,
            py::call_guard<py::gil_scoped_release>())
       .def("objective", &completion::Solver::objective,

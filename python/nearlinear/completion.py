@@ -13,6 +13,12 @@ with a few warm-started preconditioned conjugate-gradient steps (Gu, Song, Yin, 
 2024), ``O(|Omega| k)`` per sweep, and converges in about as many sweeps. The start is the
 truncated SVD of the rescaled observed matrix with incoherence clipping (Jain, Netrapalli,
 Sanghavi 2013).
+
+For explicit ratings (the defaults ``biases=True``, ``reg=None``) the fit goes on to average
+over the posterior of the Bayesian version of the same model (Salakhutdinov and Mnih 2008,
+BPMF): Gibbs sweeps draw every row from its Gaussian conditional (the ALS normal equations
+with a learned Normal-Wishart prior in place of the ridge, plus noise), and the predictions
+of the sweeps are averaged. See ``samples`` in :func:`complete`.
 """
 
 from __future__ import annotations
@@ -37,6 +43,13 @@ METHODS = ("robust-am", "als")
 #: official splits u1 and ua; see the README).
 DEFAULT_REG = 0.15
 DEFAULT_BIAS_REG = 0.05
+#: Posterior samples averaged when ``samples=None`` with the ratings defaults (``biases=True``,
+#: ``reg=None``, ``bias_reg=None``): chosen on MovieLens-100K, checked on both official splits.
+DEFAULT_SAMPLES = 16
+#: With ``samples > 0``: point-estimate sweeps of ``method`` before sampling, and Gibbs sweeps
+#: discarded before averaging (burn-in).
+WARMUP_SWEEPS = 2
+BURN_IN = 3
 DEFAULT_MAX_ITER = 100
 DEFAULT_TOL = 1e-3
 #: Early stopping on a validation set: stop after this many sweeps without improvement.
@@ -71,7 +84,16 @@ class CompletionModel:
         Sweeps run.
     converged : bool
         True when the stopping rule (``tol``, early stopping or the callback) ended the fit
-        before ``max_iter``.
+        before ``max_iter``; always True for posterior averaging (a fixed number of sweeps).
+    n_samples : int
+        Posterior samples averaged (0 for a point estimate). The averaged predictor
+        ``mean + b_i + c_j + (1/S) sum_s u_i^s . v_j^s`` is stored exactly as one product:
+        ``U`` and ``V`` then hold ``2 * n_samples * k`` columns (each sample's two
+        Rao-Blackwellised factor pairs, scaled by ``1/sqrt(2 S)``), and the biases are the
+        averaged biases.
+    value_range : (float, float) or None
+        With posterior averaging, the (min, max) of the training values: predictions are
+        clipped to it (ratings are bounded, and so is their posterior mean). None otherwise.
     """
 
     U: np.ndarray
@@ -83,6 +105,8 @@ class CompletionModel:
     history: dict
     n_iter: int
     converged: bool
+    n_samples: int = 0
+    value_range: Optional[tuple] = None
 
     @property
     def shape(self) -> tuple:
@@ -91,7 +115,8 @@ class CompletionModel:
 
     @property
     def rank(self) -> int:
-        return self.U.shape[1]
+        """k: the rank of the model (of each posterior sample)."""
+        return self.U.shape[1] // (2 * self.n_samples) if self.n_samples else self.U.shape[1]
 
     def predict(self, rows, cols) -> np.ndarray:
         """Predicted entries at ``(rows[t], cols[t])``.
@@ -110,8 +135,9 @@ class CompletionModel:
         """
         rows, cols = _indices(rows, cols, "rows", "cols", allow_empty=True)
         _check_within(rows, cols, self.shape, "rows", "cols")
-        return np.asarray(_core.completion_predict(self.U, self.V, self.row_bias, self.col_bias,
+        pred = np.asarray(_core.completion_predict(self.U, self.V, self.row_bias, self.col_bias,
                                                    float(self.mean), rows, cols))
+        return pred if self.value_range is None else np.clip(pred, *self.value_range)
 
     def rmse(self, rows, cols, values) -> float:
         """Root-mean-square error of :meth:`predict` against ``values``."""
@@ -123,7 +149,8 @@ class CompletionModel:
 
     def to_dense(self) -> np.ndarray:
         """The full completed ``m x n`` matrix (``O(m n)`` memory)."""
-        return self.mean + self.row_bias[:, None] + self.col_bias[None, :] + self.U @ self.V.T
+        dense = self.mean + self.row_bias[:, None] + self.col_bias[None, :] + self.U @ self.V.T
+        return dense if self.value_range is None else np.clip(dense, *self.value_range)
 
 
 def _indices(rows, cols, rname, cname, *, allow_empty=False):
@@ -191,7 +218,8 @@ def complete(rows, cols, values, shape=None, *, rank: int = 10, method: str = "r
              reg: Optional[float] = None, bias_reg: Optional[float] = None, biases: bool = True, max_iter: Optional[int] = None,
              tol: Optional[float] = None, seed=None, validation=None,
              callback: Optional[Callable] = None, show_progress: bool = False,
-             inner_tol: float = 0.3, max_inner: int = 10) -> CompletionModel:
+             inner_tol: float = 0.3, max_inner: int = 10,
+             samples: Optional[int] = None) -> CompletionModel:
     """Complete a partially observed matrix with a rank-``rank`` model.
 
     Parameters
@@ -238,6 +266,19 @@ def complete(rows, cols, values, shape=None, *, rank: int = 10, method: str = "r
         factor (from the warm start), in (0, 1).
     max_inner : int, default 10
         ``"robust-am"``: most CG iterations per row solve.
+    samples : int, optional
+        Posterior samples to average (0: the point estimate of ``method``). Default 16 when
+        the ratings defaults are in use (``biases=True`` and neither ``reg`` nor ``bias_reg``
+        given), else 0. With ``samples > 0`` the fit runs 2 sweeps of ``method`` as a start,
+        then 3 + ``samples`` Gibbs sweeps of Bayesian probabilistic matrix factorisation
+        (Salakhutdinov and Mnih 2008: Gaussian noise with a Gamma-distributed precision,
+        Normal-Wishart priors on the rows and on the columns, so no ridge to tune), discards
+        the first 3 and averages the predictions of the others (Rao-Blackwellised: each
+        sweep contributes the conditional means of its rows and of its columns). The sweep
+        count is fixed: ``max_iter`` and ``tol`` apply to the point estimate only, a
+        ``validation`` set is scored (the running average) but does not stop the fit. On
+        ratings this lowers the test error of the point estimate by about 0.015 RMSE
+        (see the README); the cost is that of about 20 ALS sweeps.
 
     Returns
     -------
@@ -259,6 +300,7 @@ def complete(rows, cols, values, shape=None, *, rank: int = 10, method: str = "r
     shape = _shape(shape, rows, cols)
     rank = check_int(rank, "rank", minimum=1, maximum=min(shape))
     method = check_choice(method, "method", METHODS)
+    reg_given, bias_given = reg, bias_reg
     reg = DEFAULT_REG if reg is None else check_real(reg, "reg", minimum=0.0)
     bias_reg = (DEFAULT_BIAS_REG if bias_reg is None
                 else check_real(bias_reg, "bias_reg", minimum=0.0))
@@ -272,6 +314,10 @@ def complete(rows, cols, values, shape=None, *, rank: int = 10, method: str = "r
     if inner_tol >= 1.0:
         raise ValueError(f"`inner_tol` must be < 1; got {inner_tol}")
     max_inner = check_int(max_inner, "max_inner", minimum=1)
+    if samples is None:
+        samples = DEFAULT_SAMPLES if biases and reg_given is None and bias_given is None else 0
+    else:
+        samples = check_int(samples, "samples", minimum=0)
     validation = _validation_set(validation, shape)
     if callback is not None and not callable(callback):
         raise TypeError(f"`callback` must be callable; got {type(callback).__name__}")
@@ -281,6 +327,9 @@ def complete(rows, cols, values, shape=None, *, rank: int = 10, method: str = "r
     solver = _core.CompletionSolver(rows, cols, values, shape[0], shape[1], rank, method, reg,
                                     bias_reg, bool(biases), seed, inner_tol, max_inner)
     solver.initialize()
+    if samples > 0:
+        return _sample(solver, method, samples, (float(values.min()), float(values.max())),
+                       validation, callback, show_progress, start)
     scale = float(np.sqrt(np.mean(values ** 2)))
     return _iterate(solver, method, max_iter, tol, scale, validation, callback, show_progress,
                     start)
@@ -352,6 +401,82 @@ def _iterate(solver, method, max_iter, tol, scale, validation, callback, show_pr
     return final
 
 
+def _sample(solver, method, samples, value_range, validation, callback, show_progress, start):
+    """Warm-up sweeps of `method`, then Gibbs sweeps whose predictions are averaged."""
+    history = {"train_rmse": [], "validation_rmse": [], "objective": [], "time": []}
+    excluded = 0.0  # seconds spent in the callback
+    k = solver.U.shape[1]
+    factors_u, factors_v, row_bias, col_bias = [], [], 0.0, 0.0
+    val_sum = None if validation is None else np.zeros(validation[2].size)
+    total = WARMUP_SWEEPS + BURN_IN + samples
+    model = None
+    with progress_bar(total=total, desc=f"complete ({method} + posterior samples)",
+                      disable=not show_progress) as bar:
+        for sweep in range(1, total + 1):
+            gibbs = sweep > WARMUP_SWEEPS
+            if gibbs:
+                solver.gibbs_sweep(sweep - WARMUP_SWEEPS - 1)
+            else:
+                solver.sweep()
+            averaged = sweep - WARMUP_SWEEPS - BURN_IN  # samples averaged so far
+            if averaged > 0:
+                # Rao-Blackwellised sample: E[U | V_prev] against V_prev, U against E[V | U].
+                row_means = np.array(solver.row_means)
+                prev, col_means = np.array(solver.previous_columns), np.array(solver.column_means)
+                factors_u += [row_means[:, :k], np.asarray(solver.U)]
+                factors_v += [prev[:, :k], col_means[:, :k]]
+                if solver.row_bias.size and row_means.shape[1] > k:
+                    row_bias = row_bias + 0.5 * (row_means[:, k] + np.asarray(solver.row_bias))
+                    col_bias = col_bias + 0.5 * (prev[:, k] + col_means[:, k])
+                model = None  # the stacked average is built only when it is needed
+                if validation is not None or callback is not None or sweep == total:
+                    model = _average(solver, method, factors_u, factors_v, row_bias,
+                                     col_bias, averaged, value_range, history)
+            val = np.nan
+            if validation is not None and model is not None:
+                val = float(np.sqrt(np.mean((model.predict(validation[0], validation[1])
+                                             - validation[2]) ** 2)))
+            train = solver.train_rmse()
+            history["train_rmse"].append(train)
+            history["objective"].append(np.nan if gibbs else solver.objective())
+            history["validation_rmse"].append(val)
+            history["time"].append(time.perf_counter() - start - excluded)
+            bar.update(1)
+            bar.set_postfix_str(f"train {train:.4g}" +
+                                ("" if np.isnan(val) else f", validation {val:.4g}"))
+            if callback is not None:
+                t0 = time.perf_counter()
+                snapshot = model if model is not None else _snapshot(solver, method, history,
+                                                                     sweep, False)
+                stop = callback(sweep, dataclasses.replace(
+                    snapshot, history={key: np.asarray(v, dtype=float)
+                                       for key, v in history.items()}, n_iter=sweep))
+                excluded += time.perf_counter() - t0
+                if stop:
+                    break
+    if model is None:  # stopped by the callback before any sample: the current point
+        model = _snapshot(solver, method, history, sweep, True)
+    return dataclasses.replace(model, history={key: np.asarray(v, dtype=float)
+                                               for key, v in history.items()},
+                               n_iter=sweep, converged=True)
+
+
+def _average(solver, method, factors_u, factors_v, row_bias, col_bias, averaged, value_range,
+             history):
+    """The posterior-mean model of the samples so far, as one stacked product."""
+    scale = 1.0 / np.sqrt(len(factors_u))
+    m, n = solver.U.shape[0], solver.V.shape[0]
+    biased = not np.isscalar(row_bias)
+    return CompletionModel(
+        U=np.hstack(factors_u) * scale, V=np.hstack(factors_v) * scale,
+        row_bias=row_bias / averaged if biased else np.zeros(m),
+        col_bias=col_bias / averaged if biased else np.zeros(n),
+        mean=float(solver.mean), method=method,
+        history={key: np.asarray(v, dtype=float) for key, v in history.items()},
+        n_iter=len(history["time"]), converged=False, n_samples=averaged,
+        value_range=value_range)
+
+
 def complete_sparse(X, *, rank: int = 10, **kwargs) -> CompletionModel:
     """:func:`complete` for a scipy.sparse matrix whose *stored* entries are the observations.
 
@@ -387,8 +512,9 @@ class MatrixCompletion:
     """
 
     def __init__(self, rank=10, *, method="robust-am", reg=None, biases=True, max_iter=None,
-                 tol=None, random_state=None, show_progress=False):
+                 tol=None, random_state=None, show_progress=False, samples=None):
         self.rank = rank
+        self.samples = samples
         self.method = method
         self.reg = reg
         self.biases = biases
@@ -398,7 +524,7 @@ class MatrixCompletion:
         self.show_progress = show_progress
 
     _PARAMS = ("rank", "method", "reg", "biases", "max_iter", "tol", "random_state",
-               "show_progress")
+               "show_progress", "samples")
 
     def get_params(self, deep=True):
         return {name: getattr(self, name) for name in self._PARAMS}
@@ -426,6 +552,7 @@ class MatrixCompletion:
         """Fit to observations: ``X`` (N, 2) pairs with ``y`` (N,), or a sparse ``X``."""
         kwargs = dict(rank=self.rank, method=self.method, reg=self.reg, biases=self.biases,
                       max_iter=self.max_iter, tol=self.tol, seed=self.random_state,
+                      samples=self.samples,
                       show_progress=self.show_progress, validation=validation,
                       callback=callback)
         if sp.issparse(X):

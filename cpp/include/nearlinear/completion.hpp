@@ -31,6 +31,18 @@
 // incoherence bound with mu = 4) are scaled down to it and the result re-orthonormalised
 // (clipping). U = P_k S^1/2, V = Q_k S^1/2.
 //
+// Posterior sampling (Salakhutdinov and Mnih, ICML 2008, "Bayesian probabilistic matrix
+// factorization using Markov chain Monte Carlo", section 3.3): the model above with Gaussian
+// noise of precision alpha, rows x_i = [u_i, b_i] drawn from N(mu_U, Lambda_U^-1) and columns
+// likewise, a Normal-Wishart prior on (mu_U, Lambda_U) and (mu_V, Lambda_V) (mu_0 = 0,
+// beta_0 = 2, nu_0 = d, W_0 = I) and a Gamma(1, 1) prior on alpha. `gibbs_sweep()` draws, in
+// turn, alpha given the residuals, (mu_U, Lambda_U) given the rows, every row from its Gaussian
+// conditional (the normal equations of ALS with the ridge replaced by the prior, plus the
+// noise L^-T z of the Cholesky factor L L^T of the conditional precision), then the same for
+// the columns. The conditional means it computes on the way are kept: averaging the
+// predictions of (conditional mean of U) against the V it was conditioned on, and of U
+// against the conditional mean of V, over the sweeps is the Rao-Blackwellised posterior mean.
+//
 // Every parallel loop runs over rows (or chunks of fixed size), each writing its own
 // output, with reductions summed in a fixed order: results depend only on the inputs and the
 // seed, not on the thread count. Loops of under about 2e7 flops run on the calling thread.
@@ -98,7 +110,27 @@ class Solver {
   void initialize();
   void sweep();
 
-  /// Root-mean-square error of the model on the training observations. O(|Omega| k).
+  /// One Gibbs sweep of the Bayesian model (see the top of this header), number `index`
+  /// (keys the random draws together with the seed). Starts from the current factors, e.g.
+  /// after `initialize()` and a few `sweep()`s. O(|Omega| d^2 + (m + n) d^3).
+  void gibbs_sweep(std::uint64_t index);
+  /// After gibbs_sweep: the conditional means of the rows given the columns the sweep started
+  /// from (#m by #d), those columns (#n by #d) and the conditional means of the columns given
+  /// the new rows (#n by #d); with biases the last column holds the bias. The noise
+  /// precision alpha drawn by the last sweep (0 before any).
+  const RowMatrix<double>& row_means() const { return X_mean_; }
+  const RowMatrix<double>& previous_columns() const { return Y_prev_; }
+  const RowMatrix<double>& column_means() const { return Y_mean_; }
+  double noise_precision() const { return alpha_; }
+  /// The prior mean (#d) and precision (#d by #d) of the rows, and of the columns, drawn by
+  /// the last sweep.
+  const Vector<double>& row_prior_mean() const { return mu_U_; }
+  const RowMatrix<double>& row_prior_precision() const { return Lambda_U_; }
+  const Vector<double>& column_prior_mean() const { return mu_V_; }
+  const RowMatrix<double>& column_prior_precision() const { return Lambda_V_; }
+
+  /// Root-mean-square error of the model on the training observations. O(|Omega| k) once
+  /// per state (cached until the next sweep, so `objective()` after it is O((m + n) k)).
   double train_rmse() const;
   /// The objective every half-step decreases, per observation:
   /// (sum_Omega e_ij^2 + sum_i n_i (reg ||u_i||^2 + bias_reg b_i^2) + the same over j) / |Omega|.
@@ -118,6 +150,12 @@ class Solver {
 
  private:
   void half_step(bool update_rows);
+  void gibbs_half_step(bool update_rows, std::uint64_t index);
+
+  RowMatrix<double> X_mean_, Y_mean_, Y_prev_;  // Gibbs: conditional means, previous columns
+  double alpha_ = 0.0;                          // Gibbs: noise precision
+  Vector<double> mu_U_, mu_V_;                  // Gibbs: prior means and precisions
+  RowMatrix<double> Lambda_U_, Lambda_V_;
 
   Observations obs_;
   Options opt_;
@@ -125,6 +163,8 @@ class Solver {
   RowMatrix<double> X_, Y_;      // #m by #d and #n by #d: [U, b] and [V, c]
   double mu_ = 0.0;
   std::int64_t inner_iterations_ = 0;
+  mutable double train_rmse_ = 0.0;  // cache of train_rmse() for the current factors
+  mutable bool train_rmse_valid_ = false;
 };
 
 /// Predictions mu + b_r + c_c + U_r . V_c for #q pairs (rows[t], cols[t]), U #m by #k,

@@ -1,0 +1,169 @@
+// Gibbs sampling of the Bayesian model of matrix completion (Salakhutdinov and Mnih 2008).
+// See completion.hpp for the model; the priors and their conditionals are those of the
+// paper's section 3.3 and appendix.
+#include <Eigen/Cholesky>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "completion_internal.hpp"
+#include "nearlinear/completion.hpp"
+#include "nearlinear/random.hpp"
+
+namespace nearlinear {
+namespace completion {
+
+namespace {
+
+// Random streams of one sweep: hyperparameters (sequential draws) and row noise (by counter).
+constexpr std::uint64_t kHyperStream = 0x6a09e667f3bcc908ULL;
+constexpr std::uint64_t kRowStream = 0xbb67ae8584caa73bULL;
+
+// Gamma(shape, 1) by Marsaglia and Tsang (2000); shape < 1 through Gamma(shape + 1) U^(1/shape).
+double gamma_draw(rng::Stream& s, double shape) {
+  if (shape < 1.0) return gamma_draw(s, shape + 1.0) * std::pow(1.0 - s.uniform(), 1.0 / shape);
+  const double d = shape - 1.0 / 3.0, c = 1.0 / std::sqrt(9.0 * d);
+  for (;;) {
+    double x, v;
+    do {
+      x = s.normal();
+      v = 1.0 + c * x;
+    } while (v <= 0.0);
+    v = v * v * v;
+    const double u = 1.0 - s.uniform();  // (0, 1]
+    if (std::log(u) < 0.5 * x * x + d - d * v + d * std::log(v)) return d * v;
+  }
+}
+
+// Draw (mu, Lambda) from the Normal-Wishart conditional given the rows of F that have
+// observations (ptr), with mu_0 = 0, beta_0 = 2, nu_0 = d, W_0 = I. Lambda ~ Wishart(nu_n, W_n)
+// by the Bartlett decomposition, mu ~ N(mu_n, (beta_n Lambda)^-1).
+void draw_hyperparameters(const RowMatrix<double>& F, const std::vector<std::int64_t>& ptr,
+                          rng::Stream& s, Vector<double>& mu, RowMatrix<double>& Lambda) {
+  const Index d = F.cols();
+  Index N = 0;
+  Vector<double> mean = Vector<double>::Zero(d);
+  for (Index i = 0; i < F.rows(); ++i)
+    if (ptr[i + 1] > ptr[i]) {
+      mean += F.row(i).transpose();
+      ++N;
+    }
+  mean /= std::max<double>(static_cast<double>(N), 1.0);
+  RowMatrix<double> scatter = RowMatrix<double>::Zero(d, d);  // N S
+  for (Index i = 0; i < F.rows(); ++i)
+    if (ptr[i + 1] > ptr[i]) {
+      const Vector<double> c = F.row(i).transpose() - mean;
+      scatter.noalias() += c * c.transpose();
+    }
+  constexpr double beta0 = 2.0;
+  const double n = static_cast<double>(N), beta_n = beta0 + n, nu_n = static_cast<double>(d) + n;
+  RowMatrix<double> W_inv = RowMatrix<double>::Identity(d, d) + scatter +
+                            (beta0 * n / beta_n) * (mean * mean.transpose());
+  const Vector<double> mu_n = (n / beta_n) * mean;
+  Eigen::LLT<RowMatrix<double>> llt(W_inv);
+  const RowMatrix<double> W = llt.solve(RowMatrix<double>::Identity(d, d));
+  const RowMatrix<double> Lw = Eigen::LLT<RowMatrix<double>>(W).matrixL();
+  RowMatrix<double> B = RowMatrix<double>::Zero(d, d);
+  for (Index r = 0; r < d; ++r) {
+    B(r, r) = std::sqrt(2.0 * gamma_draw(s, 0.5 * (nu_n - static_cast<double>(r))));
+    for (Index c = 0; c < r; ++c) B(r, c) = s.normal();
+  }
+  const RowMatrix<double> LB = Lw * B;
+  Lambda = LB * LB.transpose();
+  // mu = mu_n + (beta_n Lambda)^-1/2 z with the Cholesky factor of beta_n Lambda.
+  RowMatrix<double> P = beta_n * Lambda;
+  Eigen::LLT<RowMatrix<double>> pl;
+  detail::factor(P, pl);
+  Vector<double> z(d);
+  for (Index c = 0; c < d; ++c) z[c] = s.normal();
+  pl.matrixU().solveInPlace(z);
+  mu = mu_n + z;
+}
+
+}  // namespace
+
+void Solver::gibbs_sweep(std::uint64_t index) {
+  NL_CHECK(X_.rows() == obs_.rows, "initialize() must be called before gibbs_sweep()");
+  // alpha | residuals ~ Gamma(1 + |Omega|/2, rate 1 + SSE/2).
+  const double sse = train_rmse() * train_rmse() * static_cast<double>(obs_.nnz());
+  rng::Stream s(opt_.seed, kHyperStream ^ (2 * index));
+  alpha_ = gamma_draw(s, 1.0 + 0.5 * static_cast<double>(obs_.nnz())) / (1.0 + 0.5 * sse);
+  Y_prev_ = Y_;
+  train_rmse_valid_ = false;
+  gibbs_half_step(true, index);
+  gibbs_half_step(false, index);
+}
+
+void Solver::gibbs_half_step(bool update_rows, std::uint64_t index) {
+  const Index k = opt_.rank, d = d_;
+  const bool biases = opt_.biases;
+  RowMatrix<double>& T = update_rows ? X_ : Y_;
+  RowMatrix<double>& means = update_rows ? X_mean_ : Y_mean_;
+  const RowMatrix<double>& F = update_rows ? Y_ : X_;
+  const auto& ptr = update_rows ? obs_.row_ptr : obs_.col_ptr;
+  const auto& idx = update_rows ? obs_.row_idx : obs_.col_idx;
+  const auto& val = update_rows ? obs_.row_val : obs_.col_val;
+  const Index outer = T.rows();
+  const std::uint64_t side = 2 * index + (update_rows ? 0 : 1);
+
+  Vector<double>& mu = update_rows ? mu_U_ : mu_V_;
+  RowMatrix<double>& Lambda = update_rows ? Lambda_U_ : Lambda_V_;
+  rng::Stream hyper(opt_.seed, kHyperStream ^ (2 * side + 1));
+  draw_hyperparameters(T, ptr, hyper, mu, Lambda);
+  const Vector<double> prior_shift = Lambda * mu;
+  means.setZero(outer, d);
+
+  std::int64_t max_count = 0;
+  for (Index i = 0; i < outer; ++i) max_count = std::max(max_count, ptr[i + 1] - ptr[i]);
+  struct Scratch {
+    std::vector<double> A, y;
+    Vector<double> rhs, noise;
+    RowMatrix<double> gram;
+    Eigen::LLT<RowMatrix<double>> llt;
+  };
+  std::vector<Scratch> scratch(get_num_threads());
+  for (auto& sc : scratch) {
+    sc.A.resize(static_cast<std::size_t>(max_count) * d);
+    sc.y.resize(max_count);
+  }
+  const Vector<double> no_ridge = Vector<double>::Zero(d);
+  const double alpha = alpha_;
+  detail::for_range(
+      0, outer, static_cast<double>(obs_.nnz()) * static_cast<double>(d * d),
+      [&](std::int64_t i) {
+        const std::int64_t b = ptr[i], n_i = ptr[i + 1] - ptr[i];
+        if (n_i == 0) {  // cold start: zero factors, as in the point estimate
+          T.row(i).setZero();
+          return;
+        }
+        Scratch& sc = scratch[omp_get_thread_num()];
+        Eigen::Map<RowMatrix<double>> A(sc.A.data(), n_i, d);
+        for (std::int64_t t = 0; t < n_i; ++t) {
+          const Index j = idx[b + t];
+          for (Index c = 0; c < k; ++c) A(t, c) = F(j, c);
+          if (biases) A(t, k) = 1.0;
+          sc.y[t] = biases ? val[b + t] - mu_ - F(j, k) : val[b + t];
+        }
+        // Precision Lambda + alpha A^T A, mean (precision)^-1 (Lambda mu + alpha A^T y).
+        detail::gram(A, no_ridge, sc.gram);
+        sc.gram *= alpha;
+        sc.gram += Lambda;
+        sc.rhs.noalias() = A.transpose() * Eigen::Map<const Vector<double>>(sc.y.data(), n_i);
+        sc.rhs = alpha * sc.rhs + prior_shift;
+        detail::factor(sc.gram, sc.llt);
+        sc.llt.solveInPlace(sc.rhs);
+        means.row(i) = sc.rhs.transpose();
+        sc.noise.resize(d);
+        const std::uint64_t base = 2 * static_cast<std::uint64_t>(i) * static_cast<std::uint64_t>(d);
+        for (Index c = 0; c < d; ++c)
+          sc.noise[c] = rng::to_normal(rng::hash(opt_.seed, kRowStream ^ side, base + 2 * c),
+                                       rng::hash(opt_.seed, kRowStream ^ side, base + 2 * c + 1));
+        sc.llt.matrixU().solveInPlace(sc.noise);  // L^-T z has covariance (L L^T)^-1
+        T.row(i) = (sc.rhs + sc.noise).transpose();
+      },
+      Schedule::Dynamic, 64);
+}
+
+}  // namespace completion
+}  // namespace nearlinear
