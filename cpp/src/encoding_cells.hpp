@@ -238,15 +238,24 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
     float frac[D][kSize];
     std::int32_t base[D][kSize];
     {
-      float u[D][kSize];
+      float u[D][kSize] = {};
+      if (size == kSize) {  // the common case, without a bound check per lane
+        for (int p = 0; p < kSize; ++p)
+          for (int i = 0; i < D; ++i) u[i][p] = x[p * D + i];
+      } else {
+        for (int p = 0; p < size; ++p)
+          for (int i = 0; i < D; ++i) u[i][p] = x[p * D + i];
+      }
       float sum[kSize] = {};
       for (int i = 0; i < D; ++i)
+        #pragma omp simd
         for (int p = 0; p < kSize; ++p) {
-          const float v = p < size ? x[p * D + i] : 0.0f;
+          const float v = u[i][p];
           u[i][p] = (v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f) * level.scale;
           sum[p] += u[i][p];
         }
       for (int i = 0; i < D; ++i)
+        #pragma omp simd
         for (int p = 0; p < kSize; ++p) {
           const float s = u[i][p] + level.skew * sum[p];
           base[i][p] = std::min(static_cast<std::int32_t>(s), level.max_base);
@@ -257,6 +266,7 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
     // by axis number (as SimplexCell).
     std::int32_t rank[D][kSize];
     for (int i = 0; i < D; ++i)
+      #pragma omp simd
       for (int p = 0; p < kSize; ++p) {
         std::int32_t r = 0;
         for (int j = 0; j < D; ++j)
@@ -265,8 +275,10 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
       }
     // sorted[k] = the fraction of rank k; vertex k + 1 steps along the axis of rank k.
     float previous[kSize];
+    #pragma omp simd
     for (int p = 0; p < kSize; ++p) previous[p] = 1.0f;
     for (int k = 0; k < D; ++k) {
+      #pragma omp simd
       for (int p = 0; p < kSize; ++p) {
         float sorted = 0.0f;
         for (int i = 0; i < D; ++i) sorted = rank[i][p] == k ? frac[i][p] : sorted;
@@ -274,14 +286,17 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
         previous[p] = sorted;
       }
     }
+    #pragma omp simd
     for (int p = 0; p < kSize; ++p) weight_[D][p] = previous[p];
     if (level.dense) {
       std::uint32_t index[kSize] = {};
       for (int i = 0; i < D; ++i)
         for (int p = 0; p < kSize; ++p)
           index[p] += static_cast<std::uint32_t>(base[i][p]) * level.stride[i];
+      #pragma omp simd
       for (int p = 0; p < kSize; ++p) row_[0][p] = index[p];
       for (int k = 0; k < D; ++k)
+        #pragma omp simd
         for (int p = 0; p < kSize; ++p) {
           std::uint32_t step = 0;
           for (int i = 0; i < D; ++i) step = rank[i][p] == k ? level.stride[i] : step;
@@ -293,8 +308,10 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
       for (int i = 0; i < D; ++i)
         for (int p = 0; p < kSize; ++p)
           key[p] ^= static_cast<std::uint32_t>(base[i][p]) * kPrimes[i];
+      #pragma omp simd
       for (int p = 0; p < kSize; ++p) row_[0][p] = key[p] & level.mask;
       for (int k = 0; k < D; ++k)
+        #pragma omp simd
         for (int p = 0; p < kSize; ++p) {
           std::uint32_t flip = 0;
           for (int i = 0; i < D; ++i) {
