@@ -29,6 +29,16 @@ void prefetch_rows(const Group& cells, int size, const float* table, int F, bool
                                     for_write);
 }
 
+/// Points per task of the forward pass. Inside a block the loop is level-outer, so the larger
+/// the block, the more reads hit a level's table rows while they are still in cache; but at
+/// least one block per thread. (With 2^18 points in 6-D, blocks of 2^16 points instead of 512
+/// made the forward 2.7x faster on the cube lattice and 1.3x on the simplex.)
+std::int64_t forward_block_size(Index n_points) {
+  constexpr std::int64_t kLargest = std::int64_t{1} << 16;
+  const std::int64_t per_thread = (n_points + get_num_threads() - 1) / get_num_threads();
+  return std::max<std::int64_t>(kPointBlock, std::min<std::int64_t>(kLargest, per_thread));
+}
+
 double simplex_skew(int n) { return (std::sqrt(n + 1.0) - 1.0) / n; }
 
 /// Vertices per axis of a level's box (see encoding.hpp).
@@ -177,9 +187,10 @@ void HashGrid::forward(ConstRowMatrixRef<float> x, ConstRowMatrixRef<float> para
     using Cell = typename decltype(tag)::type;
     constexpr int FC = decltype(features)::value;
     const int F = FC > 0 ? FC : config_.features_per_level;
-    const std::int64_t blocks = (n_points + kPointBlock - 1) / kPointBlock;
+    const std::int64_t block_size = forward_block_size(n_points);
+    const std::int64_t blocks = (n_points + block_size - 1) / block_size;
     parallel_for(0, blocks, [&](std::int64_t block) {
-      const Index begin = block * kPointBlock, end = std::min(n_points, begin + kPointBlock);
+      const Index begin = block * block_size, end = std::min(n_points, begin + block_size);
       using Group = CellGroup<Cell>;
       Group cells(dims);
       // Level-outer inside a block keeps one level's table rows hot in cache; within a level,
