@@ -254,6 +254,9 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
           u[i][p] = (v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f) * level.scale;
           sum[p] += u[i][p];
         }
+      // Products are rounded before they are added (the encoding sources are compiled without
+      // fused multiply-adds, see cpp/CMakeLists.txt), as in SimplexCell and the NumPy
+      // reference: at fine levels one rounding more or less moves a fraction by about 1e-3.
       for (int i = 0; i < D; ++i)
         #pragma omp simd
         for (int p = 0; p < kSize; ++p) {
