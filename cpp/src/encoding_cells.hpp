@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "nearlinear/encoding.hpp"
 
@@ -56,11 +57,6 @@ struct SimplexCell {
   /// The dimension: a compile-time constant when D > 0, so loops over it unroll.
   int dims() const { return D > 0 ? D : n_; }
   int count() const { return dims() + 1; }
-  /// Hint the cache about the table rows of this cell (table: the level's rows of F floats).
-  void prefetch(const float* table, int F, bool for_write) const {
-    for (int k = 0; k < count(); ++k)
-      prefetch_row(table + static_cast<std::int64_t>(row[k]) * F, for_write);
-  }
 
   void locate(const float* x, const Level& level) {
     const int n = dims();
@@ -146,10 +142,6 @@ struct CubeCell {
   explicit CubeCell(int dims = D) : n_(dims) {}
   int dims() const { return D > 0 ? D : n_; }
   int count() const { return 1 << dims(); }
-  void prefetch(const float* table, int F, bool for_write) const {
-    for (int k = 0; k < count(); ++k)
-      prefetch_row(table + static_cast<std::int64_t>(row[k]) * F, for_write);
-  }
 
   void locate(const float* x, const Level& level) {
     const int n = dims();
@@ -209,6 +201,138 @@ struct CubeCell {
   float weight[kVertices];
   float frac[kDims];
   bool inside[kDims];
+};
+
+/// Points located together: their rows are all known (and prefetched) before any is read, so
+/// the cache misses of a group overlap. The generic group locates point by point.
+template <class Cell, class Enable = void>
+struct CellGroup {
+  static constexpr int kSize = Cell::kVertices <= 64 ? 8 : 1;
+
+  explicit CellGroup(int dims) {
+    for (Cell& cell : cells) cell.n_ = dims;
+  }
+  int count() const { return cells[0].count(); }
+  /// Locate points x[0 .. size) (rows of dims floats); size <= kSize.
+  void locate(const float* x, int size, const Level& level) {
+    for (int g = 0; g < size; ++g) cells[g].locate(x + g * cells[g].dims(), level);
+  }
+  std::uint32_t row(int g, int k) const { return cells[g].row[k]; }
+  float weight(int g, int k) const { return cells[g].weight[k]; }
+
+  Cell cells[kSize];
+};
+
+/// Simplex cells of a dimension D fixed at compile time, located kSize points at a time with the points in
+/// SIMD lanes (structure of arrays): the ranks of the fractions, the sorted fractions and the
+/// vertex rows are computed by compares and selects over the axes, with no permutation stored
+/// and read back. Gives the same rows and weights as SimplexCell<D>::locate.
+template <int D>
+struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
+  static constexpr int kSize = 16;
+
+  explicit CellGroup(int /*dims*/) {}
+  int count() const { return D + 1; }
+
+  void locate(const float* x, int size, const Level& level) {
+    float frac[D][kSize];
+    std::int32_t base[D][kSize];
+    {
+      float u[D][kSize] = {};
+      if (size == kSize) {  // the common case, without a bound check per lane
+        for (int p = 0; p < kSize; ++p)
+          for (int i = 0; i < D; ++i) u[i][p] = x[p * D + i];
+      } else {
+        for (int p = 0; p < size; ++p)
+          for (int i = 0; i < D; ++i) u[i][p] = x[p * D + i];
+      }
+      float sum[kSize] = {};
+      for (int i = 0; i < D; ++i)
+        #pragma omp simd
+        for (int p = 0; p < kSize; ++p) {
+          const float v = u[i][p];
+          u[i][p] = (v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f) * level.scale;
+          sum[p] += u[i][p];
+        }
+      // Products are rounded before they are added (the encoding sources are compiled without
+      // fused multiply-adds, see cpp/CMakeLists.txt), as in SimplexCell and the NumPy
+      // reference: at fine levels one rounding more or less moves a fraction by about 1e-3.
+      for (int i = 0; i < D; ++i)
+        #pragma omp simd
+        for (int p = 0; p < kSize; ++p) {
+          const float s = u[i][p] + level.skew * sum[p];
+          base[i][p] = std::min(static_cast<std::int32_t>(s), level.max_base);
+          frac[i][p] = std::min(s - static_cast<float>(base[i][p]), 1.0f);
+        }
+    }
+    // rank[i]: the position of axis i when the axes are sorted by decreasing fraction, ties
+    // by axis number (as SimplexCell).
+    std::int32_t rank[D][kSize];
+    for (int i = 0; i < D; ++i)
+      #pragma omp simd
+      for (int p = 0; p < kSize; ++p) {
+        std::int32_t r = 0;
+        for (int j = 0; j < D; ++j)
+          r += (frac[j][p] > frac[i][p]) | ((frac[j][p] == frac[i][p]) & (j < i));
+        rank[i][p] = r;
+      }
+    // sorted[k] = the fraction of rank k; vertex k + 1 steps along the axis of rank k.
+    float previous[kSize];
+    #pragma omp simd
+    for (int p = 0; p < kSize; ++p) previous[p] = 1.0f;
+    for (int k = 0; k < D; ++k) {
+      #pragma omp simd
+      for (int p = 0; p < kSize; ++p) {
+        float sorted = 0.0f;
+        for (int i = 0; i < D; ++i) sorted = rank[i][p] == k ? frac[i][p] : sorted;
+        weight_[k][p] = previous[p] - sorted;
+        previous[p] = sorted;
+      }
+    }
+    #pragma omp simd
+    for (int p = 0; p < kSize; ++p) weight_[D][p] = previous[p];
+    if (level.dense) {
+      std::uint32_t index[kSize] = {};
+      for (int i = 0; i < D; ++i)
+        for (int p = 0; p < kSize; ++p)
+          index[p] += static_cast<std::uint32_t>(base[i][p]) * level.stride[i];
+      #pragma omp simd
+      for (int p = 0; p < kSize; ++p) row_[0][p] = index[p];
+      for (int k = 0; k < D; ++k)
+        #pragma omp simd
+        for (int p = 0; p < kSize; ++p) {
+          std::uint32_t step = 0;
+          for (int i = 0; i < D; ++i) step = rank[i][p] == k ? level.stride[i] : step;
+          index[p] += step;
+          row_[k + 1][p] = index[p];
+        }
+    } else {
+      std::uint32_t key[kSize] = {};
+      for (int i = 0; i < D; ++i)
+        for (int p = 0; p < kSize; ++p)
+          key[p] ^= static_cast<std::uint32_t>(base[i][p]) * kPrimes[i];
+      #pragma omp simd
+      for (int p = 0; p < kSize; ++p) row_[0][p] = key[p] & level.mask;
+      for (int k = 0; k < D; ++k)
+        #pragma omp simd
+        for (int p = 0; p < kSize; ++p) {
+          std::uint32_t flip = 0;
+          for (int i = 0; i < D; ++i) {
+            const std::uint32_t b = static_cast<std::uint32_t>(base[i][p]);
+            flip = rank[i][p] == k ? (b * kPrimes[i]) ^ ((b + 1u) * kPrimes[i]) : flip;
+          }
+          key[p] ^= flip;
+          row_[k + 1][p] = key[p] & level.mask;
+        }
+    }
+  }
+  std::uint32_t row(int g, int k) const { return row_[k][g]; }
+  float weight(int g, int k) const { return weight_[k][g]; }
+
+ private:
+  // Vertex-major, point in the lane: row_[k][g] is vertex k of point g.
+  std::uint32_t row_[D + 1][kSize];
+  float weight_[D + 1][kSize];
 };
 
 }  // namespace nearlinear::encoding_detail

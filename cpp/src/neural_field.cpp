@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "encoding_cells.hpp"
 #include "nearlinear/parallel.hpp"
 #include "nearlinear/random.hpp"
 
@@ -22,6 +23,8 @@ RowMatrix<float> pixel_centres(Index begin, Index end, int height, int width) {
   return x;
 }
 
+constexpr std::size_t kAdamPrefetch = 16;  // rows ahead
+
 /// Adam on the touched rows of the table only (lazy moments, as instant-ngp's sparse update);
 /// clears their gradient and flags. Each thread owns whole levels.
 void sparse_adam(RowMatrix<float>& params, RowMatrix<float>& grad, RowMatrix<float>& m,
@@ -36,8 +39,19 @@ void sparse_adam(RowMatrix<float>& params, RowMatrix<float>& grad, RowMatrix<flo
   parallel_for(
       0, static_cast<std::int64_t>(touched.size()),
       [&](std::int64_t l) {
-        for (std::uint32_t row : touched[l]) {
-          const std::int64_t r = l * table + row;
+        const std::vector<std::uint32_t>& rows = touched[l];
+        const std::size_t count = rows.size();
+        for (std::size_t i = 0; i < count; ++i) {
+          // The rows are scattered over the table: request the arrays' lines a few rows ahead
+          // so that their misses overlap.
+          if (i + kAdamPrefetch < count) {
+            const std::int64_t ahead = l * table + rows[i + kAdamPrefetch];
+            encoding_detail::prefetch_row(&params(ahead, 0), true);
+            encoding_detail::prefetch_row(&grad(ahead, 0), true);
+            encoding_detail::prefetch_row(&m(ahead, 0), true);
+            encoding_detail::prefetch_row(&v(ahead, 0), true);
+          }
+          const std::int64_t r = l * table + rows[i];
           for (Index j = 0; j < F; ++j) {
             const float g = grad(r, j);
             m(r, j) = b1 * m(r, j) + (1.0f - b1) * g;

@@ -67,13 +67,12 @@ void bind_encoding(py::module_& m) {
           py::arg("x").noconvert(), py::arg("params").noconvert())
       .def(
           "backward_params",
-          [](const HashGrid& grid, ConstRef x, ConstRef grad_output) {
+          [](const HashGrid& grid, ConstRef x, ConstRef grad_output, RowMatrixRef<float> out) {
             py::gil_scoped_release release;
-            RowMatrix<float> grad(grid.param_rows(), grid.config().features_per_level);
-            grid.backward_params(x, grad_output, grad);
-            return grad;
+            grid.backward_params(x, grad_output, out);
           },
-          py::arg("x").noconvert(), py::arg("grad_output").noconvert())
+          py::arg("x").noconvert(), py::arg("grad_output").noconvert(),
+          py::arg("out").noconvert())
       .def(
           "backward_input",
           [](const HashGrid& grid, ConstRef x, ConstRef params, ConstRef grad_output) {

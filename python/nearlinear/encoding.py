@@ -216,7 +216,11 @@ class HashEncoding:
                 f"got {grad_output.shape}"
             )
         grad_output = np.ascontiguousarray(grad_output, dtype=np.float32)
-        grad_params = self._grid.backward_params(x, grad_output).reshape(self._params.shape)
+        # Allocated by NumPy, which asks the kernel for huge pages for large arrays: the first
+        # touch of the 64 MiB default table then costs a few page faults instead of thousands.
+        grad_params = np.empty_like(self._params)
+        rows = grad_params.reshape(-1, self.features_per_level)  # a view, no copy
+        self._grid.backward_params(x, grad_output, rows)
         if not input_gradient:
             return grad_params
         grad_x = self._grid.backward_input(x, self._table_view(), grad_output)
