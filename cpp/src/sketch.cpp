@@ -103,25 +103,27 @@ void validate_sketch(const SketchSpec& spec) {
 }
 
 template <typename T>
-RowMatrix<T> sketch_dense(const SketchSpec& spec, const ConstRowMatrixRef<T>& A) {
+DataView<T> dense_view(typename DataView<T>::Layout layout, Index rows, Index cols,
+                       const T* data, Index ld) {
   DataView<T> view;
-  view.layout = DataView<T>::Layout::RowMajor;
-  view.rows = A.rows();
-  view.cols = A.cols();
-  view.dense = A.data();
-  view.ld = A.outerStride();
-  return apply(spec, view);
+  view.layout = layout;
+  view.rows = rows;
+  view.cols = cols;
+  view.dense = data;
+  view.ld = ld;
+  return view;
+}
+
+template <typename T>
+RowMatrix<T> sketch_dense(const SketchSpec& spec, const ConstRowMatrixRef<T>& A) {
+  return apply(spec, dense_view<T>(DataView<T>::Layout::RowMajor, A.rows(), A.cols(), A.data(),
+                                   A.outerStride()));
 }
 
 template <typename T>
 RowMatrix<T> sketch_dense(const SketchSpec& spec, const ConstColMatrixRef<T>& A) {
-  DataView<T> view;
-  view.layout = DataView<T>::Layout::ColMajor;
-  view.rows = A.rows();
-  view.cols = A.cols();
-  view.dense = A.data();
-  view.ld = A.outerStride();
-  return apply(spec, view);
+  return apply(spec, dense_view<T>(DataView<T>::Layout::ColMajor, A.rows(), A.cols(), A.data(),
+                                   A.outerStride()));
 }
 
 template <typename T>
@@ -189,6 +191,9 @@ TaskPlan make_plan(Index rows, Index d, Index m, Index chunk, Index align, Index
   Index groups = (target_tasks + chunks - 1) / chunks;
   groups = std::min(groups, std::max<Index>(1, rows / std::max<Index>(1, min_rows)));
   groups = std::min(groups, blocks);
+  // Tasks smaller than ~2^16 values cost more to hand to a thread than to run.
+  const double values = static_cast<double>(rows) * static_cast<double>(d);
+  groups = std::min<Index>(groups, std::max<Index>(1, static_cast<Index>(values / (1 << 16))));
   const double bytes = static_cast<double>(m) * static_cast<double>(d) * elem_size;
   groups = std::min<Index>(groups, std::max<Index>(1, static_cast<Index>((64 << 20) / bytes)));
   plan.groups = std::max<Index>(1, groups);
@@ -197,9 +202,11 @@ TaskPlan make_plan(Index rows, Index d, Index m, Index chunk, Index align, Index
 
 void sparse_sign_column(const SketchSpec& spec, Index j, std::uint32_t* out) {
   const Index s = spec.nnz_per_column, m = spec.m;
-  // One keyed hash per column, then one mixer call per two 32-bit draws (m < 2^31, so the
-  // multiply-shift range reduction has bias below m / 2^32).
-  const std::uint64_t key = rng::hash(kind_seed(spec), static_cast<std::uint64_t>(j), 0);
+  // One mixer call keys the column (its bits are also the first 64 signs), then one call per
+  // two 32-bit draws (m < 2^31, so the multiply-shift range reduction has bias below
+  // m / 2^32). Drawing S is most of the cost of sketching a single vector.
+  const std::uint64_t key = rng::mix64(kind_seed(spec) * 0xbf58476d1ce4e5b9ULL +
+                                       static_cast<std::uint64_t>(j) * 0x9e3779b97f4a7c15ULL);
   auto word = [key](Index q) {
     return rng::mix64(key + static_cast<std::uint64_t>(q + 1) * 0xd1342543de82ef95ULL);
   };
@@ -209,15 +216,15 @@ void sparse_sign_column(const SketchSpec& spec, Index j, std::uint32_t* out) {
     if (k % 2 == 0) draws = word(k / 2);
     const auto u = static_cast<std::uint32_t>(k % 2 == 0 ? draws : draws >> 32);
     const Index t = m - s + k;
-    const auto r = static_cast<Index>((static_cast<std::uint64_t>(u) * (t + 1)) >> 32);
+    const auto r = static_cast<std::uint32_t>((static_cast<std::uint64_t>(u) * (t + 1)) >> 32);
     bool taken = false;
-    for (Index q = 0; q < k && !taken; ++q) taken = (out[q] == r);
-    out[k] = static_cast<std::uint32_t>(taken ? t : r);
+    for (Index q = 0; q < k; ++q) taken |= (out[q] == r);
+    out[k] = taken ? static_cast<std::uint32_t>(t) : r;
   }
   const Index sign_base = (s + 1) / 2;
-  std::uint64_t signs = 0;
+  std::uint64_t signs = key;
   for (Index k = 0; k < s; ++k) {
-    if (k % 64 == 0) signs = word(sign_base + k / 64);
+    if (k > 0 && k % 64 == 0) signs = word(sign_base + k / 64 - 1);
     out[k] |= static_cast<std::uint32_t>((signs >> (k % 64)) & 1u) << 31;
   }
 }

@@ -13,6 +13,37 @@
 
 namespace nearlinear::sketch_detail {
 
+/// Per-thread scratch memory of at least `size` values, uninitialised, reused by the next
+/// Scratch on the same thread: large sketch buffers would otherwise cost a page fault per
+/// 4 KiB on every call. Up to 64 MiB per thread is kept between calls. Not reentrant: one
+/// live Scratch per thread, type and Tag (run_plan's buffers use tag 0, kernels' tiles 1).
+template <typename T, int Tag = 0>
+class Scratch {
+ public:
+  explicit Scratch(std::size_t size) {
+    if (storage().size() < size) {
+      storage().clear();
+      storage().shrink_to_fit();
+      storage().resize(size);
+    }
+  }
+  ~Scratch() {
+    if (storage().size() * sizeof(T) > (std::size_t(64) << 20)) {
+      storage().clear();
+      storage().shrink_to_fit();
+    }
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  T* data() { return storage().data(); }
+
+ private:
+  static std::vector<T>& storage() {
+    static thread_local std::vector<T> buffer;
+    return buffer;
+  }
+};
+
 /// The data A (#n by #d) in one of the four layouts the sketches accept.
 template <typename T>
 struct DataView {
@@ -56,17 +87,22 @@ struct TaskPlan {
   Index groups = 1;
   Index chunk = 1;
   Index align = 1;
+  Index pad = 0;  ///< task buffers are chunk-major with inner chunks of `pad` columns (0: chunk)
 };
 
 /// A plan for `rows` rows (a multiple of align) and d columns with column chunks of `chunk`:
-/// enough groups for about `target_tasks` tasks, at most one group per `min_rows` rows, and
-/// task buffers of at most ~64 MiB in all.
+/// enough groups for about `target_tasks` tasks, at most one group per `min_rows` rows or
+/// per ~2^16 values of A, and task buffers of at most ~64 MiB in all.
 TaskPlan make_plan(Index rows, Index d, Index m, Index chunk, Index align, Index min_rows,
                    std::size_t elem_size, Index target_tasks = 8);
 
-/// Run kernel(i0, i1, c0, c1, out, ld) over every (row group, column chunk) of `plan`: the
-/// kernel adds S[:, i0:i1] A[i0:i1, c0:c1] to the zeroed #m by (c1 - c0) block `out` (row
-/// stride ld). Returns the #m by #d sum over the groups, added in group order.
+/// Run kernel(i0, i1, c0, c1, out, W) over every (row group, column chunk) of `plan`: the
+/// kernel adds S[:, i0:i1] A[i0:i1, c0:c1] to the zeroed buffer `out`, which holds columns
+/// [c0, c1) chunk-major: columns [c0 + kW, c0 + kW + W) are the contiguous #m by W row-major
+/// block out + k m W (W = plan.pad, or c1 - c0 rounded up when pad is 0; columns past c1 are
+/// padding). Returns the #m by #d sum over the groups, added in group order.
+/// Buffers come from per-thread scratch memory kept between calls (up to a bound), so
+/// repeated sketches do not pay for fresh pages.
 template <typename T, typename Kernel>
 RowMatrix<T> run_plan(const TaskPlan& plan, Index rows, Index m, Index d, Kernel&& kernel);
 
@@ -198,27 +234,43 @@ void load_chunked(const DataView<T>& A, Index i0, Index i1, Index W, T* tile, In
 template <typename T, typename Kernel>
 RowMatrix<T> run_plan(const TaskPlan& plan, Index rows, Index m, Index d, Kernel&& kernel) {
   const Index chunks = (d + plan.chunk - 1) / plan.chunk;
+  const Index W = plan.pad > 0 ? plan.pad : plan.chunk;
+  const Index inner = (plan.chunk + W - 1) / W;  // inner chunks per column chunk
+  const Index task_size = inner * m * W;
   const Index blocks = (rows + plan.align - 1) / plan.align;
   const Index per_group = (blocks + plan.groups - 1) / plan.groups * plan.align;
   const Index groups = (rows + per_group - 1) / per_group;
-  // Each task accumulates into its own compact #m by chunk buffer: a chunk of a wider output
-  // would put its rows d apart, and power-of-two strides map them onto few cache sets.
-  std::vector<RowMatrix<T>> local(static_cast<std::size_t>(groups * chunks));
+  // Each task accumulates into its own compact buffer: a chunk of a wider output would put
+  // its rows d apart, and power-of-two strides map them onto few cache sets.
+  Scratch<T> buffers(static_cast<std::size_t>(groups * chunks * task_size));
+  T* base = buffers.data();
   parallel_for(
       0, groups * chunks,
       [&](std::int64_t task) {
         const Index g = task / chunks, k = task % chunks;
         const Index i0 = g * per_group, i1 = std::min(rows, i0 + per_group);
         const Index c0 = k * plan.chunk, c1 = std::min(d, c0 + plan.chunk);
-        local[task] = RowMatrix<T>::Zero(m, c1 - c0);
-        kernel(i0, i1, c0, c1, local[task].data(), c1 - c0);
+        T* buffer = base + task * task_size;
+        std::fill(buffer, buffer + task_size, T(0));
+        kernel(i0, i1, c0, c1, buffer, W);
       },
       Schedule::Dynamic, 1);
   RowMatrix<T> out(m, d);
   parallel_for(0, chunks, [&](std::int64_t k) {
-    const Index c0 = k * plan.chunk, w = std::min(d, c0 + plan.chunk) - c0;
-    out.middleCols(c0, w) = local[k];
-    for (Index g = 1; g < groups; ++g) out.middleCols(c0, w) += local[g * chunks + k];
+    for (Index q = 0; q < inner; ++q) {
+      const Index c0 = k * plan.chunk + q * W;
+      if (c0 >= d) break;
+      const Index w = std::min({W, d - c0, (k + 1) * plan.chunk - c0});
+      for (Index r = 0; r < m; ++r) {
+        T* dst = out.data() + r * d + c0;
+        const T* src = base + k * task_size + (q * m + r) * W;
+        std::copy_n(src, w, dst);
+        for (Index g = 1; g < groups; ++g) {
+          const T* more = base + (g * chunks + k) * task_size + (q * m + r) * W;
+          for (Index c = 0; c < w; ++c) dst[c] += more[c];
+        }
+      }
+    }
   });
   return out;
 }

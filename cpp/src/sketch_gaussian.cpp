@@ -40,18 +40,18 @@ void gaussian_column(const SketchSpec& spec, Index j, T* out) {
   // second halves of the column. u1 in (0, 1) (never 0), 24-bit uniforms.
   for (Index t0 = 0; t0 < half; t0 += kChunk) {
     const Index len = std::min(kChunk, half - t0);
-    for (Index i = 0; i < kChunk; ++i) {
+    for (Index i = 0; i < len; ++i) {
       const auto t = static_cast<std::uint32_t>(t0 + i);
       u1[i] = (static_cast<float>(hash32(key1 + t) >> 8) + 0.5f) * 0x1.0p-24f;
       u2[i] = static_cast<float>(hash32(key2 + t) >> 8) * 0x1.0p-24f;
     }
-    radius = (-2.0f * u1.log()).sqrt();
-    angle = 6.28318530717958647692f * u2;
-    const Eigen::Array<float, kChunk, 1> c = radius * angle.cos();
-    const Eigen::Array<float, kChunk, 1> s = radius * angle.sin();
-    for (Index i = 0; i < len; ++i) out[t0 + i] = static_cast<T>(c[i]);
+    radius.head(len) = (-2.0f * u1.head(len).log()).sqrt();
+    angle.head(len) = 6.28318530717958647692f * u2.head(len);
+    u1.head(len) = radius.head(len) * angle.head(len).cos();
+    u2.head(len) = radius.head(len) * angle.head(len).sin();
+    for (Index i = 0; i < len; ++i) out[t0 + i] = static_cast<T>(u1[i]);
     const Index second = std::min(len, m - half - t0);
-    for (Index i = 0; i < second; ++i) out[half + t0 + i] = static_cast<T>(s[i]);
+    for (Index i = 0; i < second; ++i) out[half + t0 + i] = static_cast<T>(u2[i]);
   }
 }
 

@@ -2,7 +2,8 @@
 // The 1/sqrt(s) scale is applied once at the end. Cost O(s nnz(A)) plus O(s n) to draw S.
 //
 // Dense data: scattering each row of A into s random output rows makes s read-modify-writes
-// of an output row per row of A. Instead, S is regrouped per block of rows of A by output
+// of an output row per row of A (the way for CountSketch, s = 1, or an output small enough
+// to stay in L2). Otherwise S is regrouped per block of rows of A by output
 // row (a counting sort): each output row is then loaded once per block, receives all its
 // contributions from the block (held in a cache-resident tile of A) in registers, and is
 // stored once. Sparse data is scattered entry by entry.
@@ -123,29 +124,65 @@ RowMatrix<T> apply_dense(const SketchSpec& spec, const DataView<T>& A) {
     block_rows *= 2;
   // Bound the regrouped S to about 2^22 entries at a time.
   const Index super_rows = std::max<Index>(1, (Index(1) << 22) / (s * block_rows)) * block_rows;
-  RowMatrix<T> out = RowMatrix<T>::Zero(m, d);
+  RowMatrix<T> out;
   for (Index first = 0; first < n; first += super_rows) {
     const Index rows = std::min(super_rows, n - first);
     const Buckets bk = make_buckets(spec, first, rows, block_rows);
-    const TaskPlan plan = make_plan(rows, d, m, d, block_rows, 4 * block_rows, sizeof(T));
-    out += run_plan<T>(plan, rows, m, d, [&](Index i0, Index i1, Index, Index, T* o, Index ld) {
-      std::vector<T> tile(static_cast<std::size_t>(chunks * block_rows * W), T(0));
-      std::vector<T> acc(static_cast<std::size_t>(chunks * m * W), T(0));
+    TaskPlan plan = make_plan(rows, d, m, d, block_rows, 4 * block_rows, sizeof(T));
+    plan.pad = W;
+    RowMatrix<T> part = run_plan<T>(plan, rows, m, d, [&](Index i0, Index i1, Index, Index,
+                                                          T* acc, Index) {
+      Scratch<T, 1> tile(static_cast<std::size_t>(chunks * block_rows * W));
+      if (d % W != 0)  // zero the padding columns, which loading leaves alone
+        std::fill(tile.data(), tile.data() + chunks * block_rows * W, T(0));
       for (Index r0 = i0; r0 < i1; r0 += block_rows) {
         load_chunked(A, first + r0, first + std::min(i1, r0 + block_rows), W, tile.data(),
                      block_rows, NoSign{});
         for (Index k = 0; k < chunks; ++k)
           accumulate_block<T, W>(bk, r0 / block_rows, s, tile.data() + k * block_rows * W,
-                                 acc.data() + k * m * W);
-      }
-      for (Index k = 0; k < chunks; ++k) {
-        const Index w = std::min<Index>(W, d - k * W);
-        for (Index r = 0; r < m; ++r)
-          std::copy_n(acc.data() + (k * m + r) * W, w, o + r * ld + k * W);
+                                 acc + k * m * W);
       }
     });
+    if (first == 0)
+      out = std::move(part);
+    else
+      out += part;
   }
   return out;
+}
+
+/// Row-major A scattered directly: each row of A is read once, in order, and added to its s
+/// output rows. Best when regrouping saves nothing: for CountSketch (one target per row) and
+/// when the whole output stays in L2 anyway.
+template <typename T>
+RowMatrix<T> apply_direct_rows(const SketchSpec& spec, const DataView<T>& A) {
+  const Index n = A.rows, d = A.cols, m = spec.m, s = spec.nnz_per_column;
+  const std::vector<std::uint32_t> codes = sparse_sign_codes(spec);
+  // Memory-bound (one read of A, one cheap update per value): a second thread brings little
+  // bandwidth on small machines, and each group adds an #m x #d buffer to zero and sum, so
+  // groups are only made for very tall A.
+  const TaskPlan plan = make_plan(n, d, m, d, 1, Index(1) << 18, sizeof(T));
+  return run_plan<T>(plan, n, m, d, [&](Index i0, Index i1, Index, Index, T* o, Index ld) {
+    if (d == 1) {  // a vector: scalar updates, without a vector loop's set-up per entry
+      for (Index i = i0; i < i1; ++i)
+        for (Index k = 0; k < s; ++k) {
+          const std::uint32_t code = codes[i * s + k];
+          const T sign = (code & kSignBit) ? T(-1) : T(1);  // (a select, not a branch)
+          o[static_cast<Index>(code & kRowMask) * ld] += sign * A.dense[i * A.ld];
+        }
+      return;
+    }
+    for (Index i = i0; i < i1; ++i) {
+      const T* __restrict a = A.dense + i * A.ld;
+      for (Index k = 0; k < s; ++k) {
+        const std::uint32_t code = codes[i * s + k];
+        const T sign = (code & kSignBit) ? T(-1) : T(1);
+        T* __restrict dst = o + static_cast<Index>(code & kRowMask) * ld;
+#pragma omp simd
+        for (Index c = 0; c < d; ++c) dst[c] += sign * a[c];
+      }
+    }
+  });
 }
 
 /// Sparse A: each stored entry is added to its s output rows.
@@ -186,6 +223,10 @@ RowMatrix<T> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A) {
   RowMatrix<T> out;
   if (!A.is_dense()) {
     out = apply_sparse(spec, A);
+  } else if (A.layout == DataView<T>::Layout::RowMajor &&
+             (spec.nnz_per_column == 1 ||
+              spec.m * A.cols * static_cast<Index>(sizeof(T)) <= (256 << 10))) {
+    out = apply_direct_rows(spec, A);
   } else {
     // Output chunks of W values: as wide as the #m x W chunk fits in half of L2, not much
     // wider than A.

@@ -103,10 +103,12 @@ TEST(Sketch, DenseMatchesExplicitMatrixForEveryKindAndLayout) {
 }
 
 TEST(Sketch, SparseSignRegroupingPaths) {
-  // (m, n, d, s): wide chunks with a padded remainder; many entries per output row; more
-  // output rows than entries per block (sorted regrouping); several super-blocks of rows.
-  const Index cases[][4] = {{20, 3000, 40, 3}, {64, 5000, 70, 8}, {10000, 600, 3, 1},
-                            {64, 150000, 2, 64}};
+  // (m, n, d, s): direct scatter (small output); regrouping with wide chunks and a padded
+  // remainder (output beyond L2); more output rows than entries per block (sorted
+  // regrouping); several super-blocks of rows (column-major input). Column-major inputs are
+  // always regrouped.
+  const Index cases[][4] = {{20, 3000, 40, 3}, {1024, 3000, 40, 8}, {20000, 300, 3, 2},
+                            {64, 150000, 2, 32}};
   for (const auto& c : cases) {
     const SketchSpec spec = make_spec(SketchKind::SparseSign, c[0], c[1], 5, static_cast<int>(c[3]));
     const RowMatrix<double> A = random_matrix(c[1], c[2], 13);

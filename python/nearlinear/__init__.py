@@ -10,6 +10,7 @@ from __future__ import annotations
 import os as _os
 
 from . import sketch
+from .sketch import SketchOperator
 from ._native import core as _core
 from .lstsq import LstsqResult, lstsq
 
@@ -17,6 +18,7 @@ __version__ = _core.__version__
 
 __all__ = [
     "LstsqResult",
+    "SketchOperator",
     "__version__",
     "build_info",
     "get_num_threads",

@@ -19,6 +19,7 @@ enum class SketchKind {
   /// P a uniform sample of m distinct rows. Cost O(N d log N).
   SRHT,
   /// I.i.d. N(0, 1/m) entries generated on the fly, applied in blocks. Cost O(m n d).
+  /// The normals are drawn in single precision (Box-Muller on 24-bit uniforms).
   Gaussian,
 };
 
