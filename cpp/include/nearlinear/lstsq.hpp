@@ -61,7 +61,14 @@ struct LstsqResult {
   double cond_estimate = 0.0;    ///< estimate of cond(A) (of the ridge-augmented A if reg > 0)
 };
 
-/// Default tolerance of the precondition method (a small multiple of double epsilon).
+/// Default tolerance of the precondition and diagonal methods: 4 eps. Calibrated on LAPACK's
+/// attained accuracy, measured against x* from iterative refinement with long-double
+/// residuals (Gaussian 20000x200 to 200000x200 and 20000x1000): gelsd reaches
+/// ||A (x_L - x*)|| = 0.4-2.4 eps (||A|| ||x*|| + cond(A) ||r*||) and a normwise backward
+/// error ||A^T r|| / (||A|| (||A|| ||x|| + ||r||)) of 0.7-3 eps, growing with d rather than n.
+/// The rule ||s|| <= 4 eps (||r|| + ||A|| ||x|| + ||b||) stops at 2.1 eps (20000x200) and
+/// 4.4 eps (20000x1000) in the first measure: the same order as LAPACK, about 2x looser, so a
+/// looser default would fall short of LAPACK's accuracy.
 double lstsq_default_tol();
 
 /// Default sketch size.
