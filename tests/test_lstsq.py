@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import scipy.sparse.linalg
 from scipy.stats import ortho_group
 
 import nearlinear as nl
@@ -249,7 +250,7 @@ def test_auto_rule():
     assert nl.lstsq(rng.standard_normal((4000, 100)), np.ones(4000)).method == "precondition"
     assert nl.lstsq(rng.standard_normal((400, 100)), np.ones(400)).method == "direct"
     assert nl.lstsq(sp.eye(3000, 30, format="csr"), np.ones(3000)).method == "direct"
-    assert nl.lstsq(sp.eye(200000, 30, format="csr"), np.ones(200000)).method == "precondition"
+    assert nl.lstsq(sp.eye(200000, 30, format="csr"), np.ones(200000)).method == "diagonal"
 
 
 def test_deterministic_for_a_seed():
@@ -326,3 +327,47 @@ def test_bad_input(kwargs, exc, match):
     A, b = args.pop("A"), args.pop("b")
     with pytest.raises(exc, match=match):
         nl.lstsq(A, b, **args)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_diagonal_sparse_against_numpy_and_lsqr(fmt):
+    rng = fresh_rng()
+    A = sp.random(6000, 120, density=0.03, random_state=rng, format=fmt)
+    A = A @ sp.diags(rng.uniform(0.01, 100.0, 120))  # badly scaled columns
+    b = rng.standard_normal(6000)
+    res = nl.lstsq(A, b, method="diagonal")
+    x = numpy_solution(A.toarray(), b)
+    assert res.converged and res.method == "diagonal" and res.sketch is None
+    assert rel(res.x, x) < 1e-10
+    x_lsqr = scipy.sparse.linalg.lsqr(A, b, atol=1e-14, btol=1e-14, iter_lim=5000)[0]
+    assert rel(res.x, x_lsqr) < 1e-8
+
+
+def test_diagonal_dense_ridge_and_multiple_rhs():
+    rng = fresh_rng()
+    A = rng.standard_normal((3000, 40)) * rng.uniform(0.1, 10.0, 40)
+    B = rng.standard_normal((3000, 3))
+    res = nl.lstsq(A, B, method="diagonal", reg=2.0)
+    x = np.linalg.solve(A.T @ A + 2.0 * np.eye(40), A.T @ B)
+    assert res.converged and res.x.shape == (40, 3)
+    assert rel(res.x, x) < 1e-10
+
+
+def test_auto_sparse_switches_to_sketch_when_diagonal_stalls():
+    rng = fresh_rng()
+    A_dense, _ = haar_design(rng, 40000, 120, 1e6)  # column scaling cannot fix cond 1e6
+    A = sp.csr_matrix(A_dense)
+    b = A_dense @ rng.standard_normal(120) + rng.standard_normal(40000)
+    res = nl.lstsq(A, b, seed=0)
+    assert res.method == "precondition" and res.converged
+    assert rel(res.x, numpy_solution(A_dense, b)) < 1e-8
+
+
+def test_auto_sparse_uses_diagonal_for_random_sparse():
+    rng = fresh_rng()
+    A = sp.random(60000, 80, density=0.02, random_state=rng, format="csr")
+    b = rng.standard_normal(60000)
+    res = nl.lstsq(A, b)
+    x = numpy_solution(A.toarray(), b)
+    assert res.method == "diagonal" and res.converged
+    assert rel(res.x, x) < 1e-10

@@ -17,6 +17,7 @@ namespace {
 
 using lstsq_detail::CsrOperator;
 using lstsq_detail::DenseOperator;
+using lstsq_detail::DiagonalFactor;
 using lstsq_detail::TriangularFactor;
 
 constexpr double kEps = std::numeric_limits<double>::epsilon();
@@ -35,7 +36,7 @@ void check_arguments(Index n, Index d, const ConstRowMatrixRef<double>& B,
   NL_CHECK(std::isfinite(o.rcond), "rcond must be finite; got " << o.rcond);
   NL_CHECK(o.max_iter >= 0, "max_iter must be >= 0; got " << o.max_iter);
   if (o.method != LstsqMethod::Direct) {
-    NL_CHECK(n >= d, "method 'precondition' and 'sketch' need n >= d (a tall A); got n = "
+    NL_CHECK(n >= d, "methods 'precondition', 'sketch' and 'diagonal' need n >= d (a tall A); got n = "
                          << n << ", d = " << d << " (use method 'direct')");
     NL_CHECK(o.sketch_size == 0 || o.sketch_size >= d,
              "sketch_size must be >= d = " << d << "; got " << o.sketch_size);
@@ -81,9 +82,8 @@ TriangularFactor factor_and_project(ColMatrix<double> M, const RowMatrix<double>
 /// ill-conditioned and the residual large), so a column is also accepted when a restart
 /// no longer halves the true ||s|| and
 ///   ||s|| <= 10 tol (||A|| ||N|| ||r|| + ||A|| ||x|| + ||b||).               (attained floor)
-template <typename Op>
-void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B,
-                       const TriangularFactor& F, double reg, double tol, Index max_iter,
+template <typename Op, typename Factor>
+void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const Factor& F, double reg, double tol, Index max_iter,
                        RowMatrix<double>& X, LstsqResult& res) {
   const Index k = B.cols();
   const Vector<double> bnorm = B.colwise().norm().transpose();
@@ -204,6 +204,25 @@ LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, const ConstRowMatri
   return res;
 }
 
+/// Conjugate gradients on the normal equations with the column-norm preconditioner, from
+/// x = 0 (CGLS with Jacobi scaling). No sketch and no factorisation: one pass over A to get
+/// the column norms, then one fused pass per iteration. col_sq: ||a_j||^2.
+template <typename Op>
+LstsqResult diagonal_solve(const Op& op, const Vector<double>& col_sq,
+                           const ConstRowMatrixRef<double>& B, const LstsqOptions& o) {
+  const Index d = op.cols();
+  LstsqResult res;
+  res.n_passes = 1;
+  res.rank = d;
+  const DiagonalFactor F(col_sq.array() + o.reg, std::sqrt(col_sq.maxCoeff() + o.reg));
+  RowMatrix<double> X = RowMatrix<double>::Zero(d, B.cols());
+  const double tol = o.tol > 0 ? o.tol : lstsq_default_tol();
+  const Index max_iter = o.max_iter > 0 ? o.max_iter : 200;
+  preconditioned_cg(op, B, F, o.reg, tol, max_iter, X, res);
+  res.x = std::move(X);
+  return res;
+}
+
 /// Dense QR (SVD of R when rank-deficient; SVD of A when n < d and reg = 0).
 template <typename Op>
 LstsqResult direct_solve(const Op& op, ColMatrix<double> A, const ConstRowMatrixRef<double>& B,
@@ -246,6 +265,12 @@ LstsqResult dense_impl(const MatrixRef& A, const ConstRowMatrixRef<double>& B,
   const DenseOperator<T, MatrixRef> op(A);
   if (o.method == LstsqMethod::Direct)
     return direct_solve(op, A.template cast<double>(), B, o);
+  if (o.method == LstsqMethod::Diagonal) {
+    Vector<double> col_sq = Vector<double>::Zero(A.cols());
+    for (Index i = 0; i < A.rows(); ++i)
+      col_sq += A.row(i).transpose().template cast<double>().cwiseAbs2();
+    return diagonal_solve(op, col_sq, B, o);
+  }
   return sketched_solve(
       op, [&](const SketchSpec& spec) { return sketch_dense<T>(spec, A).template cast<double>().eval(); },
       B, static_cast<double>(A.rows()) * static_cast<double>(A.cols()), o);
@@ -300,6 +325,7 @@ double lstsq_default_tol() { return 4.0 * kEps; }
 
 Index lstsq_default_sketch_size(LstsqMethod method, Index n, Index d, double nnz, double eps) {
   NL_CHECK(eps > 0 && eps <= 1, "eps must be in (0, 1]; got " << eps);
+  if (method == LstsqMethod::Diagonal || method == LstsqMethod::Direct) return 0;
   if (method == LstsqMethod::Sketch) {
     const double m = std::ceil(static_cast<double>(d) / (eps * eps));
     return std::min<Index>(n, std::max<Index>(d, static_cast<Index>(std::min(m, 1e15))));
@@ -332,6 +358,14 @@ LstsqResult lstsq_sparse(const SparseView<T>& A, const ConstRowMatrixRef<double>
   const SparseView<T>& csr = copy ? copy->view : A;
   const CsrOperator<T> op(csr);
   if (options.method == LstsqMethod::Direct) return direct_solve(op, densify(csr), B, options);
+  if (options.method == LstsqMethod::Diagonal) {
+    Vector<double> col_sq = Vector<double>::Zero(A.cols);
+    for (std::int64_t p = 0; p < csr.nnz(); ++p) {
+      const double v = static_cast<double>(csr.data[p]);
+      col_sq[csr.indices[p]] += v * v;
+    }
+    return diagonal_solve(op, col_sq, B, options);
+  }
   return sketched_solve(
       op, [&](const SketchSpec& spec) { return sketch_sparse<T>(spec, A).template cast<double>().eval(); },
       B, static_cast<double>(A.nnz()), options);

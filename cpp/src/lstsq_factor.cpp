@@ -85,4 +85,10 @@ RowMatrix<double> TriangularFactor::solve(const RowMatrix<double>& c) const {
   return R_.triangularView<Eigen::Upper>().solve(c);
 }
 
+DiagonalFactor::DiagonalFactor(const Vector<double>& squared_norms, double anorm)
+    : scale_(squared_norms.size()), anorm_(anorm) {
+  for (Index j = 0; j < scale_.size(); ++j)
+    scale_[j] = squared_norms[j] > 0 ? 1.0 / std::sqrt(squared_norms[j]) : 0.0;
+}
+
 }  // namespace nearlinear::lstsq_detail

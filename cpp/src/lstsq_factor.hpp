@@ -40,4 +40,24 @@ class TriangularFactor {
   ColMatrix<double> V_scaled_;  // V_r Sigma_r^-1, #d by #rank (SVD case)
 };
 
+/// Column-norm (Jacobi) preconditioner N = diag(1 / sqrt(||a_j||^2 + reg)), zero for a zero
+/// column (whose x_j then stays 0). Same interface as TriangularFactor for the CG loop. No
+/// estimate of cond(A N) is available, so sigma_min() = sigma_max() (kappa taken as 1: the
+/// stopping rule's attained-floor branch stays strict, and an ill-conditioned A runs to
+/// max_iter, which the caller reads as the signal to switch to the sketched preconditioner).
+class DiagonalFactor {
+ public:
+  /// squared_norms: ||a_j||^2 + reg for each column. anorm: a lower estimate of ||A||.
+  DiagonalFactor(const Vector<double>& squared_norms, double anorm);
+  Index dim() const { return scale_.size(); }
+  double sigma_max() const { return anorm_; }
+  double sigma_min() const { return anorm_; }
+  RowMatrix<double> apply(const RowMatrix<double>& y) const { return scale_.asDiagonal() * y; }
+  RowMatrix<double> apply_transpose(const RowMatrix<double>& g) const { return apply(g); }
+
+ private:
+  Vector<double> scale_;
+  double anorm_;
+};
+
 }  // namespace nearlinear::lstsq_detail

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "nearlinear/common.hpp"
@@ -73,6 +74,14 @@ class DenseOperator {
       Vector<double> s = Vector<double>::Zero(k);
       const Index begin = b * blocks.rows_per_block;
       const Index end = std::min(n, begin + blocks.rows_per_block);
+      if constexpr (kRowMajor) {
+        if (k == 1) {  // one right-hand side: each row read once, reused from L1
+          single_rhs_rows(begin, end, W, B, acc, s[0]);
+          parts[b] = std::move(acc);
+          sq[b] = std::move(s);
+          return;
+        }
+      }
       RowMatrix<double> Y, widened;
       for (Index r0 = begin; r0 < end; r0 += sub_rows) {
         const Index len = std::min(sub_rows, end - r0);
@@ -95,6 +104,37 @@ class DenseOperator {
     out.resize(d, k);
     q.resize(k);
     sum_partials(parts, sq, out, q);
+  }
+
+  static constexpr bool kRowMajor = std::is_same_v<MatrixRef, ConstRowMatrixRef<T>>;
+
+  /// Rows [begin, end) of the pass for k = 1: y_i = a_i w (or b_i - a_i w), acc += y_i a_i^T.
+  /// A general matrix product would pack the block for a one-column W; a dot product and an
+  /// axpy on a row still in L1 stream A at close to memory bandwidth.
+  void single_rhs_rows(Index begin, Index end, const RowMatrix<double>& W,
+                       const ConstRowMatrixRef<double>* B, RowMatrix<double>& acc,
+                       double& sq) const {
+    const Index d = A_.cols();
+    const Eigen::Map<const Vector<double>> w(W.data(), d);
+    Eigen::Map<Vector<double>> a(acc.data(), d);
+    double ss = 0.0;
+    for (Index i = begin; i < end; ++i) {
+      const auto row = A_.row(i).transpose();
+      double yi;
+      if constexpr (std::is_same_v<T, double>) {
+        yi = row.dot(w);
+      } else {
+        yi = row.template cast<double>().dot(w);
+      }
+      if (B) yi = (*B)(i, 0) - yi;
+      ss += yi * yi;
+      if constexpr (std::is_same_v<T, double>) {
+        a.noalias() += yi * row;
+      } else {
+        a.noalias() += yi * row.template cast<double>();
+      }
+    }
+    sq = ss;
   }
 
   const MatrixRef& A_;

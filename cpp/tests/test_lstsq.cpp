@@ -95,6 +95,34 @@ TEST(Lstsq, SparseCsrAndCscMatchDense) {
   nl::SparseView<double> csc{n, d, false, cptr.data(), cidx.data(), sp.valuePtr()};
   const auto rc = nl::lstsq_sparse(csc, B, options(nl::LstsqMethod::Precondition));
   EXPECT_LT(rel(rc.x, X), 1e-12);
+  for (const auto* view : {&csr, &csc}) {
+    const auto rd = nl::lstsq_sparse(*view, B, options(nl::LstsqMethod::Diagonal));
+    EXPECT_TRUE(rd.converged);
+    EXPECT_EQ(rd.sketch_size, 0);
+    EXPECT_LT(rel(rd.x, X), 1e-12);
+  }
+}
+
+TEST(Lstsq, DiagonalHandlesBadScalingAndZeroColumns) {
+  auto A = gaussian(1500, 20, 21);
+  for (nl::Index j = 0; j < 20; ++j) A.col(j) *= std::pow(10.0, (j % 7) - 3);
+  A.col(5).setZero();
+  const auto B = gaussian(1500, 2, 22);
+  const auto r = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B,
+                                         options(nl::LstsqMethod::Diagonal));
+  EXPECT_TRUE(r.converged);
+  EXPECT_EQ(r.x.row(5).norm(), 0.0);  // a zero column keeps x_j = 0 (the minimum-norm choice)
+  nl::RowMatrix<double> A_kept(1500, 19);
+  A_kept << A.leftCols(5), A.rightCols(14);
+  const auto X = reference(A_kept, B);
+  nl::RowMatrix<double> x_kept(19, 2);
+  x_kept << r.x.topRows(5), r.x.bottomRows(14);
+  // Compared in the column-scaled coordinates ||a_j|| x_j, where the problem is well
+  // conditioned (in x itself the scaling alone makes cond 1e6, for the reference QR too).
+  // The stopping rule is normwise (tol ||A|| ||x||, as LAPACK's backward error), and with
+  // column norms spread over 1e6 that allows about tol * 1e6 / 10 here, hence 1e-9.
+  const Eigen::VectorXd norms = A_kept.colwise().norm().transpose();
+  EXPECT_LT(rel(norms.asDiagonal() * x_kept, norms.asDiagonal() * X), 1e-9);
 }
 
 TEST(Lstsq, RidgeSolvesTheNormalEquations) {

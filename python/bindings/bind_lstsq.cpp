@@ -19,7 +19,9 @@ LstsqMethod parse_method(const std::string& s) {
   if (s == "precondition") return LstsqMethod::Precondition;
   if (s == "sketch") return LstsqMethod::Sketch;
   if (s == "direct") return LstsqMethod::Direct;
-  throw std::invalid_argument("method must be 'precondition', 'sketch' or 'direct'; got '" + s + "'");
+  if (s == "diagonal") return LstsqMethod::Diagonal;
+  throw std::invalid_argument("method must be 'precondition', 'sketch', 'direct' or 'diagonal'; got '" +
+                              s + "'");
 }
 
 SketchKind parse_sketch(const std::string& s) {

@@ -27,7 +27,7 @@ class SketchedLinearRegression(RegressorMixin, BaseEstimator):
         Fit ``c`` by centring ``X`` and ``y`` (dense ``X``); for sparse ``X`` a column of
         ones is appended instead (its weight then shares the ridge penalty only if
         ``alpha > 0``, scaled down to ``alpha * 1e-12``, which leaves it effectively free).
-    method : {"auto", "precondition", "sketch", "direct"}, default "auto"
+    method : {"auto", "precondition", "sketch", "direct", "diagonal"}, default "auto"
         Passed to :func:`nearlinear.lstsq`.
     sketch : str or None, default None
         Passed to :func:`nearlinear.lstsq`.
@@ -78,7 +78,7 @@ class SketchedLinearRegression(RegressorMixin, BaseEstimator):
         y = np.asarray(y, dtype=np.float64)
         n, d = X.shape
         method = self.method
-        if method in ("precondition", "sketch") and n < d + self.fit_intercept:
+        if method in ("precondition", "sketch", "diagonal") and n < d + self.fit_intercept:
             method = "direct"
         if self.fit_intercept and not sp.issparse(X):
             x_mean = X.mean(axis=0)

@@ -16,6 +16,10 @@
 //    Nakatsukasa 2024 show refinement makes sketch-and-precondition backward stable).
 //  * Sketch (sketch-and-solve): x' = argmin ||S (A x - b)||^2 + reg ||x||^2, one pass.
 //  * Direct: Householder QR of A (SVD of R when rank-deficient), O(n d^2).
+//  * Diagonal: CG on the normal equations with the column-norm (Jacobi) preconditioner, from
+//    x = 0; no sketch, no factorisation, one fused pass per iteration. Pays when A is already
+//    well conditioned up to column scaling (random sparse designs); the solution is a
+//    least-squares solution, the minimum-norm one only when A has full column rank.
 //
 // Precision: every product accumulates in double; float32 data is read as stored and
 // widened block by block. x is always double.
@@ -32,7 +36,7 @@
 
 namespace nearlinear {
 
-enum class LstsqMethod { Precondition, Sketch, Direct };
+enum class LstsqMethod { Precondition, Sketch, Direct, Diagonal };
 
 struct LstsqOptions {
   LstsqMethod method = LstsqMethod::Precondition;
@@ -40,10 +44,10 @@ struct LstsqOptions {
   Index sketch_size = 0;       ///< rows m of S; 0: the default of the method (see lstsq_default_sketch_size)
   int nnz_per_column = 8;      ///< sparse_sign only
   std::uint64_t seed = 0;
-  double tol = 0.0;            ///< precondition only; 0: lstsq_default_tol()
+  double tol = 0.0;            ///< precondition and diagonal; 0: lstsq_default_tol()
   double reg = 0.0;            ///< ridge weight, >= 0
   double rcond = -1.0;         ///< < 0: eps * max(n, d), as NumPy
-  Index max_iter = 0;          ///< precondition only; 0: 200
+  Index max_iter = 0;          ///< precondition and diagonal; 0: 200
 };
 
 struct LstsqResult {
@@ -57,7 +61,14 @@ struct LstsqResult {
   double cond_estimate = 0.0;    ///< estimate of cond(A) (of the ridge-augmented A if reg > 0)
 };
 
-/// Default tolerance of the precondition method (a small multiple of double epsilon).
+/// Default tolerance of the precondition and diagonal methods: 4 eps. Calibrated on LAPACK's
+/// attained accuracy, measured against x* from iterative refinement with long-double
+/// residuals (Gaussian 20000x200 to 200000x200 and 20000x1000): gelsd reaches
+/// ||A (x_L - x*)|| = 0.4-2.4 eps (||A|| ||x*|| + cond(A) ||r*||) and a normwise backward
+/// error ||A^T r|| / (||A|| (||A|| ||x|| + ||r||)) of 0.7-3 eps, growing with d rather than n.
+/// The rule ||s|| <= 4 eps (||r|| + ||A|| ||x|| + ||b||) stops at 2.1 eps (20000x200) and
+/// 4.4 eps (20000x1000) in the first measure: the same order as LAPACK, about 2x looser, so a
+/// looser default would fall short of LAPACK's accuracy.
 double lstsq_default_tol();
 
 /// Default sketch size.
