@@ -19,10 +19,10 @@ import importlib
 
 SOLVERS = {
     "sketch": "nearlinear._bench.sketch",
+    "lstsq": "nearlinear._bench.lstsq",
     "completion": "nearlinear._bench.completion",
     "encoding": "nearlinear._bench.encoding",
     "ot": "nearlinear._bench.ot",
-    "lstsq": "nearlinear._bench.lstsq",
 }
 
 
