@@ -214,9 +214,14 @@ void Solver::gibbs_half_step(bool update_rows, std::uint64_t index) {
         lower_solve(L, d, rhs);
         upper_solve(L, d, rhs);
         const std::uint64_t base = 2 * static_cast<std::uint64_t>(i) * static_cast<std::uint64_t>(d);
-        for (Index c = 0; c < d; ++c)
-          z[c] = rng::to_normal(rng::hash(opt_.seed, kRowStream ^ side, base + 2 * c),
-                                rng::hash(opt_.seed, kRowStream ^ side, base + 2 * c + 1));
+        // Both Box-Muller normals of each pair of words: half the hashes and logarithms.
+        for (Index c = 0; c < d; c += 2) {
+          const double u1 = 1.0 - rng::to_unit(rng::hash(opt_.seed, kRowStream ^ side, base + c));
+          const double u2 = rng::to_unit(rng::hash(opt_.seed, kRowStream ^ side, base + c + 1));
+          const double radius = std::sqrt(-2.0 * std::log(u1)), angle = 6.283185307179586 * u2;
+          z[c] = radius * std::cos(angle);
+          if (c + 1 < d) z[c + 1] = radius * std::sin(angle);
+        }
         upper_solve(L, d, z);  // L^-T z has covariance (L L^T)^-1
         for (Index c = 0; c < d; ++c) {
           means(i, c) = rhs[c];
