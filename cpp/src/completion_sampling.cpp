@@ -85,7 +85,7 @@ void draw_hyperparameters(const RowMatrix<double>& F, const std::vector<std::int
 // (row-major, lower triangle read), by plain loops: at the small d of a factor model these
 // beat a general blocked factorisation, whose setup dominates there. A pivot below `floor`
 // fails the factorisation (returns false) when floor is 0 and is raised to floor otherwise.
-bool small_cholesky(const double* G, Index d, double floor, double* L) {
+bool small_cholesky(const double* G, Index d, double floor, double* L, double* inv) {
   for (Index j = 0; j < d; ++j) {
     const double* Lj = L + j * d;
     for (Index i = j; i < d; ++i) {
@@ -98,27 +98,29 @@ bool small_cholesky(const double* G, Index d, double floor, double* L) {
           s = floor;
         }
         L[j * d + j] = std::sqrt(s);
+        inv[j] = 1.0 / L[j * d + j];
       } else {
-        L[i * d + j] = s / L[j * d + j];
+        L[i * d + j] = s * inv[j];
       }
     }
   }
   return true;
 }
 
-// x <- L^-1 x (forward substitution) for the lower factor L of small_cholesky.
-void lower_solve(const double* L, Index d, double* x) {
+// x <- L^-1 x (forward substitution) for the lower factor L of small_cholesky and the
+// inverses `inv` of its diagonal.
+void lower_solve(const double* L, const double* inv, Index d, double* x) {
   for (Index i = 0; i < d; ++i) {
     double s = x[i];
     for (Index p = 0; p < i; ++p) s -= L[i * d + p] * x[p];
-    x[i] = s / L[i * d + i];
+    x[i] = s * inv[i];
   }
 }
 
 // x <- L^-T x (back substitution).
-void upper_solve(const double* L, Index d, double* x) {
+void upper_solve(const double* L, const double* inv, Index d, double* x) {
   for (Index i = d - 1; i >= 0; --i) {
-    const double xi = x[i] / L[i * d + i];
+    const double xi = x[i] * inv[i];
     x[i] = xi;
     for (Index p = 0; p < i; ++p) x[p] -= L[i * d + p] * xi;
   }
@@ -162,7 +164,7 @@ void Solver::gibbs_half_step(bool update_rows, std::uint64_t index) {
   // Per-thread scratch sized once: the row loop below allocates nothing.
   struct Scratch {
     std::vector<double> A, y;  // A column-major (#n_i by #d): contiguous columns
-    std::vector<double> gram, L, rhs, noise;
+    std::vector<double> gram, L, inv, rhs, noise;
   };
   std::vector<Scratch> scratch(get_num_threads());
   for (auto& sc : scratch) {
@@ -170,6 +172,7 @@ void Solver::gibbs_half_step(bool update_rows, std::uint64_t index) {
     sc.y.resize(max_count);
     sc.gram.resize(d * d);
     sc.L.resize(d * d);
+    sc.inv.resize(d);
     sc.rhs.resize(d);
     sc.noise.resize(d);
   }
@@ -187,6 +190,7 @@ void Solver::gibbs_half_step(bool update_rows, std::uint64_t index) {
         double* y = sc.y.data();
         double* G = sc.gram.data();
         double* L = sc.L.data();
+        double* inv = sc.inv.data();
         double* rhs = sc.rhs.data();
         double* z = sc.noise.data();
         for (std::int64_t t = 0; t < n_i; ++t) {
@@ -209,10 +213,10 @@ void Solver::gibbs_half_step(bool update_rows, std::uint64_t index) {
           trace += G[r * d + r];
         }
         // Numerically singular: jitter the pivots as detail::factor does.
-        if (!small_cholesky(G, d, 0.0, L))
-          small_cholesky(G, d, 1e-12 * std::max(trace / static_cast<double>(d), 1e-300), L);
-        lower_solve(L, d, rhs);
-        upper_solve(L, d, rhs);
+        if (!small_cholesky(G, d, 0.0, L, inv))
+          small_cholesky(G, d, 1e-12 * std::max(trace / static_cast<double>(d), 1e-300), L, inv);
+        lower_solve(L, inv, d, rhs);
+        upper_solve(L, inv, d, rhs);
         const std::uint64_t base = 2 * static_cast<std::uint64_t>(i) * static_cast<std::uint64_t>(d);
         // Both Box-Muller normals of each pair of words: half the hashes and logarithms.
         for (Index c = 0; c < d; c += 2) {
@@ -222,7 +226,7 @@ void Solver::gibbs_half_step(bool update_rows, std::uint64_t index) {
           z[c] = radius * std::cos(angle);
           if (c + 1 < d) z[c + 1] = radius * std::sin(angle);
         }
-        upper_solve(L, d, z);  // L^-T z has covariance (L L^T)^-1
+        upper_solve(L, inv, d, z);  // L^-T z has covariance (L L^T)^-1
         for (Index c = 0; c < d; ++c) {
           means(i, c) = rhs[c];
           T(i, c) = rhs[c] + z[c];
