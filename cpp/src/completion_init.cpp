@@ -90,8 +90,10 @@ void spectral_init(const Observations& obs, double shift, Index k, std::uint64_t
       qr.matrixQR().topRows(l).triangularView<Eigen::Upper>().toDenseMatrix().transpose();
   Eigen::JacobiSVD<ColMatrix<double>> svd(Rt, Eigen::ComputeFullU | Eigen::ComputeFullV);
   const Vector<double> s = svd.singularValues().head(k);
-  ColMatrix<double> left = Q * svd.matrixU().leftCols(k);
-  ColMatrix<double> right = Qz * svd.matrixV().leftCols(k);
+  // Tall times tiny: coefficient-wise products, which (unlike a general matrix product)
+  // never start a thread team for a few hundred kiloflops.
+  ColMatrix<double> left = Q.lazyProduct(svd.matrixU().leftCols(k));
+  ColMatrix<double> right = Qz.lazyProduct(svd.matrixV().leftCols(k));
 
   // Clip rows of the right factor to the incoherence bound, then re-orthonormalise.
   const double bound = 2.0 * std::sqrt(static_cast<double>(k) / static_cast<double>(n));

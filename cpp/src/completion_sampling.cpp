@@ -81,6 +81,51 @@ void draw_hyperparameters(const RowMatrix<double>& F, const std::vector<std::int
   mu = mu_n + z;
 }
 
+// Lower Cholesky factor L (row-major #d by #d, lower triangle written) of the symmetric G
+// (row-major, lower triangle read), by plain loops: at the small d of a factor model these
+// beat a general blocked factorisation, whose setup dominates there. A pivot below `floor`
+// fails the factorisation (returns false) when floor is 0 and is raised to floor otherwise.
+bool small_cholesky(const double* G, Index d, double floor, double* L, double* inv) {
+  for (Index j = 0; j < d; ++j) {
+    const double* Lj = L + j * d;
+    for (Index i = j; i < d; ++i) {
+      const double* Li = L + i * d;
+      double s = G[i * d + j];
+      for (Index p = 0; p < j; ++p) s -= Li[p] * Lj[p];
+      if (i == j) {
+        if (!(s > floor)) {
+          if (floor == 0.0) return false;
+          s = floor;
+        }
+        L[j * d + j] = std::sqrt(s);
+        inv[j] = 1.0 / L[j * d + j];
+      } else {
+        L[i * d + j] = s * inv[j];
+      }
+    }
+  }
+  return true;
+}
+
+// x <- L^-1 x (forward substitution) for the lower factor L of small_cholesky and the
+// inverses `inv` of its diagonal.
+void lower_solve(const double* L, const double* inv, Index d, double* x) {
+  for (Index i = 0; i < d; ++i) {
+    double s = x[i];
+    for (Index p = 0; p < i; ++p) s -= L[i * d + p] * x[p];
+    x[i] = s * inv[i];
+  }
+}
+
+// x <- L^-T x (back substitution).
+void upper_solve(const double* L, const double* inv, Index d, double* x) {
+  for (Index i = d - 1; i >= 0; --i) {
+    const double xi = x[i] * inv[i];
+    x[i] = xi;
+    for (Index p = 0; p < i; ++p) x[p] -= L[i * d + p] * xi;
+  }
+}
+
 }  // namespace
 
 void Solver::gibbs_sweep(std::uint64_t index) {
@@ -116,18 +161,21 @@ void Solver::gibbs_half_step(bool update_rows, std::uint64_t index) {
 
   std::int64_t max_count = 0;
   for (Index i = 0; i < outer; ++i) max_count = std::max(max_count, ptr[i + 1] - ptr[i]);
+  // Per-thread scratch sized once: the row loop below allocates nothing.
   struct Scratch {
-    std::vector<double> A, y;
-    Vector<double> rhs, noise;
-    RowMatrix<double> gram;
-    Eigen::LLT<RowMatrix<double>> llt;
+    std::vector<double> A, y;  // A column-major (#n_i by #d): contiguous columns
+    std::vector<double> gram, L, inv, rhs, noise;
   };
   std::vector<Scratch> scratch(get_num_threads());
   for (auto& sc : scratch) {
     sc.A.resize(static_cast<std::size_t>(max_count) * d);
     sc.y.resize(max_count);
+    sc.gram.resize(d * d);
+    sc.L.resize(d * d);
+    sc.inv.resize(d);
+    sc.rhs.resize(d);
+    sc.noise.resize(d);
   }
-  const Vector<double> no_ridge = Vector<double>::Zero(d);
   const double alpha = alpha_;
   detail::for_range(
       0, outer, static_cast<double>(obs_.nnz()) * static_cast<double>(d * d),
@@ -138,29 +186,51 @@ void Solver::gibbs_half_step(bool update_rows, std::uint64_t index) {
           return;
         }
         Scratch& sc = scratch[omp_get_thread_num()];
-        Eigen::Map<RowMatrix<double>> A(sc.A.data(), n_i, d);
+        double* A = sc.A.data();
+        double* y = sc.y.data();
+        double* G = sc.gram.data();
+        double* L = sc.L.data();
+        double* inv = sc.inv.data();
+        double* rhs = sc.rhs.data();
+        double* z = sc.noise.data();
         for (std::int64_t t = 0; t < n_i; ++t) {
           const Index j = idx[b + t];
-          for (Index c = 0; c < k; ++c) A(t, c) = F(j, c);
-          if (biases) A(t, k) = 1.0;
-          sc.y[t] = biases ? val[b + t] - mu_ - F(j, k) : val[b + t];
+          const double* f = F.row(j).data();
+          for (Index c = 0; c < k; ++c) A[c * n_i + t] = f[c];
+          if (biases) A[k * n_i + t] = 1.0;
+          y[t] = biases ? val[b + t] - mu_ - f[k] : val[b + t];
         }
-        // Precision Lambda + alpha A^T A, mean (precision)^-1 (Lambda mu + alpha A^T y).
-        detail::gram(A, no_ridge, sc.gram);
-        sc.gram *= alpha;
-        sc.gram += Lambda;
-        sc.rhs.noalias() = A.transpose() * Eigen::Map<const Vector<double>>(sc.y.data(), n_i);
-        sc.rhs = alpha * sc.rhs + prior_shift;
-        detail::factor(sc.gram, sc.llt);
-        sc.llt.solveInPlace(sc.rhs);
-        means.row(i) = sc.rhs.transpose();
-        sc.noise.resize(d);
+        // Precision Lambda + alpha A^T A, mean (precision)^-1 (Lambda mu + alpha A^T y): the
+        // lower triangle and the right-hand side as dot products of contiguous columns.
+        using ColVec = Eigen::Map<const Vector<double>>;
+        const ColVec yv(y, n_i);
+        double trace = 0.0;
+        for (Index r = 0; r < d; ++r) {
+          const ColVec ar(A + r * n_i, n_i);
+          for (Index c = 0; c <= r; ++c)
+            G[r * d + c] = alpha * ar.dot(ColVec(A + c * n_i, n_i)) + Lambda(r, c);
+          rhs[r] = alpha * ar.dot(yv) + prior_shift[r];
+          trace += G[r * d + r];
+        }
+        // Numerically singular: jitter the pivots as detail::factor does.
+        if (!small_cholesky(G, d, 0.0, L, inv))
+          small_cholesky(G, d, 1e-12 * std::max(trace / static_cast<double>(d), 1e-300), L, inv);
+        lower_solve(L, inv, d, rhs);
+        upper_solve(L, inv, d, rhs);
         const std::uint64_t base = 2 * static_cast<std::uint64_t>(i) * static_cast<std::uint64_t>(d);
-        for (Index c = 0; c < d; ++c)
-          sc.noise[c] = rng::to_normal(rng::hash(opt_.seed, kRowStream ^ side, base + 2 * c),
-                                       rng::hash(opt_.seed, kRowStream ^ side, base + 2 * c + 1));
-        sc.llt.matrixU().solveInPlace(sc.noise);  // L^-T z has covariance (L L^T)^-1
-        T.row(i) = (sc.rhs + sc.noise).transpose();
+        // Both Box-Muller normals of each pair of words: half the hashes and logarithms.
+        for (Index c = 0; c < d; c += 2) {
+          const double u1 = 1.0 - rng::to_unit(rng::hash(opt_.seed, kRowStream ^ side, base + c));
+          const double u2 = rng::to_unit(rng::hash(opt_.seed, kRowStream ^ side, base + c + 1));
+          const double radius = std::sqrt(-2.0 * std::log(u1)), angle = 6.283185307179586 * u2;
+          z[c] = radius * std::cos(angle);
+          if (c + 1 < d) z[c + 1] = radius * std::sin(angle);
+        }
+        upper_solve(L, inv, d, z);  // L^-T z has covariance (L L^T)^-1
+        for (Index c = 0; c < d; ++c) {
+          means(i, c) = rhs[c];
+          T(i, c) = rhs[c] + z[c];
+        }
       },
       Schedule::Dynamic, 64);
 }
