@@ -33,9 +33,18 @@ class Row:
         return self.reference_time / self.nearlinear_time
 
 
+# Pause between two timed calls. BLAS libraries (OpenBLAS under NumPy/SciPy) and OpenMP keep
+# their worker threads spinning for a while after a call; on a 2-core machine those spinning
+# threads would steal the cores from whichever call runs next. Letting them go idle first
+# times each side on a settled machine.
+SETTLE_SECONDS = 0.2
+
+
 def compare(reference: Callable, ours: Callable, *, repeat: int = 5, warmup: int = 1):
     """Run ``reference`` and ``ours`` alternately and return their median times and last results.
 
+    Each timed call starts after a short pause (:data:`SETTLE_SECONDS`) so that the other
+    side's idle-spinning worker threads do not compete with it.
     Returns ``(reference_time, ours_time, reference_result, ours_result)``.
     """
     ref_result = our_result = None
@@ -44,13 +53,14 @@ def compare(reference: Callable, ours: Callable, *, repeat: int = 5, warmup: int
         our_result = ours()
     ref_times, our_times = [], []
     for _ in range(repeat):
+        time.sleep(SETTLE_SECONDS)
         t0 = time.perf_counter()
         ref_result = reference()
-        t1 = time.perf_counter()
+        ref_times.append(time.perf_counter() - t0)
+        time.sleep(SETTLE_SECONDS)
+        t0 = time.perf_counter()
         our_result = ours()
-        t2 = time.perf_counter()
-        ref_times.append(t1 - t0)
-        our_times.append(t2 - t1)
+        our_times.append(time.perf_counter() - t0)
     return statistics.median(ref_times), statistics.median(our_times), ref_result, our_result
 
 
