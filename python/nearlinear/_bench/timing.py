@@ -78,6 +78,8 @@ def median_time(fn: Callable, *, repeat: int = 5, warmup: int = 1):
 
 
 def format_time(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "-"
     if seconds >= 1:
         return f"{seconds:.2f} s"
     if seconds >= 1e-3:
@@ -91,7 +93,8 @@ def format_table(rows: list[Row]) -> str:
               "nearlinear accuracy"]
     body = [
         [r.problem, r.reference, format_time(r.reference_time), format_time(r.nearlinear_time),
-         f"{r.speedup:.1f}x", r.reference_accuracy, r.nearlinear_accuracy]
+         f"{r.speedup:.1f}x" if math.isfinite(r.speedup) else "-", r.reference_accuracy,
+         r.nearlinear_accuracy]
         for r in rows
     ]
     widths = [max(len(str(line[i])) for line in [header] + body) for i in range(len(header))]
