@@ -162,6 +162,15 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const F
   res.n_iter = iters;
 }
 
+/// preconditioned_cg with the options' tol and max_iter, or their defaults (lstsq.hpp).
+template <typename Op, typename Factor>
+void iterate(const Op& op, const ConstRowMatrixRef<double>& B, const Factor& F,
+             const LstsqOptions& o, RowMatrix<double>& X, LstsqResult& res) {
+  const double tol = o.tol > 0 ? o.tol : lstsq_default_tol();
+  const Index max_iter = o.max_iter > 0 ? o.max_iter : 200;
+  preconditioned_cg(op, B, F, o.reg, tol, max_iter, X, res);
+}
+
 /// Sketch-and-precondition or sketch-and-solve. SketchA(spec) returns S A (#m by #d).
 template <typename Op, typename SketchA>
 LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, const ConstRowMatrixRef<double>& B,
@@ -196,9 +205,7 @@ LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, const ConstRowMatri
     ++res.n_passes;
     res.residual_norm = rsq.cwiseSqrt();
   } else {
-    const double tol = o.tol > 0 ? o.tol : lstsq_default_tol();
-    const Index max_iter = o.max_iter > 0 ? o.max_iter : 200;
-    preconditioned_cg(op, B, F, o.reg, tol, max_iter, X, res);
+    iterate(op, B, F, o, X, res);
   }
   res.x = std::move(X);
   return res;
@@ -216,9 +223,7 @@ LstsqResult diagonal_solve(const Op& op, const Vector<double>& col_sq,
   res.rank = d;
   const DiagonalFactor F(col_sq.array() + o.reg, std::sqrt(col_sq.maxCoeff() + o.reg));
   RowMatrix<double> X = RowMatrix<double>::Zero(d, B.cols());
-  const double tol = o.tol > 0 ? o.tol : lstsq_default_tol();
-  const Index max_iter = o.max_iter > 0 ? o.max_iter : 200;
-  preconditioned_cg(op, B, F, o.reg, tol, max_iter, X, res);
+  iterate(op, B, F, o, X, res);
   res.x = std::move(X);
   return res;
 }
