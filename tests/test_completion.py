@@ -4,6 +4,7 @@ import scipy.sparse as sp
 
 import nearlinear
 from nearlinear._native import core
+from nearlinear import completion
 from nearlinear._warnings import ConvergenceWarning
 from nearlinear.completion import CompletionModel, MatrixCompletion, complete, complete_sparse
 
@@ -319,18 +320,26 @@ def _gibbs_solver(rows, cols, values, shape, k, seed):
     return solver
 
 
-def test_gibbs_sweep_draws_each_row_from_its_gaussian_conditional():
+@pytest.mark.parametrize("k", [3, 10])
+def test_gibbs_sweep_draws_each_row_from_its_gaussian_conditional(k):
     # Row i given the columns V (and prior mu, Lambda, noise precision alpha) is
     # N(Q^-1 (Lambda mu + alpha A^T y), Q^-1) with Q = Lambda + alpha A^T A; checked against
     # NumPy for every row and column, and the whitened draws L^T (x - mean) are N(0, 1).
-    shape, k = (400, 300), 3
+    # k = 3 and 10 give Gram tiles of widths 8 and 12.
+    shape = (400, 300)
     _, rows, cols, values = low_rank_problem(*shape, k, 0.1, seed=21, noise=0.3)
     solver = _gibbs_solver(rows, cols, values, shape, k, seed=5)
     solver.gibbs_sweep(0)
     alpha, mu = solver.noise_precision, solver.mean
-    assert 1.0 < alpha < 1 / 0.2**2  # noise precision near 1/0.3^2 (the fit absorbs a little)
+    if k == 3:  # the true rank: noise precision near 1/0.3^2 (the fit absorbs a little)
+        assert 1.0 < alpha < 1 / 0.2**2
     new_rows = np.column_stack([solver.U, solver.row_bias])
     new_cols = np.column_stack([solver.V, solver.col_bias])
+    # The training RMSE the sweep accumulates from its Gram matrices, against the residuals.
+    pred = (mu + solver.row_bias[rows] + solver.col_bias[cols]
+            + np.einsum("ij,ij->i", solver.U[rows], solver.V[cols]))
+    np.testing.assert_allclose(solver.train_rmse(), np.sqrt(np.mean((values - pred) ** 2)),
+                               rtol=1e-9)
     sides = ((rows, cols, np.array(solver.previous_columns), np.array(solver.row_means),
               new_rows, solver.row_prior_mean, solver.row_prior_precision),
              (cols, rows, new_rows, np.array(solver.column_means), new_cols,
@@ -385,7 +394,7 @@ def test_posterior_model_structure():
     assert model.value_range == (train[2].min(), train[2].max())
     pred = model.predict(*test[:2])
     assert np.all(pred >= train[2].min()) and np.all(pred <= train[2].max())
-    assert model.converged and model.n_iter == 2 + 3 + 5
+    assert model.converged and model.n_iter == completion.WARMUP_SWEEPS + completion.BURN_IN + 5
     assert len(model.history["time"]) == model.n_iter
     # Without ratings defaults (reg given) the fit is the point estimate.
     assert complete(*train, (300, 250), rank=4, reg=0.1, seed=0).n_samples == 0

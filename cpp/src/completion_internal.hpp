@@ -12,9 +12,9 @@ namespace nearlinear {
 namespace completion {
 namespace detail {
 
-/// Loops whose whole work is below this many flops (a few milliseconds) run on the calling
+/// Loops whose whole work is below this many flops (about a millisecond) run on the calling
 /// thread: threads gain little there and lose much when cores are oversubscribed.
-constexpr double kParallelWork = 2.0e7;
+constexpr double kParallelWork = 4.0e6;
 
 /// body(i) for i in [begin, end): through parallel_for when `work` (flops of the whole loop)
 /// reaches kParallelWork, else serially. Every body writes only its own outputs, so the result
@@ -38,6 +38,11 @@ void spectral_init(const Observations& obs, double shift, Index k, std::uint64_t
 /// G = A^T A + diag(lambda) (#d by #d, full symmetric) for A #n_i by #d. O(n_i d^2).
 void gram(const Eigen::Map<RowMatrix<double>>& A, const Vector<double>& lambda,
           RowMatrix<double>& G);
+
+/// Lower triangle (and the diagonal tiles) of W = A^T A, #D by #D row-major, for A #n by #D
+/// row-major with D a multiple of 4. Register tiles of 8 or 4 rows by 4 columns, each one
+/// pass over A: n D (D + 4) / 2 multiply-adds, no call overhead per entry.
+void gram_lower(const double* A, std::int64_t n, Index D, double* W);
 
 /// Cholesky factorisation of a symmetric positive semi-definite G into llt, adding a jitter
 /// of 1e-12 trace(G)/d to G's diagonal when G is numerically singular. O(d^3).

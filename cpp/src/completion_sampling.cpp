@@ -161,24 +161,31 @@ void Solver::gibbs_half_step(bool update_rows, std::uint64_t index) {
 
   std::int64_t max_count = 0;
   for (Index i = 0; i < outer; ++i) max_count = std::max(max_count, ptr[i + 1] - ptr[i]);
+  // Row t of the gathered design holds [a_t, y_t, 0...] (width D, a multiple of 4): the
+  // lower triangle of its Gram matrix holds A^T A, then A^T y and y^T y in row d.
+  const Index D = (d + 1 + 3) / 4 * 4;
   // Per-thread scratch sized once: the row loop below allocates nothing.
   struct Scratch {
-    std::vector<double> A, y;  // A column-major (#n_i by #d): contiguous columns
-    std::vector<double> gram, L, inv, rhs, noise;
+    std::vector<double> A;  // row-major #n_i by #D
+    std::vector<double> gram, G, L, inv, rhs, noise;
   };
   std::vector<Scratch> scratch(get_num_threads());
   for (auto& sc : scratch) {
-    sc.A.resize(static_cast<std::size_t>(max_count) * d);
-    sc.y.resize(max_count);
-    sc.gram.resize(d * d);
+    sc.A.assign(static_cast<std::size_t>(max_count) * D, 0.0);
+    sc.gram.resize(D * D);
+    sc.G.resize(d * d);
     sc.L.resize(d * d);
     sc.inv.resize(d);
     sc.rhs.resize(d);
     sc.noise.resize(d);
   }
+  // Squared training residuals of each row after its draw: after the column half-step these
+  // sum to the training SSE of the new state, so train_rmse() costs nothing more.
+  std::vector<double> row_sse(outer, 0.0);
   const double alpha = alpha_;
+  const double work = static_cast<double>(obs_.nnz()) * static_cast<double>(D * D) / 2.0;
   detail::for_range(
-      0, outer, static_cast<double>(obs_.nnz()) * static_cast<double>(d * d),
+      0, outer, work,
       [&](std::int64_t i) {
         const std::int64_t b = ptr[i], n_i = ptr[i + 1] - ptr[i];
         if (n_i == 0) {  // cold start: zero factors, as in the point estimate
@@ -187,8 +194,8 @@ void Solver::gibbs_half_step(bool update_rows, std::uint64_t index) {
         }
         Scratch& sc = scratch[omp_get_thread_num()];
         double* A = sc.A.data();
-        double* y = sc.y.data();
-        double* G = sc.gram.data();
+        double* W = sc.gram.data();
+        double* G = sc.G.data();
         double* L = sc.L.data();
         double* inv = sc.inv.data();
         double* rhs = sc.rhs.data();
@@ -196,20 +203,17 @@ void Solver::gibbs_half_step(bool update_rows, std::uint64_t index) {
         for (std::int64_t t = 0; t < n_i; ++t) {
           const Index j = idx[b + t];
           const double* f = F.row(j).data();
-          for (Index c = 0; c < k; ++c) A[c * n_i + t] = f[c];
-          if (biases) A[k * n_i + t] = 1.0;
-          y[t] = biases ? val[b + t] - mu_ - f[k] : val[b + t];
+          double* a = A + t * D;
+          for (Index c = 0; c < k; ++c) a[c] = f[c];
+          if (biases) a[k] = 1.0;
+          a[d] = biases ? val[b + t] - mu_ - f[k] : val[b + t];
         }
-        // Precision Lambda + alpha A^T A, mean (precision)^-1 (Lambda mu + alpha A^T y): the
-        // lower triangle and the right-hand side as dot products of contiguous columns.
-        using ColVec = Eigen::Map<const Vector<double>>;
-        const ColVec yv(y, n_i);
+        detail::gram_lower(A, n_i, D, W);
+        // Precision Lambda + alpha A^T A, mean (precision)^-1 (Lambda mu + alpha A^T y).
         double trace = 0.0;
         for (Index r = 0; r < d; ++r) {
-          const ColVec ar(A + r * n_i, n_i);
-          for (Index c = 0; c <= r; ++c)
-            G[r * d + c] = alpha * ar.dot(ColVec(A + c * n_i, n_i)) + Lambda(r, c);
-          rhs[r] = alpha * ar.dot(yv) + prior_shift[r];
+          for (Index c = 0; c <= r; ++c) G[r * d + c] = alpha * W[r * D + c] + Lambda(r, c);
+          rhs[r] = alpha * W[d * D + r] + prior_shift[r];
           trace += G[r * d + r];
         }
         // Numerically singular: jitter the pivots as detail::factor does.
@@ -231,8 +235,24 @@ void Solver::gibbs_half_step(bool update_rows, std::uint64_t index) {
           means(i, c) = rhs[c];
           T(i, c) = rhs[c] + z[c];
         }
+        // ||y - A x||^2 = y^T y - 2 x^T A^T y + x^T A^T A x at the drawn x.
+        const double* x = T.row(i).data();
+        double sse = W[d * D + d];
+        for (Index r = 0; r < d; ++r) {
+          double gx = 0.0;  // (A^T A x)_r from the lower triangle
+          for (Index c = 0; c <= r; ++c) gx += W[r * D + c] * x[c];
+          for (Index c = r + 1; c < d; ++c) gx += W[c * D + r] * x[c];
+          sse += x[r] * (gx - 2.0 * W[d * D + r]);
+        }
+        row_sse[i] = std::max(sse, 0.0);
       },
       Schedule::Dynamic, 64);
+  if (!update_rows) {
+    double sse = 0.0;  // summed in index order: independent of the thread count
+    for (double e : row_sse) sse += e;
+    train_rmse_ = std::sqrt(sse / static_cast<double>(obs_.nnz()));
+    train_rmse_valid_ = true;
+  }
 }
 
 }  // namespace completion
