@@ -29,14 +29,29 @@ struct Scratch {
   PcgWork pcg;
 };
 
-// z = P^-1 r with P = L L^T (identity when L is empty).
-void apply_preconditioner(const RowMatrix<double>& L, const Vector<double>& r, Vector<double>& z) {
-  z = r;
-  if (L.size() == 0) return;
-  L.triangularView<Eigen::Lower>().solveInPlace(z);
-  L.transpose().triangularView<Eigen::Upper>().solveInPlace(z);
+// z = P^-1 r for the explicit inverse `inverse` of the preconditioner (identity when empty):
+// one d by d matrix-vector product, which vectorises, where two triangular solves with the
+// Cholesky factor are sequential in d.
+void apply_preconditioner(const RowMatrix<double>& inverse, const Vector<double>& r,
+                          Vector<double>& z) {
+  if (inverse.size() == 0) {
+    z = r;
+    return;
+  }
+  z.noalias() = inverse * r;
 }
 
+// (L L^T)^-1 from the lower Cholesky factor L (empty stays empty). O(d^3).
+RowMatrix<double> inverse_from_factor(const RowMatrix<double>& L) {
+  if (L.size() == 0) return L;
+  RowMatrix<double> inverse = RowMatrix<double>::Identity(L.rows(), L.cols());
+  L.triangularView<Eigen::Lower>().solveInPlace(inverse);
+  L.transpose().triangularView<Eigen::Upper>().solveInPlace(inverse);
+  return 0.5 * (inverse + inverse.transpose());  // exactly symmetric, as PCG assumes
+}
+
+// PCG on (A^T A + diag(lambda)) x = A^T y from x; `precond` is the preconditioner's explicit
+// inverse (empty: none).
 int pcg(const ConstRowMatrixRef<double>& A, const double* y, const double* lambda_in,
         const RowMatrix<double>& precond, double tol, int max_iter, double* x_out, PcgWork& ws) {
   const Index d = A.cols();
@@ -139,7 +154,7 @@ void gram_lower(const double* A, std::int64_t n, Index D, double* W) {
 int pcg_row_solve(const ConstRowMatrixRef<double>& A, const double* y, const double* lambda,
                   const RowMatrix<double>& precond, double tol, int max_iter, double* x) {
   PcgWork ws;
-  return pcg(A, y, lambda, precond, tol, max_iter, x, ws);
+  return pcg(A, y, lambda, inverse_from_factor(precond), tol, max_iter, x, ws);
 }
 
 Solver::Solver(Observations obs, const Options& options) : obs_(std::move(obs)), opt_(options) {
@@ -202,7 +217,7 @@ void Solver::half_step(bool update_rows) {
     if (biases) out[k] = 1.0;
   };
 
-  RowMatrix<double> precond;
+  RowMatrix<double> precond;  // the explicit inverse of P (robust only)
   if (robust) {
     // P = (1/|Omega|) sum_j count_j a_j a_j^T + diag(ridge), reduced over fixed chunks of F
     // in chunk order (independent of the thread count).
@@ -226,7 +241,7 @@ void Solver::half_step(bool update_rows) {
     P.diagonal() += ridge;
     Eigen::LLT<RowMatrix<double>> llt;
     detail::factor(P, llt);
-    precond = llt.matrixL();
+    precond = inverse_from_factor(llt.matrixL());
   }
 
   std::int64_t max_count = 0;

@@ -18,8 +18,9 @@
 //         P = (1/|Omega|) sum_{(i,j) in Omega} a_j a_j^T + diag(reg, ..., reg, bias_reg),
 //     the expected per-observation Gram matrix: with ALS-WR's n_i scaling of the ridge the
 //     row system has expectation n_i P when row i's observations follow
-//     the column frequencies, and PCG is invariant to the factor n_i, so one Cholesky
-//     factor of P serves every row (O(d^2) per iteration, O(n d^2) per half-sweep). Each
+//     the column frequencies, and PCG is invariant to the factor n_i, so one explicit inverse
+//     of P (from its Cholesky factor, O(d^3) per half-sweep) serves every row as one d by d
+//     matrix-vector product per iteration (O(d^2), vectorised, unlike triangular solves). Each
 //     row stops when its normal-equation residual fell by `inner_tol` or after `max_inner`
 //     iterations; the inexact solves keep the linear convergence of exact ALS (the paper's
 //     robustness argument) because the warm start's error shrinks with the outer error.
