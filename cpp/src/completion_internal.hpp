@@ -13,16 +13,27 @@ namespace completion {
 namespace detail {
 
 /// Loops whose whole work is below this many flops (about a millisecond) run on the calling
-/// thread: threads gain little there and lose much when cores are oversubscribed.
+/// thread: below it a thread team's start and end cost more than the split saves.
 constexpr double kParallelWork = 4.0e6;
 
+/// Loops of kParallelWork up to this many flops (a few milliseconds) run on the calling
+/// thread while the machine is busy (cores_busy()): a parallel region ends at a barrier that
+/// waits for every thread of the team, and a worker waiting for a core misses a scheduler
+/// time slice (milliseconds), which then costs more than such a loop.
+constexpr double kBusyParallelWork = 2.0e7;
+
+/// True when the system's 1-minute load average exceeds the number of cores less the
+/// threads this library uses (other processes keep the cores busy). Read at most every
+/// 0.2 s; false where the load average is not available.
+bool cores_busy();
+
 /// body(i) for i in [begin, end): through parallel_for when `work` (flops of the whole loop)
-/// reaches kParallelWork, else serially. Every body writes only its own outputs, so the result
-/// is the same either way.
+/// reaches kParallelWork (kBusyParallelWork while cores_busy()), else serially. Every body
+/// writes only its own outputs, so the result is the same either way.
 template <typename Body>
 void for_range(std::int64_t begin, std::int64_t end, double work, Body&& body,
                Schedule schedule = Schedule::Static, int chunk = 0) {
-  if (work < kParallelWork) {
+  if (work < kParallelWork || (work < kBusyParallelWork && cores_busy())) {
     for (std::int64_t i = begin; i < end; ++i) body(i);
     return;
   }
