@@ -22,9 +22,10 @@ constexpr double kParallelWork = 4.0e6;
 /// time slice (milliseconds), which then costs more than such a loop.
 constexpr double kBusyParallelWork = 2.0e7;
 
-/// True when the system's 1-minute load average exceeds the number of cores less the
-/// threads this library uses (other processes keep the cores busy). Read at most every
-/// 0.2 s; false where the load average is not available.
+/// True when the system's 1-minute load average exceeds the number of cores by more than
+/// half a core: more threads are runnable than there are cores (this process's own running
+/// threads count in the load). Read at most every 0.2 s; false where the load average is not
+/// available (Windows).
 bool cores_busy();
 
 /// body(i) for i in [begin, end): through parallel_for when `work` (flops of the whole loop)
