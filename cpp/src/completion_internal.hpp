@@ -16,25 +16,13 @@ namespace detail {
 /// thread: below it a thread team's start and end cost more than the split saves.
 constexpr double kParallelWork = 4.0e6;
 
-/// Loops of kParallelWork up to this many flops (a few milliseconds) run on the calling
-/// thread while the machine is busy (cores_busy()): a parallel region ends at a barrier that
-/// waits for every thread of the team, and a worker waiting for a core misses a scheduler
-/// time slice (milliseconds), which then costs more than such a loop.
-constexpr double kBusyParallelWork = 2.0e7;
-
-/// True when the system's 1-minute load average exceeds the number of cores by more than
-/// half a core: more threads are runnable than there are cores (this process's own running
-/// threads count in the load). Read at most every 0.2 s; false where the load average is not
-/// available (Windows).
-bool cores_busy();
-
 /// body(i) for i in [begin, end): through parallel_for when `work` (flops of the whole loop)
-/// reaches kParallelWork (kBusyParallelWork while cores_busy()), else serially. Every body
+/// reaches kParallelWork, else serially. Every body
 /// writes only its own outputs, so the result is the same either way.
 template <typename Body>
 void for_range(std::int64_t begin, std::int64_t end, double work, Body&& body,
                Schedule schedule = Schedule::Static, int chunk = 0) {
-  if (work < kParallelWork || (work < kBusyParallelWork && cores_busy())) {
+  if (work < kParallelWork) {
     for (std::int64_t i = begin; i < end; ++i) body(i);
     return;
   }
