@@ -9,6 +9,7 @@
 // stored once. Sparse data is scattered entry by entry.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "sketch_detail.hpp"
@@ -19,6 +20,24 @@ namespace {
 
 constexpr std::uint32_t kRowMask = 0x7fffffffu;
 constexpr std::uint32_t kSignBit = 0x80000000u;
+
+/// The sign of a code as +1 or -1, built from its bits: compilers often turn a select on the
+/// sign into a branch, which random signs mispredict half the time.
+template <typename T>
+T code_sign(std::uint32_t code) {
+  if constexpr (sizeof(T) == 8) {
+    const std::uint64_t bits =
+        0x3ff0000000000000ULL | (static_cast<std::uint64_t>(code & kSignBit) << 32);
+    double sign;
+    std::memcpy(&sign, &bits, sizeof sign);
+    return sign;
+  } else {
+    const std::uint32_t bits = 0x3f800000u | (code & kSignBit);
+    float sign;
+    std::memcpy(&sign, &bits, sizeof sign);
+    return sign;
+  }
+}
 
 /// S restricted to rows [first, first + rows) of A, regrouped per block of block_rows rows of
 /// A: the block's s * block_rows entries (local row | sign bit) sorted by output row, in runs.
@@ -89,23 +108,40 @@ Buckets make_buckets(const SketchSpec& spec, Index first, Index rows, Index bloc
   return bk;
 }
 
+/// Where the next accumulate_block call will read: its tile and output chunks. Their first
+/// `lines` cache lines are prefetched while the current block is accumulated, so that the
+/// next call finds them in L2 instead of reading them from L3 at random.
+template <typename T>
+struct NextChunk {
+  const T* tile = nullptr;
+  const T* out = nullptr;
+  Index lines = 0;
+};
+
 /// out (#m by W, row-major) += block b's part of S times tile (block_rows by W, row-major).
 template <typename T, int W>
-void accumulate_block(const Buckets& bk, Index b, Index s, const T* tile, T* out) {
+void accumulate_block(const Buckets& bk, Index b, Index s, const T* tile, T* out,
+                      const NextChunk<T>& next) {
   const std::uint32_t* entries = bk.entries.data();
   const std::uint32_t* target = bk.run_target.data() + b * bk.capacity;
   const std::uint32_t* end = bk.run_end.data() + b * bk.capacity;
-  Index e = b * bk.block_rows * s;
-  for (Index q = 0; q < bk.runs[b]; ++q) {
+  const Index runs = bk.runs[b];
+  const Index lines_per_run = runs > 0 ? (next.lines + runs - 1) / runs : 0;
+  const char* next_tile = reinterpret_cast<const char*>(next.tile);
+  const char* next_out = reinterpret_cast<const char*>(next.out);
+  Index e = b * bk.block_rows * s, line = 0;
+  for (Index q = 0; q < runs; ++q) {
+    for (const Index line1 = std::min(next.lines, line + lines_per_run); line < line1; ++line) {
+      __builtin_prefetch(next_tile + 64 * line, 0, 2);
+      __builtin_prefetch(next_out + 64 * line, 1, 2);
+    }
     // A fixed-size Eigen array keeps the W accumulators in vector registers.
     Eigen::Map<Eigen::Array<T, W, 1>> o(out + static_cast<Index>(target[q]) * W);
     Eigen::Array<T, W, 1> acc = o;
     for (const Index e1 = end[q]; e < e1; ++e) {
       const std::uint32_t code = entries[e];
       const Eigen::Map<const Eigen::Array<T, W, 1>> a(tile + static_cast<Index>(code & kRowMask) * W);
-      // A multiply by +-1 rather than a branch: the signs are random, so a branch on them
-      // would be mispredicted half the time.
-      acc += (code & kSignBit ? T(-1) : T(1)) * a;
+      acc += code_sign<T>(code) * a;
     }
     o = acc;
   }
@@ -118,10 +154,11 @@ template <typename T, int W>
 RowMatrix<T> apply_dense(const SketchSpec& spec, const DataView<T>& A) {
   const Index n = A.rows, d = A.cols, m = spec.m, s = spec.nnz_per_column;
   const Index chunks = (d + W - 1) / W;
-  // A block's chunk (block_rows x W values) stays in L2 beside the #m x W output chunk.
-  Index block_rows = 64;
-  while (block_rows < 4096 && 2 * block_rows * W * static_cast<Index>(sizeof(T)) <= (256 << 10))
-    block_rows *= 2;
+  // About m rows per block, so that each output row receives about s contributions per block
+  // (its load and store, and the end of its run, are then shared by s updates); the chunk width
+  // W is chosen so that a block's chunk stays in L2 beside the #m x W output chunk.
+  Index block_rows = 256;
+  while (block_rows < 8192 && block_rows < m) block_rows *= 2;
   // Bound the regrouped S to about 2^22 entries at a time.
   const Index super_rows = std::max<Index>(1, (Index(1) << 22) / (s * block_rows)) * block_rows;
   RowMatrix<T> out;
@@ -135,12 +172,18 @@ RowMatrix<T> apply_dense(const SketchSpec& spec, const DataView<T>& A) {
       Scratch<T, 1> tile(static_cast<std::size_t>(chunks * block_rows * W));
       if (d % W != 0)  // zero the padding columns, which loading leaves alone
         std::fill(tile.data(), tile.data() + chunks * block_rows * W, T(0));
+      // Chunks are accumulated last-loaded first (the last ones loaded are still in L2), each
+      // while the next one is prefetched.
+      const Index lines = std::min(block_rows, m) * W * static_cast<Index>(sizeof(T)) / 64;
       for (Index r0 = i0; r0 < i1; r0 += block_rows) {
         load_chunked(A, first + r0, first + std::min(i1, r0 + block_rows), W, tile.data(),
                      block_rows, NoSign{});
-        for (Index k = 0; k < chunks; ++k)
+        for (Index k = chunks - 1; k >= 0; --k) {
+          NextChunk<T> next;
+          if (k > 0) next = {tile.data() + (k - 1) * block_rows * W, acc + (k - 1) * m * W, lines};
           accumulate_block<T, W>(bk, r0 / block_rows, s, tile.data() + k * block_rows * W,
-                                 acc + k * m * W);
+                                 acc + k * m * W, next);
+        }
       }
     });
     if (first == 0)
@@ -167,7 +210,7 @@ RowMatrix<T> apply_direct_rows(const SketchSpec& spec, const DataView<T>& A) {
       for (Index i = i0; i < i1; ++i)
         for (Index k = 0; k < s; ++k) {
           const std::uint32_t code = codes[i * s + k];
-          const T sign = (code & kSignBit) ? T(-1) : T(1);  // (a select, not a branch)
+          const T sign = code_sign<T>(code);
           o[static_cast<Index>(code & kRowMask) * ld] += sign * A.dense[i * A.ld];
         }
       return;
@@ -176,7 +219,7 @@ RowMatrix<T> apply_direct_rows(const SketchSpec& spec, const DataView<T>& A) {
       const T* __restrict a = A.dense + i * A.ld;
       for (Index k = 0; k < s; ++k) {
         const std::uint32_t code = codes[i * s + k];
-        const T sign = (code & kSignBit) ? T(-1) : T(1);
+        const T sign = code_sign<T>(code);
         T* __restrict dst = o + static_cast<Index>(code & kRowMask) * ld;
 #pragma omp simd
         for (Index c = 0; c < d; ++c) dst[c] += sign * a[c];
@@ -195,7 +238,7 @@ RowMatrix<T> apply_sparse(const SketchSpec& spec, const DataView<T>& A) {
   auto scatter = [&](Index i, Index c, T v, T* o, Index ld) {
     const std::uint32_t* ci = code + i * s;
     for (Index k = 0; k < s; ++k)
-      o[static_cast<Index>(ci[k] & kRowMask) * ld + c] += (ci[k] & kSignBit) ? -v : v;
+      o[static_cast<Index>(ci[k] & kRowMask) * ld + c] += code_sign<T>(ci[k]) * v;
   };
   if (A.layout == DataView<T>::Layout::Csr) {
     const TaskPlan plan = make_plan(n, d, m, d, 1, 4096, sizeof(T));
@@ -221,20 +264,28 @@ RowMatrix<T> apply_sparse(const SketchSpec& spec, const DataView<T>& A) {
 template <typename T>
 RowMatrix<T> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A) {
   RowMatrix<T> out;
-  if (!A.is_dense()) {
+  if (A.is_dense() && A.cols == 1) {
+    // A vector: whichever its layout, its values are contiguous, and one value per row leaves
+    // nothing for regrouping to share.
+    DataView<T> rows = A;
+    rows.layout = DataView<T>::Layout::RowMajor;
+    rows.ld = 1;
+    out = apply_direct_rows(spec, rows);
+  } else if (!A.is_dense()) {
     out = apply_sparse(spec, A);
   } else if (A.layout == DataView<T>::Layout::RowMajor &&
              (spec.nnz_per_column == 1 ||
               spec.m * A.cols * static_cast<Index>(sizeof(T)) <= (256 << 10))) {
     out = apply_direct_rows(spec, A);
   } else {
-    // Output chunks of W values: as wide as the #m x W chunk fits in half of L2, not much
-    // wider than A.
+    // Output chunks of W values: as wide as the #m x W output chunk and a block's chunk of
+    // about max(m, 256) rows (see apply_dense) fit in half of L2, not much wider than A.
     constexpr Index kLine = 64 / sizeof(T);  // values per cache line
-    const Index bytes_per_row = spec.m * static_cast<Index>(sizeof(T));
-    if (A.cols > 2 * kLine && 4 * kLine * bytes_per_row <= (512 << 10))
+    const Index bytes_per_column =
+        std::max<Index>(512, 2 * spec.m) * static_cast<Index>(sizeof(T));
+    if (A.cols > 2 * kLine && 4 * kLine * bytes_per_column <= (512 << 10))
       out = apply_dense<T, 4 * kLine>(spec, A);
-    else if (A.cols > kLine && 2 * kLine * bytes_per_row <= (512 << 10))
+    else if (A.cols > kLine && 2 * kLine * bytes_per_column <= (512 << 10))
       out = apply_dense<T, 2 * kLine>(spec, A);
     else
       out = apply_dense<T, kLine>(spec, A);

@@ -104,11 +104,12 @@ TEST(Sketch, DenseMatchesExplicitMatrixForEveryKindAndLayout) {
 
 TEST(Sketch, SparseSignRegroupingPaths) {
   // (m, n, d, s): direct scatter (small output); regrouping with wide chunks and a padded
-  // remainder (output beyond L2); more output rows than entries per block (sorted
-  // regrouping); several super-blocks of rows (column-major input). Column-major inputs are
-  // always regrouped.
-  const Index cases[][4] = {{20, 3000, 40, 3}, {1024, 3000, 40, 8}, {20000, 300, 3, 2},
-                            {64, 150000, 2, 32}};
+  // remainder (output beyond L2); several blocks of three chunks each; more output rows than
+  // entries per block (sorted regrouping); several super-blocks of rows (column-major input);
+  // a vector (scattered directly in either layout). Column-major inputs of several columns
+  // are always regrouped.
+  const Index cases[][4] = {{20, 3000, 40, 3},  {1024, 3000, 40, 8}, {300, 5000, 70, 8},
+                            {20000, 300, 3, 2}, {64, 150000, 2, 32}, {4000, 20000, 1, 8}};
   for (const auto& c : cases) {
     const SketchSpec spec = make_spec(SketchKind::SparseSign, c[0], c[1], 5, static_cast<int>(c[3]));
     const RowMatrix<double> A = random_matrix(c[1], c[2], 13);
