@@ -146,7 +146,9 @@ RowMatrix<T> apply_dense(const SketchSpec& spec, const DataView<T>& A) {
   // W is chosen so that a block's chunk stays in L2 beside the #m x W output chunk.
   Index block_rows = 256;
   while (block_rows < 8192 && block_rows < m) block_rows *= 2;
-  TaskPlan plan = make_plan(n, d, m, d, block_rows, 4 * block_rows, sizeof(T));
+  // Four row groups at most: each adds an #m x #d buffer to zero and to sum at the end, and
+  // the regrouped sketch is close to memory-bound, so more groups cost more than they bring.
+  TaskPlan plan = make_plan(n, d, m, d, block_rows, 4 * block_rows, sizeof(T), 4);
   plan.pad = W;
   return run_plan<T>(plan, n, m, d, [&](Index i0, Index i1, Index, Index, T* acc, Index) {
     Scratch<T, 1> tile(static_cast<std::size_t>(chunks * block_rows * W));
