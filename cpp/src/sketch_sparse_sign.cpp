@@ -177,27 +177,25 @@ RowMatrix<T> apply_dense(const SketchSpec& spec, const DataView<T>& A) {
 template <typename T>
 RowMatrix<T> apply_direct_rows(const SketchSpec& spec, const DataView<T>& A) {
   const Index n = A.rows, d = A.cols, m = spec.m, s = spec.nnz_per_column;
-  const std::vector<std::uint32_t> codes = sparse_sign_codes(spec);
-  // Memory-bound (one read of A, one cheap update per value): a second thread brings little
-  // bandwidth on small machines, and each group adds an #m x #d buffer to zero and sum, so
-  // groups are only made for very tall A.
-  const TaskPlan plan = make_plan(n, d, m, d, 1, Index(1) << 18, sizeof(T));
+  // Memory-bound (one read of A, one cheap update per value), so a few row groups suffice;
+  // each adds an #m x #d buffer to zero and sum. Each task draws its columns of S as it goes.
+  const TaskPlan plan = make_plan(n, d, m, d, 1, Index(1) << 15, sizeof(T), 4);
   return run_plan<T>(plan, n, m, d, [&](Index i0, Index i1, Index, Index, T* o, Index ld) {
+    std::vector<std::uint32_t> codes(static_cast<std::size_t>(s));
     if (d == 1) {  // a vector: scalar updates, without a vector loop's set-up per entry
-      for (Index i = i0; i < i1; ++i)
-        for (Index k = 0; k < s; ++k) {
-          const std::uint32_t code = codes[i * s + k];
-          const T sign = code_sign<T>(code);
-          o[static_cast<Index>(code & kRowMask) * ld] += sign * A.dense[i * A.ld];
-        }
+      for (Index i = i0; i < i1; ++i) {
+        sparse_sign_column(spec, i, codes.data());
+        for (Index k = 0; k < s; ++k)
+          o[static_cast<Index>(codes[k] & kRowMask) * ld] += code_sign<T>(codes[k]) * A.dense[i * A.ld];
+      }
       return;
     }
     for (Index i = i0; i < i1; ++i) {
+      sparse_sign_column(spec, i, codes.data());
       const T* __restrict a = A.dense + i * A.ld;
       for (Index k = 0; k < s; ++k) {
-        const std::uint32_t code = codes[i * s + k];
-        const T sign = code_sign<T>(code);
-        T* __restrict dst = o + static_cast<Index>(code & kRowMask) * ld;
+        const T sign = code_sign<T>(codes[k]);
+        T* __restrict dst = o + static_cast<Index>(codes[k] & kRowMask) * ld;
 #pragma omp simd
         for (Index c = 0; c < d; ++c) dst[c] += sign * a[c];
       }
