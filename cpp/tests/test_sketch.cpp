@@ -196,6 +196,27 @@ TEST(Sketch, SameResultOnAnyThreadCount) {
   set_num_threads(before);
 }
 
+TEST(Sketch, SparseSignSameResultOnAnyThreadCountWithSeveralRowGroups) {
+  // (m, d, s): direct scatter (CountSketch), regrouped blocks, a vector; 70000 rows make
+  // several row groups on either path.
+  const Index n = 70000;
+  const Index cases[][3] = {{300, 5, 1}, {512, 40, 8}, {1000, 1, 8}};
+  const int before = get_num_threads();
+  for (const auto& c : cases) {
+    const SketchSpec spec = make_spec(SketchKind::SparseSign, c[0], n, 4, static_cast<int>(c[2]));
+    const RowMatrix<double> A = random_matrix(n, c[1], 3);
+    const ColMatrix<double> Acol = A;
+    set_num_threads(1);
+    const RowMatrix<double> one = sketch_dense<double>(spec, A);
+    const RowMatrix<double> one_col = sketch_dense<double>(spec, Acol);
+    set_num_threads(3);
+    EXPECT_TRUE(sketch_dense<double>(spec, A) == one) << "m = " << c[0];
+    EXPECT_TRUE(sketch_dense<double>(spec, Acol) == one_col) << "m = " << c[0];
+    EXPECT_LT(max_abs_diff(one, one_col), 1e-11) << "m = " << c[0];
+  }
+  set_num_threads(before);
+}
+
 TEST(Sketch, ValidationThrows) {
   const RowMatrix<double> A = random_matrix(10, 2, 1);
   EXPECT_THROW(validate_sketch(make_spec(SketchKind::SparseSign, 0, 10)), std::invalid_argument);
