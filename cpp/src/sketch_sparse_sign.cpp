@@ -6,9 +6,11 @@
 // to stay in L2). Otherwise S is regrouped per block of rows of A by output
 // row (a counting sort): each output row is then loaded once per block, receives all its
 // contributions from the block (held in a cache-resident tile of A) in registers, and is
-// stored once. Sparse data is scattered entry by entry.
+// stored once. Sparse data is scattered entry by entry. The signs enter as multiplications
+// by +-1 built from bits, never as branches (random signs defeat branch prediction).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "sketch_detail.hpp"
@@ -20,135 +22,153 @@ namespace {
 constexpr std::uint32_t kRowMask = 0x7fffffffu;
 constexpr std::uint32_t kSignBit = 0x80000000u;
 
-/// S restricted to rows [first, first + rows) of A, regrouped per block of block_rows rows of
-/// A: the block's s * block_rows entries (local row | sign bit) sorted by output row, in runs.
-struct Buckets {
-  Index first = 0, rows = 0, block_rows = 0, blocks = 0, capacity = 0;
-  std::vector<std::uint32_t> entries;     // block b's entries start at b * block_rows * s
-  std::vector<std::uint32_t> run_target;  // block b's runs start at b * capacity
-  std::vector<std::uint32_t> run_end;     // end of each run in `entries`
-  std::vector<Index> runs;                // number of runs of each block
-};
-
-Buckets make_buckets(const SketchSpec& spec, Index first, Index rows, Index block_rows) {
-  const Index s = spec.nnz_per_column, m = spec.m;
-  Buckets bk;
-  bk.first = first;
-  bk.rows = rows;
-  bk.block_rows = block_rows;
-  bk.blocks = (rows + block_rows - 1) / block_rows;
-  bk.capacity = std::min(m, s * block_rows);
-  bk.entries.resize(static_cast<std::size_t>(rows * s));
-  bk.run_target.resize(static_cast<std::size_t>(bk.blocks * bk.capacity));
-  bk.run_end.resize(bk.run_target.size());
-  bk.runs.assign(static_cast<std::size_t>(bk.blocks), 0);
-  parallel_for(
-      0, bk.blocks,
-      [&](std::int64_t b) {
-        const Index r0 = b * block_rows, len = std::min(block_rows, rows - r0);
-        const Index base = r0 * s;
-        std::vector<std::uint32_t> codes(static_cast<std::size_t>(len * s));
-        for (Index i = 0; i < len; ++i) sparse_sign_column(spec, first + r0 + i, &codes[i * s]);
-        std::uint32_t* target = bk.run_target.data() + b * bk.capacity;
-        std::uint32_t* end = bk.run_end.data() + b * bk.capacity;
-        Index runs = 0;
-        if (m <= 4 * len * s) {
-          // Counting sort by output row (stable: local rows ascend within a run).
-          std::vector<std::uint32_t> start(static_cast<std::size_t>(m + 1), 0);
-          for (std::uint32_t code : codes) ++start[(code & kRowMask) + 1];
-          for (Index r = 0; r < m; ++r) {
-            if (start[r + 1] > 0) {
-              target[runs] = static_cast<std::uint32_t>(r);
-              end[runs++] = static_cast<std::uint32_t>(base + start[r] + start[r + 1]);
-            }
-            start[r + 1] += start[r];
-          }
-          for (Index q = 0; q < len * s; ++q) {
-            const std::uint32_t code = codes[q];
-            bk.entries[base + start[code & kRowMask]++] =
-                static_cast<std::uint32_t>(q / s) | (code & kSignBit);
-          }
-        } else {
-          // Few entries per output row: sort (row, entry) keys instead of scanning all m rows.
-          std::vector<std::uint64_t> keys(codes.size());
-          for (std::size_t q = 0; q < codes.size(); ++q)
-            keys[q] = (static_cast<std::uint64_t>(codes[q] & kRowMask) << 32) | q;
-          std::sort(keys.begin(), keys.end());
-          for (std::size_t q = 0; q < keys.size(); ++q) {
-            const auto row = static_cast<std::uint32_t>(keys[q] >> 32);
-            const auto entry = static_cast<Index>(keys[q] & 0xffffffffu);
-            bk.entries[base + q] =
-                static_cast<std::uint32_t>(entry / s) | (codes[entry] & kSignBit);
-            if (runs == 0 || target[runs - 1] != row) target[runs++] = row;
-            end[runs - 1] = static_cast<std::uint32_t>(base + q + 1);
-          }
-        }
-        bk.runs[b] = runs;
-      },
-      Schedule::Dynamic, 1);
-  return bk;
+/// The sign of a code as +1 or -1, built from its bits: compilers often turn a select on the
+/// sign into a branch, which random signs mispredict half the time.
+template <typename T>
+T code_sign(std::uint32_t code) {
+  if constexpr (sizeof(T) == 8) {
+    const std::uint64_t bits =
+        0x3ff0000000000000ULL | (static_cast<std::uint64_t>(code & kSignBit) << 32);
+    double sign;
+    std::memcpy(&sign, &bits, sizeof sign);
+    return sign;
+  } else {
+    const std::uint32_t bits = 0x3f800000u | (code & kSignBit);
+    float sign;
+    std::memcpy(&sign, &bits, sizeof sign);
+    return sign;
+  }
 }
 
-/// out (#m by W, row-major) += block b's part of S times tile (block_rows by W, row-major).
+/// The columns [first, first + rows) of S (one per row of a block of A) regrouped by output
+/// row: the block's s * rows entries (local row | sign bit) in runs of equal output row, in
+/// ascending output row and, within a run, ascending local row. Built by each task for each
+/// of its blocks just before use, so that it stays in cache; the buffers are reused.
+class BlockBuckets {
+ public:
+  void build(const SketchSpec& spec, Index first, Index rows) {
+    const Index s = spec.nnz_per_column, m = spec.m, count = rows * s;
+    codes_.resize(static_cast<std::size_t>(count));
+    entries_.resize(codes_.size());
+    target_.resize(static_cast<std::size_t>(std::min(m, count)));
+    end_.resize(target_.size());
+    for (Index i = 0; i < rows; ++i) sparse_sign_column(spec, first + i, &codes_[i * s]);
+    runs_ = 0;
+    if (m <= 4 * count) {
+      // Counting sort by output row (stable: local rows ascend within a run).
+      start_.assign(static_cast<std::size_t>(m + 1), 0);
+      for (std::uint32_t code : codes_) ++start_[(code & kRowMask) + 1];
+      for (Index r = 0; r < m; ++r) {
+        if (start_[r + 1] > 0) {
+          target_[runs_] = static_cast<std::uint32_t>(r);
+          end_[runs_++] = start_[r] + start_[r + 1];
+        }
+        start_[r + 1] += start_[r];
+      }
+      for (Index q = 0; q < count; ++q) {
+        const std::uint32_t code = codes_[q];
+        entries_[start_[code & kRowMask]++] = static_cast<std::uint32_t>(q / s) | (code & kSignBit);
+      }
+    } else {
+      // Few entries per output row: sort (row, entry) keys instead of scanning all m rows.
+      keys_.resize(codes_.size());
+      for (Index q = 0; q < count; ++q)
+        keys_[q] = (static_cast<std::uint64_t>(codes_[q] & kRowMask) << 32) | static_cast<std::uint64_t>(q);
+      std::sort(keys_.begin(), keys_.end());
+      for (Index q = 0; q < count; ++q) {
+        const auto row = static_cast<std::uint32_t>(keys_[q] >> 32);
+        const auto entry = static_cast<Index>(keys_[q] & 0xffffffffu);
+        entries_[q] = static_cast<std::uint32_t>(entry / s) | (codes_[entry] & kSignBit);
+        if (runs_ == 0 || target_[runs_ - 1] != row) target_[runs_++] = row;
+        end_[runs_ - 1] = static_cast<std::uint32_t>(q + 1);
+      }
+    }
+  }
+
+  Index runs() const { return runs_; }
+  const std::uint32_t* entries() const { return entries_.data(); }
+  const std::uint32_t* run_target() const { return target_.data(); }
+  const std::uint32_t* run_end() const { return end_.data(); }  ///< end of each run in entries()
+
+ private:
+  std::vector<std::uint32_t> codes_, entries_, target_, end_, start_;
+  std::vector<std::uint64_t> keys_;
+  Index runs_ = 0;
+};
+
+/// Where the next accumulate_block call will read: its tile and output chunks. Their first
+/// `lines` cache lines are prefetched while the current block is accumulated, so that the
+/// next call finds them in L2 instead of reading them from L3 at random.
+template <typename T>
+struct NextChunk {
+  const T* tile = nullptr;
+  const T* out = nullptr;
+  Index lines = 0;
+};
+
+/// out (#m by W, row-major) += the block's part of S times tile (its rows by W, row-major).
 template <typename T, int W>
-void accumulate_block(const Buckets& bk, Index b, Index s, const T* tile, T* out) {
-  const std::uint32_t* entries = bk.entries.data();
-  const std::uint32_t* target = bk.run_target.data() + b * bk.capacity;
-  const std::uint32_t* end = bk.run_end.data() + b * bk.capacity;
-  Index e = b * bk.block_rows * s;
-  for (Index q = 0; q < bk.runs[b]; ++q) {
+void accumulate_block(const BlockBuckets& bk, const T* tile, T* out, const NextChunk<T>& next) {
+  const std::uint32_t* entries = bk.entries();
+  const std::uint32_t* target = bk.run_target();
+  const std::uint32_t* end = bk.run_end();
+  const Index runs = bk.runs();
+  const Index lines_per_run = runs > 0 ? (next.lines + runs - 1) / runs : 0;
+  const char* next_tile = reinterpret_cast<const char*>(next.tile);
+  const char* next_out = reinterpret_cast<const char*>(next.out);
+  Index e = 0, line = 0;
+  for (Index q = 0; q < runs; ++q) {
+    for (const Index line1 = std::min(next.lines, line + lines_per_run); line < line1; ++line) {
+      __builtin_prefetch(next_tile + 64 * line, 0, 2);
+      __builtin_prefetch(next_out + 64 * line, 1, 2);
+    }
     // A fixed-size Eigen array keeps the W accumulators in vector registers.
     Eigen::Map<Eigen::Array<T, W, 1>> o(out + static_cast<Index>(target[q]) * W);
     Eigen::Array<T, W, 1> acc = o;
     for (const Index e1 = end[q]; e < e1; ++e) {
       const std::uint32_t code = entries[e];
       const Eigen::Map<const Eigen::Array<T, W, 1>> a(tile + static_cast<Index>(code & kRowMask) * W);
-      // A multiply by +-1 rather than a branch: the signs are random, so a branch on them
-      // would be mispredicted half the time.
-      acc += (code & kSignBit ? T(-1) : T(1)) * a;
+      acc += code_sign<T>(code) * a;
     }
     o = acc;
   }
 }
 
-/// Dense A through Buckets. Each task reads its rows of A in storage order, one block at a
-/// time, into a chunk-major tile (column chunks of W values), and accumulates each chunk into
-/// its own contiguous #m by W part of a chunk-major output.
+/// Dense A through BlockBuckets. Each task reads its rows of A in storage order, one block at
+/// a time, into a chunk-major tile (column chunks of W values), regroups the block's columns of
+/// S, and accumulates each chunk into its own contiguous #m by W part of a chunk-major output.
 template <typename T, int W>
 RowMatrix<T> apply_dense(const SketchSpec& spec, const DataView<T>& A) {
-  const Index n = A.rows, d = A.cols, m = spec.m, s = spec.nnz_per_column;
+  const Index n = A.rows, d = A.cols, m = spec.m;
   const Index chunks = (d + W - 1) / W;
-  // A block's chunk (block_rows x W values) stays in L2 beside the #m x W output chunk.
-  Index block_rows = 64;
-  while (block_rows < 4096 && 2 * block_rows * W * static_cast<Index>(sizeof(T)) <= (256 << 10))
-    block_rows *= 2;
-  // Bound the regrouped S to about 2^22 entries at a time.
-  const Index super_rows = std::max<Index>(1, (Index(1) << 22) / (s * block_rows)) * block_rows;
-  RowMatrix<T> out;
-  for (Index first = 0; first < n; first += super_rows) {
-    const Index rows = std::min(super_rows, n - first);
-    const Buckets bk = make_buckets(spec, first, rows, block_rows);
-    TaskPlan plan = make_plan(rows, d, m, d, block_rows, 4 * block_rows, sizeof(T));
-    plan.pad = W;
-    RowMatrix<T> part = run_plan<T>(plan, rows, m, d, [&](Index i0, Index i1, Index, Index,
-                                                          T* acc, Index) {
-      Scratch<T, 1> tile(static_cast<std::size_t>(chunks * block_rows * W));
-      if (d % W != 0)  // zero the padding columns, which loading leaves alone
-        std::fill(tile.data(), tile.data() + chunks * block_rows * W, T(0));
-      for (Index r0 = i0; r0 < i1; r0 += block_rows) {
-        load_chunked(A, first + r0, first + std::min(i1, r0 + block_rows), W, tile.data(),
-                     block_rows, NoSign{});
-        for (Index k = 0; k < chunks; ++k)
-          accumulate_block<T, W>(bk, r0 / block_rows, s, tile.data() + k * block_rows * W,
-                                 acc + k * m * W);
+  // About m rows per block, so that each output row receives about s contributions per block
+  // (its load and store, and the end of its run, are then shared by s updates); the chunk width
+  // W is chosen so that a block's chunk stays in L2 beside the #m x W output chunk.
+  Index block_rows = 256;
+  while (block_rows < 8192 && block_rows < m) block_rows *= 2;
+  // Four row groups at most: each adds an #m x #d buffer to zero and to sum at the end, and
+  // the regrouped sketch is close to memory-bound, so more groups cost more than they bring.
+  TaskPlan plan = make_plan(n, d, m, d, block_rows, 4 * block_rows, sizeof(T), 4);
+  plan.pad = W;
+  return run_plan<T>(plan, n, m, d, [&](Index i0, Index i1, Index, Index, T* acc, Index) {
+    Scratch<T, 1> tile(static_cast<std::size_t>(chunks * block_rows * W));
+    if (d % W != 0)  // zero the padding columns, which loading leaves alone
+      std::fill(tile.data(), tile.data() + chunks * block_rows * W, T(0));
+    BlockBuckets buckets;
+    // Chunks are accumulated last-loaded first (the last ones loaded are still in L2), each
+    // while the next one is prefetched.
+    const Index lines = std::min(block_rows, m) * W * static_cast<Index>(sizeof(T)) / 64;
+    for (Index r0 = i0; r0 < i1; r0 += block_rows) {
+      const Index r1 = std::min(i1, r0 + block_rows);
+      buckets.build(spec, r0, r1 - r0);
+      load_chunked(A, r0, r1, W, tile.data(), block_rows, NoSign{});
+      for (Index k = chunks - 1; k >= 0; --k) {
+        NextChunk<T> next;
+        if (k > 0) next = {tile.data() + (k - 1) * block_rows * W, acc + (k - 1) * m * W, lines};
+        accumulate_block<T, W>(buckets, tile.data() + k * block_rows * W, acc + k * m * W, next);
       }
-    });
-    if (first == 0)
-      out = std::move(part);
-    else
-      out += part;
-  }
-  return out;
+    }
+  });
 }
 
 /// Row-major A scattered directly: each row of A is read once, in order, and added to its s
@@ -157,27 +177,25 @@ RowMatrix<T> apply_dense(const SketchSpec& spec, const DataView<T>& A) {
 template <typename T>
 RowMatrix<T> apply_direct_rows(const SketchSpec& spec, const DataView<T>& A) {
   const Index n = A.rows, d = A.cols, m = spec.m, s = spec.nnz_per_column;
-  const std::vector<std::uint32_t> codes = sparse_sign_codes(spec);
-  // Memory-bound (one read of A, one cheap update per value): a second thread brings little
-  // bandwidth on small machines, and each group adds an #m x #d buffer to zero and sum, so
-  // groups are only made for very tall A.
-  const TaskPlan plan = make_plan(n, d, m, d, 1, Index(1) << 18, sizeof(T));
+  // Memory-bound (one read of A, one cheap update per value), so a few row groups suffice;
+  // each adds an #m x #d buffer to zero and sum. Each task draws its columns of S as it goes.
+  const TaskPlan plan = make_plan(n, d, m, d, 1, Index(1) << 15, sizeof(T), 4);
   return run_plan<T>(plan, n, m, d, [&](Index i0, Index i1, Index, Index, T* o, Index ld) {
+    std::vector<std::uint32_t> codes(static_cast<std::size_t>(s));
     if (d == 1) {  // a vector: scalar updates, without a vector loop's set-up per entry
-      for (Index i = i0; i < i1; ++i)
-        for (Index k = 0; k < s; ++k) {
-          const std::uint32_t code = codes[i * s + k];
-          const T sign = (code & kSignBit) ? T(-1) : T(1);  // (a select, not a branch)
-          o[static_cast<Index>(code & kRowMask) * ld] += sign * A.dense[i * A.ld];
-        }
+      for (Index i = i0; i < i1; ++i) {
+        sparse_sign_column(spec, i, codes.data());
+        for (Index k = 0; k < s; ++k)
+          o[static_cast<Index>(codes[k] & kRowMask) * ld] += code_sign<T>(codes[k]) * A.dense[i * A.ld];
+      }
       return;
     }
     for (Index i = i0; i < i1; ++i) {
+      sparse_sign_column(spec, i, codes.data());
       const T* __restrict a = A.dense + i * A.ld;
       for (Index k = 0; k < s; ++k) {
-        const std::uint32_t code = codes[i * s + k];
-        const T sign = (code & kSignBit) ? T(-1) : T(1);
-        T* __restrict dst = o + static_cast<Index>(code & kRowMask) * ld;
+        const T sign = code_sign<T>(codes[k]);
+        T* __restrict dst = o + static_cast<Index>(codes[k] & kRowMask) * ld;
 #pragma omp simd
         for (Index c = 0; c < d; ++c) dst[c] += sign * a[c];
       }
@@ -195,7 +213,7 @@ RowMatrix<T> apply_sparse(const SketchSpec& spec, const DataView<T>& A) {
   auto scatter = [&](Index i, Index c, T v, T* o, Index ld) {
     const std::uint32_t* ci = code + i * s;
     for (Index k = 0; k < s; ++k)
-      o[static_cast<Index>(ci[k] & kRowMask) * ld + c] += (ci[k] & kSignBit) ? -v : v;
+      o[static_cast<Index>(ci[k] & kRowMask) * ld + c] += code_sign<T>(ci[k]) * v;
   };
   if (A.layout == DataView<T>::Layout::Csr) {
     const TaskPlan plan = make_plan(n, d, m, d, 1, 4096, sizeof(T));
@@ -221,20 +239,28 @@ RowMatrix<T> apply_sparse(const SketchSpec& spec, const DataView<T>& A) {
 template <typename T>
 RowMatrix<T> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A) {
   RowMatrix<T> out;
-  if (!A.is_dense()) {
+  if (A.is_dense() && A.cols == 1) {
+    // A vector: whichever its layout, its values are contiguous, and one value per row leaves
+    // nothing for regrouping to share.
+    DataView<T> rows = A;
+    rows.layout = DataView<T>::Layout::RowMajor;
+    rows.ld = 1;
+    out = apply_direct_rows(spec, rows);
+  } else if (!A.is_dense()) {
     out = apply_sparse(spec, A);
   } else if (A.layout == DataView<T>::Layout::RowMajor &&
              (spec.nnz_per_column == 1 ||
               spec.m * A.cols * static_cast<Index>(sizeof(T)) <= (256 << 10))) {
     out = apply_direct_rows(spec, A);
   } else {
-    // Output chunks of W values: as wide as the #m x W chunk fits in half of L2, not much
-    // wider than A.
+    // Output chunks of W values: as wide as the #m x W output chunk and a block's chunk of
+    // about max(m, 256) rows (see apply_dense) fit in half of L2, not much wider than A.
     constexpr Index kLine = 64 / sizeof(T);  // values per cache line
-    const Index bytes_per_row = spec.m * static_cast<Index>(sizeof(T));
-    if (A.cols > 2 * kLine && 4 * kLine * bytes_per_row <= (512 << 10))
+    const Index bytes_per_column =
+        std::max<Index>(512, 2 * spec.m) * static_cast<Index>(sizeof(T));
+    if (A.cols > 2 * kLine && 4 * kLine * bytes_per_column <= (512 << 10))
       out = apply_dense<T, 4 * kLine>(spec, A);
-    else if (A.cols > kLine && 2 * kLine * bytes_per_row <= (512 << 10))
+    else if (A.cols > kLine && 2 * kLine * bytes_per_column <= (512 << 10))
       out = apply_dense<T, 2 * kLine>(spec, A);
     else
       out = apply_dense<T, kLine>(spec, A);

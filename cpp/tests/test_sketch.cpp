@@ -104,11 +104,12 @@ TEST(Sketch, DenseMatchesExplicitMatrixForEveryKindAndLayout) {
 
 TEST(Sketch, SparseSignRegroupingPaths) {
   // (m, n, d, s): direct scatter (small output); regrouping with wide chunks and a padded
-  // remainder (output beyond L2); more output rows than entries per block (sorted
-  // regrouping); several super-blocks of rows (column-major input). Column-major inputs are
-  // always regrouped.
-  const Index cases[][4] = {{20, 3000, 40, 3}, {1024, 3000, 40, 8}, {20000, 300, 3, 2},
-                            {64, 150000, 2, 32}};
+  // remainder (output beyond L2); several blocks of three chunks each; more output rows than
+  // entries per block (sorted regrouping); several super-blocks of rows (column-major input);
+  // a vector (scattered directly in either layout). Column-major inputs of several columns
+  // are always regrouped.
+  const Index cases[][4] = {{20, 3000, 40, 3},  {1024, 3000, 40, 8}, {300, 5000, 70, 8},
+                            {20000, 300, 3, 2}, {64, 150000, 2, 32}, {4000, 20000, 1, 8}};
   for (const auto& c : cases) {
     const SketchSpec spec = make_spec(SketchKind::SparseSign, c[0], c[1], 5, static_cast<int>(c[3]));
     const RowMatrix<double> A = random_matrix(c[1], c[2], 13);
@@ -191,6 +192,27 @@ TEST(Sketch, SameResultOnAnyThreadCount) {
     set_num_threads(3);
     const RowMatrix<double> three = sketch_dense<double>(spec, A);
     EXPECT_TRUE(one == three) << "kind " << static_cast<int>(kind);
+  }
+  set_num_threads(before);
+}
+
+TEST(Sketch, SparseSignSameResultOnAnyThreadCountWithSeveralRowGroups) {
+  // (m, d, s): direct scatter (CountSketch), regrouped blocks, a vector; 70000 rows make
+  // several row groups on either path.
+  const Index n = 70000;
+  const Index cases[][3] = {{300, 5, 1}, {512, 40, 8}, {1000, 1, 8}};
+  const int before = get_num_threads();
+  for (const auto& c : cases) {
+    const SketchSpec spec = make_spec(SketchKind::SparseSign, c[0], n, 4, static_cast<int>(c[2]));
+    const RowMatrix<double> A = random_matrix(n, c[1], 3);
+    const ColMatrix<double> Acol = A;
+    set_num_threads(1);
+    const RowMatrix<double> one = sketch_dense<double>(spec, A);
+    const RowMatrix<double> one_col = sketch_dense<double>(spec, Acol);
+    set_num_threads(3);
+    EXPECT_TRUE(sketch_dense<double>(spec, A) == one) << "m = " << c[0];
+    EXPECT_TRUE(sketch_dense<double>(spec, Acol) == one_col) << "m = " << c[0];
+    EXPECT_LT(max_abs_diff(one, one_col), 1e-11) << "m = " << c[0];
   }
   set_num_threads(before);
 }
