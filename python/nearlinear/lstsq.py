@@ -213,7 +213,10 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
         sketch_size = check_int(sketch_size, "sketch_size", minimum=d, maximum=max(n, d))
     seed = resolve_seed(seed)
     if is_sparse:
-        indptr, indices, data = sparse_arrays(A)
+        if A.indptr.dtype == np.int32 and A.indices.dtype == np.int32:
+            indptr, indices, data = A.indptr, A.indices, A.data  # read as SciPy stores them
+        else:
+            indptr, indices, data = sparse_arrays(A)
     nnz = float(A.nnz) if is_sparse else float(n) * float(d)
 
     def solve(method, max_iter):
