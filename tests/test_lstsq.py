@@ -140,6 +140,19 @@ def test_sparse_index_width_does_not_change_the_result(fmt, method):
         assert rel(r32.x, numpy_solution(A.toarray(), b)) < 1e-10
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("method", ["precondition", "sketch", "direct", "diagonal"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_A_raises_for_every_method(method, sparse, bad):
+    """A is not scanned up front; every method still refuses one non-finite entry."""
+    rng = fresh_rng()
+    A = rng.standard_normal((2000, 30))
+    A[int(rng.integers(2000)), int(rng.integers(30))] = bad
+    A_in = sp.csr_matrix(A) if sparse else A
+    with pytest.raises(ValueError, match=r"A`? must not contain NaN or inf"):
+        nl.lstsq(A_in, rng.standard_normal(2000), method=method, seed=rng)
+
+
 @pytest.mark.parametrize("method", ["precondition", "direct", "sketch"])
 @pytest.mark.parametrize("sparse", [False, True])
 def test_multiple_right_hand_sides(method, sparse):

@@ -272,6 +272,9 @@ LstsqResult diagonal_solve(const Op& op, const ConstRowMatrixRef<double>& B,
   FirstPass first;
   Vector<double> col_sq;
   op.residual(X, B, first.G, first.rsq, &col_sq);
+  // NaN or inf in A shows in its column norms (a finite A whose squares overflow too, hence
+  // the exact scan before the error).
+  if (!col_sq.allFinite()) NL_CHECK(op.all_finite(), "`A` must not contain NaN or inf");
   const DiagonalFactor F(col_sq.array() + o.reg, std::sqrt(col_sq.maxCoeff() + o.reg));
   iterate(op, B, F, o, X, res, &first);
   res.x = std::move(X);
@@ -282,6 +285,7 @@ LstsqResult diagonal_solve(const Op& op, const ConstRowMatrixRef<double>& B,
 template <typename Op>
 LstsqResult direct_solve(const Op& op, ColMatrix<double> A, const ConstRowMatrixRef<double>& B,
                          const LstsqOptions& o) {
+  NL_CHECK(A.allFinite(), "`A` must not contain NaN or inf");
   const Index n = A.rows(), d = A.cols();
   const double rcond = resolve_rcond(o, n, d);
   LstsqResult res;

@@ -92,6 +92,18 @@ class DenseOperator {
     for (const auto& s : sq) q += s;
   }
 
+  /// Whether every entry of A is finite (a parallel scan, for the rare non-finite case).
+  bool all_finite() const {
+    const RowBlocks blocks(A_.rows(), A_.cols(), 1);
+    std::vector<char> ok(blocks.count);
+    parallel_for(0, blocks.count, [&](std::int64_t b) {
+      const Index begin = b * blocks.rows_per_block;
+      ok[b] = A_.middleRows(begin, std::min(A_.rows(), begin + blocks.rows_per_block) - begin)
+                  .allFinite();
+    });
+    return std::all_of(ok.begin(), ok.end(), [](char c) { return c != 0; });
+  }
+
  private:
   static constexpr Index kSubRows = 256;
 
@@ -240,6 +252,11 @@ class CsrOperator {
     }, kSchedule, 2);
     q = Vector<double>::Zero(k);
     for (const auto& s : sq) q += s;
+  }
+  /// Whether every stored value of A is finite.
+  bool all_finite() const {
+    const Index nnz = static_cast<Index>(A_.indptr[A_.rows]);
+    return Eigen::Map<const Vector<T>>(A_.data, nnz).allFinite();
   }
 
  private:

@@ -176,10 +176,13 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
     if sketch is not None:
         sketch = check_choice(sketch, "sketch", SKETCHES)
     is_sparse = sp.issparse(A)
+    # NaN or inf in A is found by the core at no cost on valid data (from the sketch of A,
+    # the first pass's column norms or the dense copy: see lstsq.hpp); a scan here would
+    # cost about two passes over A.
     if is_sparse:
-        A = as_csr_or_csc(A, "A")
+        A = as_csr_or_csc(A, "A", finite=False)
     else:
-        A = as_float_array(A, "A", ndim=2, order="K")
+        A = as_float_array(A, "A", ndim=2, order="K", finite=False)
         if not (A.flags.c_contiguous or A.flags.f_contiguous):
             A = np.ascontiguousarray(A)
     n, d = A.shape

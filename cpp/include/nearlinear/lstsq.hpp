@@ -84,7 +84,10 @@ Index lstsq_default_sketch_size(LstsqMethod method, Index n, Index d, double nnz
 
 /// Solve for a dense A (#n by #d) and B (#n by #k). Throws std::invalid_argument on shape
 /// mismatch, n < d for precondition/sketch (direct handles n < d with the minimum-norm
-/// solution), reg < 0, tol < 0, bad sketch size. Cost: precondition O(sketch + m d^2 +
+/// solution), reg < 0, tol < 0, bad sketch size, NaN or inf in A. A is not scanned up front:
+/// a non-finite entry shows in the sketch of A (precondition, sketch), in the column norms
+/// of the first pass (diagonal) or in the dense copy (direct), so the check costs nothing
+/// on valid data. Cost: precondition O(sketch + m d^2 +
 /// iters * n d k); sketch O(sketch + m d^2); direct O(n d^2).
 template <typename T>
 LstsqResult lstsq_dense(const ConstRowMatrixRef<T>& A, const ConstRowMatrixRef<double>& B,
