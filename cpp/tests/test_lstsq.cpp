@@ -143,12 +143,14 @@ TEST(Lstsq, SparseThirtyTwoBitIndicesMatchSixtyFourBit) {
   }
   std::vector<std::int32_t> bad = indices32;
   bad[7] = static_cast<std::int32_t>(d);
-  const nl::SparseView32<double> out_of_range{n, d, true, indptr32.data(), bad.data(), data.data()};
+  const nl::SparseView32<double> out_of_range{n, d, true, indptr32.data(), bad.data(),
+                                              data.data()};
   EXPECT_THROW(nl::lstsq_sparse(out_of_range, B, options(nl::LstsqMethod::Diagonal)),
                std::invalid_argument);
   std::vector<std::int32_t> decreasing = indptr32;
   std::swap(decreasing[5], decreasing[6]);
-  const nl::SparseView32<double> unordered{n, d, true, decreasing.data(), indices32.data(), data.data()};
+  const nl::SparseView32<double> unordered{n, d, true, decreasing.data(), indices32.data(),
+                                           data.data()};
   EXPECT_THROW(nl::lstsq_sparse(unordered, B, options(nl::LstsqMethod::Diagonal)),
                std::invalid_argument);
 }
