@@ -119,6 +119,40 @@ def test_sparse(fmt, method):
     assert rel(res.x, x) < 1e-10
 
 
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("method", ["precondition", "sketch", "direct", "diagonal"])
+def test_sparse_index_width_does_not_change_the_result(fmt, method):
+    """SciPy's 32-bit indices are read in place, 64-bit ones as given: the same solution up
+    to rounding (the two index widths compile to different instruction sequences)."""
+    rng = fresh_rng()
+    A = (sp.random(3000, 40, density=0.05, random_state=rng) + sp.eye(3000, 40)).asformat(fmt)
+    b = rng.standard_normal(3000)
+    A32 = A.copy()
+    A32.indptr, A32.indices = A.indptr.astype(np.int32), A.indices.astype(np.int32)
+    A64 = A.copy()
+    A64.indptr, A64.indices = A.indptr.astype(np.int64), A.indices.astype(np.int64)
+    r32 = nl.lstsq(A32, b, method=method, seed=3)
+    r64 = nl.lstsq(A64, b, method=method, seed=3)
+    assert rel(r32.x, r64.x) < 1e-13
+    assert abs(r32.residual_norm - r64.residual_norm) <= 1e-13 * r64.residual_norm
+    assert abs(r32.residual_norm - np.linalg.norm(A @ r32.x - b)) <= 1e-12 * np.linalg.norm(b)
+    if method != "sketch":
+        assert rel(r32.x, numpy_solution(A.toarray(), b)) < 1e-10
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("method", ["precondition", "sketch", "direct", "diagonal"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_A_raises_for_every_method(method, sparse, bad):
+    """A is not scanned up front; every method still refuses one non-finite entry."""
+    rng = fresh_rng()
+    A = rng.standard_normal((2000, 30))
+    A[int(rng.integers(2000)), int(rng.integers(30))] = bad
+    A_in = sp.csr_matrix(A) if sparse else A
+    with pytest.raises(ValueError, match=r"A`? must not contain NaN or inf"):
+        nl.lstsq(A_in, rng.standard_normal(2000), method=method, seed=rng)
+
+
 @pytest.mark.parametrize("method", ["precondition", "direct", "sketch"])
 @pytest.mark.parametrize("sparse", [False, True])
 def test_multiple_right_hand_sides(method, sparse):

@@ -6,7 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <memory>
+#include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "lstsq_factor.hpp"
@@ -15,6 +16,7 @@
 namespace nearlinear {
 namespace {
 
+using lstsq_detail::CsrArrays;
 using lstsq_detail::CsrOperator;
 using lstsq_detail::DenseOperator;
 using lstsq_detail::DiagonalFactor;
@@ -71,6 +73,34 @@ TriangularFactor factor_and_project(ColMatrix<double> M, const RowMatrix<double>
   return TriangularFactor(std::move(R), rcond);
 }
 
+/// Largest cond(S A) at which the precondition method keeps the Cholesky factor of the Gram
+/// matrix: R is then exact to about cond^2 eps = 2e-4 relative, so A R^-1 keeps its singular
+/// values within (1 +- sqrt(d/m)) (1 + 2e-4) and CG its rate.
+constexpr double kMaxGramCond = 1e6;
+
+/// The preconditioner of the precondition method by Cholesky QR: (S A)^T (S A) + reg I =
+/// R^T R, and c = R^-T (S A)^T S B (the semi-normal equations, exact enough for a warm
+/// start). The Gram product is a parallel GEMM of 2 m d^2 flops and the Cholesky d^3 / 3,
+/// where Householder QR is sequential and costs 2 m d^2 - 2 d^3 / 3. Returns nothing (and the
+/// caller factors S A by Householder QR) when the Cholesky fails, when cond(R) exceeds
+/// kMaxGramCond, or when R is near rank deficiency (the SVD path needs the QR's accuracy).
+std::optional<TriangularFactor> gram_factor(const ColMatrix<double>& SA,
+                                            const RowMatrix<double>& SB, double reg,
+                                            double rcond, RowMatrix<double>& c) {
+  const Index d = SA.cols();
+  ColMatrix<double> gram(d, d);
+  gram.noalias() = SA.transpose() * SA;
+  if (reg > 0) gram.diagonal().array() += reg;
+  Eigen::LLT<ColMatrix<double>> llt(gram);
+  if (llt.info() != Eigen::Success) return std::nullopt;
+  ColMatrix<double> R = llt.matrixU();
+  TriangularFactor F(std::move(R), rcond);
+  if (F.uses_svd() || !(F.sigma_max() <= kMaxGramCond * F.sigma_min())) return std::nullopt;
+  RowMatrix<double> projected = SA.transpose() * SB;
+  c = llt.matrixU().transpose().solve(projected);
+  return F;
+}
+
 /// Conjugate gradients on the normal equations of min ||A N y - b||^2 + reg ||N y||^2,
 /// carried in x = N y, from the given X. The preconditioned gradient is
 /// s = N^T (A^T r - reg x). A column stops when
@@ -82,9 +112,16 @@ TriangularFactor factor_and_project(ColMatrix<double> M, const RowMatrix<double>
 /// ill-conditioned and the residual large), so a column is also accepted when a restart
 /// no longer halves the true ||s|| and
 ///   ||s|| <= 10 tol (||A|| ||N|| ||r|| + ||A|| ||x|| + ||b||).               (attained floor)
+/// A residual pass already made at the starting X: G = A^T (B - A X), rsq_j = ||B_j - A X_j||^2.
+struct FirstPass {
+  RowMatrix<double> G;
+  Vector<double> rsq;
+};
+
 template <typename Op, typename Factor>
-void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const Factor& F, double reg, double tol, Index max_iter,
-                       RowMatrix<double>& X, LstsqResult& res) {
+void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const Factor& F,
+                       double reg, double tol, Index max_iter, RowMatrix<double>& X,
+                       LstsqResult& res, FirstPass* first) {
   const Index k = B.cols();
   const Vector<double> bnorm = B.colwise().norm().transpose();
   const double anorm = F.sigma_max();
@@ -97,8 +134,13 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const F
   std::vector<double> previous(k, std::numeric_limits<double>::infinity());
   Index iters = 0;
   for (int round = 0;; ++round) {
-    op.residual(X, B, G, rsq);
-    ++res.n_passes;
+    if (round == 0 && first) {  // counted in n_passes by the caller
+      G = std::move(first->G);
+      rsq = std::move(first->rsq);
+    } else {
+      op.residual(X, B, G, rsq);
+      ++res.n_passes;
+    }
     res.residual_norm = rsq.cwiseSqrt();
     if (reg > 0) {
       G.noalias() -= reg * X;
@@ -165,10 +207,11 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const F
 /// preconditioned_cg with the options' tol and max_iter, or their defaults (lstsq.hpp).
 template <typename Op, typename Factor>
 void iterate(const Op& op, const ConstRowMatrixRef<double>& B, const Factor& F,
-             const LstsqOptions& o, RowMatrix<double>& X, LstsqResult& res) {
+             const LstsqOptions& o, RowMatrix<double>& X, LstsqResult& res,
+             FirstPass* first = nullptr) {
   const double tol = o.tol > 0 ? o.tol : lstsq_default_tol();
   const Index max_iter = o.max_iter > 0 ? o.max_iter : 200;
-  preconditioned_cg(op, B, F, o.reg, tol, max_iter, X, res);
+  preconditioned_cg(op, B, F, o.reg, tol, max_iter, X, res, first);
 }
 
 /// Sketch-and-precondition or sketch-and-solve. SketchA(spec) returns S A (#m by #d).
@@ -191,17 +234,21 @@ LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, const ConstRowMatri
   ColMatrix<double> SA = sketch_a(spec);
   res.n_passes = 1;
   RowMatrix<double> c;
-  const TriangularFactor F = factor_and_project(augment(std::move(SA), o.reg),
-                                                augment_rhs(SB, d, o.reg),
-                                                resolve_rcond(o, n, d), c);
+  const double rcond = resolve_rcond(o, n, d);
+  // Sketch-and-solve returns the solution of the sketched problem itself, so it keeps the
+  // backward-stable Householder QR; the precondition method only needs a good R.
+  std::optional<TriangularFactor> gram;
+  if (o.method == LstsqMethod::Precondition) gram = gram_factor(SA, SB, o.reg, rcond, c);
+  const TriangularFactor F =
+      gram ? std::move(*gram)
+           : factor_and_project(augment(std::move(SA), o.reg), augment_rhs(SB, d, o.reg), rcond, c);
   res.rank = F.rank();
   res.cond_estimate = F.sigma_min() > 0 ? F.sigma_max() / F.sigma_min()
                                         : std::numeric_limits<double>::infinity();
   RowMatrix<double> X = F.solve(c);
   if (o.method == LstsqMethod::Sketch) {
-    RowMatrix<double> G;
     Vector<double> rsq;
-    op.residual(X, B, G, rsq);
+    op.residual_norms(X, B, rsq);
     ++res.n_passes;
     res.residual_norm = rsq.cwiseSqrt();
   } else {
@@ -212,18 +259,24 @@ LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, const ConstRowMatri
 }
 
 /// Conjugate gradients on the normal equations with the column-norm preconditioner, from
-/// x = 0 (CGLS with Jacobi scaling). No sketch and no factorisation: one pass over A to get
-/// the column norms, then one fused pass per iteration. col_sq: ||a_j||^2.
+/// x = 0 (CGLS with Jacobi scaling). No sketch and no factorisation: the first pass gives
+/// A^T b and the column norms ||a_j||^2 together, then one fused pass per iteration.
 template <typename Op>
-LstsqResult diagonal_solve(const Op& op, const Vector<double>& col_sq,
-                           const ConstRowMatrixRef<double>& B, const LstsqOptions& o) {
+LstsqResult diagonal_solve(const Op& op, const ConstRowMatrixRef<double>& B,
+                           const LstsqOptions& o) {
   const Index d = op.cols();
   LstsqResult res;
   res.n_passes = 1;
   res.rank = d;
-  const DiagonalFactor F(col_sq.array() + o.reg, std::sqrt(col_sq.maxCoeff() + o.reg));
   RowMatrix<double> X = RowMatrix<double>::Zero(d, B.cols());
-  iterate(op, B, F, o, X, res);
+  FirstPass first;
+  Vector<double> col_sq;
+  op.residual(X, B, first.G, first.rsq, &col_sq);
+  // NaN or inf in A shows in its column norms (a finite A whose squares overflow too, hence
+  // the exact scan before the error).
+  if (!col_sq.allFinite()) NL_CHECK(op.all_finite(), "`A` must not contain NaN or inf");
+  const DiagonalFactor F(col_sq.array() + o.reg, std::sqrt(col_sq.maxCoeff() + o.reg));
+  iterate(op, B, F, o, X, res, &first);
   res.x = std::move(X);
   return res;
 }
@@ -232,6 +285,7 @@ LstsqResult diagonal_solve(const Op& op, const Vector<double>& col_sq,
 template <typename Op>
 LstsqResult direct_solve(const Op& op, ColMatrix<double> A, const ConstRowMatrixRef<double>& B,
                          const LstsqOptions& o) {
+  NL_CHECK(A.allFinite(), "`A` must not contain NaN or inf");
   const Index n = A.rows(), d = A.cols();
   const double rcond = resolve_rcond(o, n, d);
   LstsqResult res;
@@ -254,9 +308,8 @@ LstsqResult direct_solve(const Op& op, ColMatrix<double> A, const ConstRowMatrix
     res.rank = r;
     res.cond_estimate = r > 0 ? s[0] / s[r - 1] : std::numeric_limits<double>::infinity();
   }
-  RowMatrix<double> G;
   Vector<double> rsq;
-  op.residual(X, B, G, rsq);
+  op.residual_norms(X, B, rsq);
   res.residual_norm = rsq.cwiseSqrt();
   res.n_passes = 2;
   res.x = std::move(X);
@@ -270,58 +323,110 @@ LstsqResult dense_impl(const MatrixRef& A, const ConstRowMatrixRef<double>& B,
   const DenseOperator<T, MatrixRef> op(A);
   if (o.method == LstsqMethod::Direct)
     return direct_solve(op, A.template cast<double>(), B, o);
-  if (o.method == LstsqMethod::Diagonal) {
-    Vector<double> col_sq = Vector<double>::Zero(A.cols());
-    for (Index i = 0; i < A.rows(); ++i)
-      col_sq += A.row(i).transpose().template cast<double>().cwiseAbs2();
-    return diagonal_solve(op, col_sq, B, o);
-  }
+  if (o.method == LstsqMethod::Diagonal) return diagonal_solve(op, B, o);
   return sketched_solve(
       op, [&](const SketchSpec& spec) { return sketch_dense<T>(spec, A).template cast<double>().eval(); },
       B, static_cast<double>(A.rows()) * static_cast<double>(A.cols()), o);
 }
 
-/// CSR copy of a CSC matrix (counting sort by row; column order within a row preserved).
-template <typename T>
+/// CSR copy of a CSC matrix (counting sort by row; column order within a row preserved),
+/// with 64-bit indices. I: the index type of the input.
+template <typename T, typename I>
 struct CsrCopy {
   std::vector<std::int64_t> indptr, indices;
   std::vector<T> data;
-  SparseView<T> view;
-  explicit CsrCopy(const SparseView<T>& A) {
-    const Index n = A.rows, d = A.cols, nnz = A.nnz();
+  CsrArrays<T, std::int64_t> arrays;
+  CsrCopy(Index n, Index d, const I* cptr, const I* cidx, const T* cdata) {
+    const Index nnz = static_cast<Index>(cptr[d]);
     indptr.assign(n + 1, 0);
     indices.resize(nnz);
     data.resize(nnz);
-    for (Index p = 0; p < nnz; ++p) ++indptr[A.indices[p] + 1];
+    for (Index p = 0; p < nnz; ++p) ++indptr[cidx[p] + 1];
     for (Index i = 0; i < n; ++i) indptr[i + 1] += indptr[i];
     std::vector<std::int64_t> next(indptr.begin(), indptr.end() - 1);
     for (Index j = 0; j < d; ++j)
-      for (std::int64_t p = A.indptr[j]; p < A.indptr[j + 1]; ++p) {
-        const std::int64_t dst = next[A.indices[p]]++;
+      for (I p = cptr[j]; p < cptr[j + 1]; ++p) {
+        const std::int64_t dst = next[cidx[p]]++;
         indices[dst] = j;
-        data[dst] = A.data[p];
+        data[dst] = cdata[p];
       }
-    view = SparseView<T>{n, d, true, indptr.data(), indices.data(), data.data()};
+    arrays = CsrArrays<T, std::int64_t>{n, d, indptr.data(), indices.data(), data.data()};
   }
 };
 
-template <typename T>
-ColMatrix<double> densify(const SparseView<T>& A) {
+template <typename T, typename I>
+ColMatrix<double> densify(const CsrArrays<T, I>& A) {
   ColMatrix<double> out = ColMatrix<double>::Zero(A.rows, A.cols);
   for (Index i = 0; i < A.rows; ++i)
-    for (std::int64_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p)
+    for (I p = A.indptr[i]; p < A.indptr[i + 1]; ++p)
       out(i, A.indices[p]) += static_cast<double>(A.data[p]);
   return out;
 }
 
-void check_sparse_view_indices(Index outer, Index inner, const std::int64_t* indptr,
-                               const std::int64_t* indices) {
+/// Checks a compressed structure in parallel chunks: indptr[0] = 0, indptr non-decreasing,
+/// every index in [0, inner).
+template <typename I>
+void check_compressed_indices(Index outer, Index inner, const I* indptr, const I* indices) {
   NL_CHECK(indptr[0] == 0, "sparse A: indptr[0] must be 0");
-  for (Index i = 0; i < outer; ++i)
-    NL_CHECK(indptr[i + 1] >= indptr[i], "sparse A: indptr must be non-decreasing");
-  const std::int64_t nnz = indptr[outer];
-  for (std::int64_t p = 0; p < nnz; ++p)
-    NL_CHECK(indices[p] >= 0 && indices[p] < inner, "sparse A: index out of range");
+  constexpr Index kChunk = 1 << 16;
+  parallel_for(0, (outer + kChunk - 1) / kChunk, [&](std::int64_t c) {
+    const Index end = std::min(outer, (c + 1) * kChunk);
+    for (Index i = c * kChunk; i < end; ++i)
+      NL_CHECK(indptr[i + 1] >= indptr[i], "sparse A: indptr must be non-decreasing");
+  });
+  const Index nnz = static_cast<Index>(indptr[outer]);
+  parallel_for(0, (nnz + kChunk - 1) / kChunk, [&](std::int64_t c) {
+    const Index end = std::min(nnz, (c + 1) * kChunk);
+    bool ok = true;
+    for (Index p = c * kChunk; p < end; ++p) ok &= indices[p] >= 0 && indices[p] < inner;
+    NL_CHECK(ok, "sparse A: index out of range");
+  });
+}
+
+/// A view with 64-bit indices of the same matrix for the sketch (which takes SparseView):
+/// the view itself, or one widened copy of 32-bit indices.
+template <typename T>
+struct WideIndices {
+  SparseView<T> view;
+  explicit WideIndices(const SparseView<T>& A) : view(A) {}
+  explicit WideIndices(const SparseView32<T>& A) {
+    const Index outer = A.row_major ? A.rows : A.cols, nnz = A.nnz();
+    indptr.assign(A.indptr, A.indptr + outer + 1);
+    indices.resize(nnz);
+    parallel_for(0, (nnz + 65535) / 65536, [&](std::int64_t c) {
+      const Index end = std::min(nnz, (c + 1) * 65536);
+      for (Index p = c * 65536; p < end; ++p) indices[p] = A.indices[p];
+    });
+    view = SparseView<T>{A.rows, A.cols, A.row_major, indptr.data(), indices.data(), A.data};
+  }
+
+ private:
+  std::vector<std::int64_t> indptr, indices;
+};
+
+/// lstsq_sparse for either index width (View: SparseView<T> or SparseView32<T>).
+template <typename T, typename View>
+LstsqResult sparse_impl(const View& A, const ConstRowMatrixRef<double>& B,
+                        const LstsqOptions& options) {
+  using I = std::remove_const_t<std::remove_pointer_t<decltype(A.indices)>>;
+  check_arguments(A.rows, A.cols, B, options);
+  check_compressed_indices<I>(A.row_major ? A.rows : A.cols, A.row_major ? A.cols : A.rows,
+                              A.indptr, A.indices);
+  auto solve = [&](const auto& csr) {
+    const CsrOperator<T, std::remove_const_t<std::remove_pointer_t<decltype(csr.indices)>>> op(csr);
+    if (options.method == LstsqMethod::Direct) return direct_solve(op, densify(csr), B, options);
+    if (options.method == LstsqMethod::Diagonal) return diagonal_solve(op, B, options);
+    return sketched_solve(
+        op,
+        [&](const SketchSpec& spec) {
+          const WideIndices<T> wide(A);
+          return sketch_sparse<T>(spec, wide.view).template cast<double>().eval();
+        },
+        B, static_cast<double>(A.nnz()), options);
+  };
+  if (A.row_major) return solve(CsrArrays<T, I>{A.rows, A.cols, A.indptr, A.indices, A.data});
+  const CsrCopy<T, I> copy(A.rows, A.cols, A.indptr, A.indices, A.data);
+  return solve(copy.arrays);
 }
 
 }  // namespace
@@ -355,25 +460,13 @@ LstsqResult lstsq_dense(const ConstColMatrixRef<T>& A, const ConstRowMatrixRef<d
 template <typename T>
 LstsqResult lstsq_sparse(const SparseView<T>& A, const ConstRowMatrixRef<double>& B,
                          const LstsqOptions& options) {
-  check_arguments(A.rows, A.cols, B, options);
-  check_sparse_view_indices(A.row_major ? A.rows : A.cols, A.row_major ? A.cols : A.rows,
-                            A.indptr, A.indices);
-  std::unique_ptr<CsrCopy<T>> copy;
-  if (!A.row_major) copy = std::make_unique<CsrCopy<T>>(A);
-  const SparseView<T>& csr = copy ? copy->view : A;
-  const CsrOperator<T> op(csr);
-  if (options.method == LstsqMethod::Direct) return direct_solve(op, densify(csr), B, options);
-  if (options.method == LstsqMethod::Diagonal) {
-    Vector<double> col_sq = Vector<double>::Zero(A.cols);
-    for (std::int64_t p = 0; p < csr.nnz(); ++p) {
-      const double v = static_cast<double>(csr.data[p]);
-      col_sq[csr.indices[p]] += v * v;
-    }
-    return diagonal_solve(op, col_sq, B, options);
-  }
-  return sketched_solve(
-      op, [&](const SketchSpec& spec) { return sketch_sparse<T>(spec, A).template cast<double>().eval(); },
-      B, static_cast<double>(A.nnz()), options);
+  return sparse_impl<T>(A, B, options);
+}
+
+template <typename T>
+LstsqResult lstsq_sparse(const SparseView32<T>& A, const ConstRowMatrixRef<double>& B,
+                         const LstsqOptions& options) {
+  return sparse_impl<T>(A, B, options);
 }
 
 template LstsqResult lstsq_dense<float>(const ConstRowMatrixRef<float>&,
@@ -387,6 +480,10 @@ template LstsqResult lstsq_dense<double>(const ConstColMatrixRef<double>&,
 template LstsqResult lstsq_sparse<float>(const SparseView<float>&,
                                          const ConstRowMatrixRef<double>&, const LstsqOptions&);
 template LstsqResult lstsq_sparse<double>(const SparseView<double>&,
+                                          const ConstRowMatrixRef<double>&, const LstsqOptions&);
+template LstsqResult lstsq_sparse<float>(const SparseView32<float>&,
+                                         const ConstRowMatrixRef<double>&, const LstsqOptions&);
+template LstsqResult lstsq_sparse<double>(const SparseView32<double>&,
                                           const ConstRowMatrixRef<double>&, const LstsqOptions&);
 
 }  // namespace nearlinear

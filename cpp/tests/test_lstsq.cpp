@@ -103,6 +103,58 @@ TEST(Lstsq, SparseCsrAndCscMatchDense) {
   }
 }
 
+TEST(Lstsq, SparseThirtyTwoBitIndicesMatchSixtyFourBit) {
+  const nl::Index n = 1500, d = 20;
+  nl::rng::Stream s(31, 2);
+  std::vector<std::int64_t> indptr{0}, indices;
+  std::vector<double> data;
+  for (nl::Index i = 0; i < n; ++i) {
+    for (nl::Index j = 0; j < d; ++j)
+      if (s.uniform() < 0.3 || j == i % d) {
+        indices.push_back(j);
+        data.push_back(s.normal());
+      }
+    indptr.push_back(static_cast<std::int64_t>(indices.size()));
+  }
+  const std::vector<std::int32_t> indptr32(indptr.begin(), indptr.end());
+  const std::vector<std::int32_t> indices32(indices.begin(), indices.end());
+  const auto B = gaussian(n, 2, 32);
+  const nl::SparseView<double> csr64{n, d, true, indptr.data(), indices.data(), data.data()};
+  const nl::SparseView32<double> csr32{n, d, true, indptr32.data(), indices32.data(), data.data()};
+  nl::RowMatrix<double> dense = nl::RowMatrix<double>::Zero(n, d);
+  for (nl::Index i = 0; i < n; ++i)
+    for (std::int64_t p = indptr[i]; p < indptr[i + 1]; ++p) dense(i, indices[p]) = data[p];
+  Eigen::SparseMatrix<double> csc = dense.sparseView();
+  csc.makeCompressed();
+  const std::vector<std::int32_t> cptr32(csc.outerIndexPtr(), csc.outerIndexPtr() + d + 1);
+  const std::vector<std::int32_t> cidx32(csc.innerIndexPtr(), csc.innerIndexPtr() + csc.nonZeros());
+  const nl::SparseView32<double> csc32{n, d, false, cptr32.data(), cidx32.data(), csc.valuePtr()};
+  const auto X = reference(dense, B);
+  for (auto method : {nl::LstsqMethod::Precondition, nl::LstsqMethod::Sketch,
+                      nl::LstsqMethod::Direct, nl::LstsqMethod::Diagonal}) {
+    const auto o = options(method);
+    const auto r64 = nl::lstsq_sparse(csr64, B, o);
+    const auto r32 = nl::lstsq_sparse(csr32, B, o);
+    EXPECT_LT(rel(r32.x, r64.x), 1e-13);  // the same arithmetic, up to FMA contraction
+    EXPECT_NEAR(r32.residual_norm[0], r64.residual_norm[0], 1e-13 * r64.residual_norm[0]);
+    EXPECT_NEAR(r32.residual_norm[1], (dense * r32.x - B).col(1).norm(), 1e-10);
+    const auto rc = nl::lstsq_sparse(csc32, B, o);
+    if (method != nl::LstsqMethod::Sketch) EXPECT_LT(rel(rc.x, X), 1e-11);
+  }
+  std::vector<std::int32_t> bad = indices32;
+  bad[7] = static_cast<std::int32_t>(d);
+  const nl::SparseView32<double> out_of_range{n, d, true, indptr32.data(), bad.data(),
+                                              data.data()};
+  EXPECT_THROW(nl::lstsq_sparse(out_of_range, B, options(nl::LstsqMethod::Diagonal)),
+               std::invalid_argument);
+  std::vector<std::int32_t> decreasing = indptr32;
+  std::swap(decreasing[5], decreasing[6]);
+  const nl::SparseView32<double> unordered{n, d, true, decreasing.data(), indices32.data(),
+                                           data.data()};
+  EXPECT_THROW(nl::lstsq_sparse(unordered, B, options(nl::LstsqMethod::Diagonal)),
+               std::invalid_argument);
+}
+
 TEST(Lstsq, DiagonalHandlesBadScalingAndZeroColumns) {
   auto A = gaussian(1500, 20, 21);
   for (nl::Index j = 0; j < 20; ++j) A.col(j) *= std::pow(10.0, (j % 7) - 3);

@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include <string>
+#include <type_traits>
 
 #include "bindings.hpp"
 #include "nearlinear/lstsq.hpp"
@@ -81,20 +82,23 @@ void def_dense(py::module_& m) {
       py::arg("reg"), py::arg("rcond"), py::arg("max_iter"));
 }
 
-template <typename T>
+/// View: SparseView<T> (int64 indices) or SparseView32<T> (int32 indices, read as SciPy
+/// stores them).
+template <typename T, typename View>
 void def_sparse(py::module_& m) {
+  using I = std::remove_const_t<std::remove_pointer_t<decltype(View::indices)>>;
   m.def(
       "lstsq_sparse",
       [](Index rows, Index cols, bool row_major,
-         const py::array_t<std::int64_t, py::array::c_style>& indptr,
-         const py::array_t<std::int64_t, py::array::c_style>& indices,
+         const py::array_t<I, py::array::c_style>& indptr,
+         const py::array_t<I, py::array::c_style>& indices,
          const py::array_t<T, py::array::c_style>& data, const ConstRowMatrixRef<double>& B,
          const std::string& method, const std::string& sketch, Index sketch_size,
          int nnz_per_column, std::uint64_t seed, double tol, double reg, double rcond,
          Index max_iter) {
         NL_CHECK(indptr.size() == (row_major ? rows : cols) + 1, "sparse A: bad indptr length");
         NL_CHECK(indices.size() == data.size(), "sparse A: indices and data differ in length");
-        SparseView<T> view{rows, cols, row_major, indptr.data(), indices.data(), data.data()};
+        const View view{rows, cols, row_major, indptr.data(), indices.data(), data.data()};
         NL_CHECK(view.nnz() <= static_cast<Index>(data.size()), "sparse A: indptr exceeds data");
         const LstsqOptions o = make_options(method, sketch, sketch_size, nnz_per_column, seed,
                                             tol, reg, rcond, max_iter);
@@ -118,8 +122,10 @@ void bind_lstsq(py::module_& m) {
   def_dense<ConstColMatrixRef<double>>(m);
   def_dense<ConstRowMatrixRef<float>>(m);
   def_dense<ConstColMatrixRef<float>>(m);
-  def_sparse<double>(m);
-  def_sparse<float>(m);
+  def_sparse<double, SparseView<double>>(m);
+  def_sparse<float, SparseView<float>>(m);
+  def_sparse<double, SparseView32<double>>(m);
+  def_sparse<float, SparseView32<float>>(m);
   m.def("lstsq_default_tol", &lstsq_default_tol);
   m.def("lstsq_default_sketch_size", [](const std::string& method, Index n, Index d, double nnz,
                                                 double eps) {

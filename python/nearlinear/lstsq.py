@@ -176,10 +176,13 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
     if sketch is not None:
         sketch = check_choice(sketch, "sketch", SKETCHES)
     is_sparse = sp.issparse(A)
+    # NaN or inf in A is found by the core at no cost on valid data (from the sketch of A,
+    # the first pass's column norms or the dense copy: see lstsq.hpp); a scan here would
+    # cost about two passes over A.
     if is_sparse:
-        A = as_csr_or_csc(A, "A")
+        A = as_csr_or_csc(A, "A", finite=False)
     else:
-        A = as_float_array(A, "A", ndim=2, order="K")
+        A = as_float_array(A, "A", ndim=2, order="K", finite=False)
         if not (A.flags.c_contiguous or A.flags.f_contiguous):
             A = np.ascontiguousarray(A)
     n, d = A.shape
@@ -213,7 +216,10 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
         sketch_size = check_int(sketch_size, "sketch_size", minimum=d, maximum=max(n, d))
     seed = resolve_seed(seed)
     if is_sparse:
-        indptr, indices, data = sparse_arrays(A)
+        if A.indptr.dtype == np.int32 and A.indices.dtype == np.int32:
+            indptr, indices, data = A.indptr, A.indices, A.data  # read as SciPy stores them
+        else:
+            indptr, indices, data = sparse_arrays(A)
     nnz = float(A.nnz) if is_sparse else float(n) * float(d)
 
     def solve(method, max_iter):

@@ -5,7 +5,9 @@
 // Methods
 //  * Precondition (Blendenpik: Avron, Maymounkov, Toledo 2010; LSRN: Meng, Saunders, Mahoney
 //    2014): sketch S A (#m by #d), factor S A = Q R (SVD of R when it is numerically
-//    rank-deficient), and run conjugate gradients on the normal equations of the
+//    rank-deficient; R from the Cholesky factor of (S A)^T (S A), a parallel product, when
+//    cond(S A) <= 1e6, where that R is exact to 2e-4 and preconditions as well), and run
+//    conjugate gradients on the normal equations of the
 //    preconditioned problem min ||A N y - b||, x = N y (N = R^-1, or V_r Sigma_r^-1), warm
 //    started from the sketch-and-solve solution. A N has singular values in
 //    [1 - sqrt(d/m), 1 + sqrt(d/m)] (roughly), so CG on (A N)^T (A N) is as stable as LSQR on
@@ -82,7 +84,10 @@ Index lstsq_default_sketch_size(LstsqMethod method, Index n, Index d, double nnz
 
 /// Solve for a dense A (#n by #d) and B (#n by #k). Throws std::invalid_argument on shape
 /// mismatch, n < d for precondition/sketch (direct handles n < d with the minimum-norm
-/// solution), reg < 0, tol < 0, bad sketch size. Cost: precondition O(sketch + m d^2 +
+/// solution), reg < 0, tol < 0, bad sketch size, NaN or inf in A. A is not scanned up front:
+/// a non-finite entry shows in the sketch of A (precondition, sketch), in the column norms
+/// of the first pass (diagonal) or in the dense copy (direct), so the check costs nothing
+/// on valid data. Cost: precondition O(sketch + m d^2 +
 /// iters * n d k); sketch O(sketch + m d^2); direct O(n d^2).
 template <typename T>
 LstsqResult lstsq_dense(const ConstRowMatrixRef<T>& A, const ConstRowMatrixRef<double>& B,
@@ -91,9 +96,29 @@ template <typename T>
 LstsqResult lstsq_dense(const ConstColMatrixRef<T>& A, const ConstRowMatrixRef<double>& B,
                         const LstsqOptions& options);
 
+/// A CSR or CSC matrix whose indptr and indices are 32-bit (SciPy's choice whenever they
+/// fit), read without widening them; otherwise as SparseView.
+template <typename T>
+struct SparseView32 {
+  Index rows = 0;
+  Index cols = 0;
+  bool row_major = true;
+  const std::int32_t* indptr = nullptr;   // length (row_major ? rows : cols) + 1
+  const std::int32_t* indices = nullptr;  // length nnz
+  const T* data = nullptr;                // length nnz
+  Index nnz() const { return indptr ? static_cast<Index>(indptr[row_major ? rows : cols]) : 0; }
+};
+
 /// Solve for a sparse CSR or CSC A (#n by #d). Direct densifies A (small problems only).
+/// Throws std::invalid_argument as lstsq_dense, and for a malformed structure (indptr not
+/// starting at 0 or decreasing, an index out of range). CSC input is copied to CSR once;
+/// CSR input is read in place (precondition and sketch with 32-bit indices also make one
+/// 64-bit copy of them for the sketch).
 template <typename T>
 LstsqResult lstsq_sparse(const SparseView<T>& A, const ConstRowMatrixRef<double>& B,
+                         const LstsqOptions& options);
+template <typename T>
+LstsqResult lstsq_sparse(const SparseView32<T>& A, const ConstRowMatrixRef<double>& B,
                          const LstsqOptions& options);
 
 }  // namespace nearlinear
