@@ -205,9 +205,13 @@ struct CubeCell {
 
 /// Points located together: their rows are all known (and prefetched) before any is read, so
 /// the cache misses of a group overlap. The generic group locates point by point.
+/// kPipelined: whether the loops locate and prefetch the next group before reading this one
+/// (measured faster while a group has at most ~80 rows; with more, the prefetches of two
+/// groups overflow the outstanding-miss queue and the scatter got slower).
 template <class Cell, class Enable = void>
 struct CellGroup {
   static constexpr int kSize = Cell::kVertices <= 64 ? 8 : 1;
+  static constexpr bool kPipelined = kSize * Cell::kVertices <= 80;
 
   explicit CellGroup(int dims) {
     for (Cell& cell : cells) cell.n_ = dims;
@@ -230,6 +234,7 @@ struct CellGroup {
 template <int D>
 struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
   static constexpr int kSize = 16;
+  static constexpr bool kPipelined = kSize * (D + 1) <= 80;
 
   explicit CellGroup(int /*dims*/) {}
   int count() const { return D + 1; }
