@@ -18,7 +18,7 @@ using encoding_detail::Level;
 using encoding_detail::SimplexCell;
 
 constexpr double kMaxAxisVertices = 16777216.0;  // 2^24: float32 coordinates stay exact
-constexpr std::int64_t kPointBlock = 512;         // points per task of the point-parallel loops
+constexpr std::int64_t kPointBlock = 512;         // fewest points per task of the forward loops
 
 /// Hint the cache about the table rows of the first size points of a located group.
 template <class Group>
@@ -349,27 +349,32 @@ void HashGrid::backward_input(ConstRowMatrixRef<float> x, ConstRowMatrixRef<floa
     using Cell = typename decltype(tag)::type;
     constexpr int FC = decltype(features)::value;
     const int F = FC > 0 ? FC : config_.features_per_level;
-    const std::int64_t blocks = (n_points + kPointBlock - 1) / kPointBlock;
+    // As the forward pass: level-outer over blocks of points, prefetched groups.
+    const std::int64_t block_size = forward_block_size(n_points);
+    const std::int64_t blocks = (n_points + block_size - 1) / block_size;
     parallel_for(0, blocks, [&](std::int64_t block) {
-      const Index begin = block * kPointBlock, end = std::min(n_points, begin + kPointBlock);
-      Cell cell(dims);
-      float value[Cell::kVertices];
-      for (Index i = begin; i < end; ++i) {
-        float* gx = grad_x.data() + i * dims;
-        for (int d = 0; d < dims; ++d) gx[d] = 0.0f;
-        for (int l = 0; l < n_levels; ++l) {
-          const Level& level = levels[l];
-          const float* level_table = params.data() + l * table * F;
-          const float* g = grad_output.data() + i * out_cols + l * F;
-          cell.locate(x.data() + i * dims, level);
-          for (int k = 0; k < cell.count(); ++k) {
-            const float* r = level_table + static_cast<std::int64_t>(cell.row[k]) * F;
-            float dot = 0.0f;
-            for (int j = 0; j < F; ++j) dot += r[j] * g[j];
-            value[k] = dot;
-          }
-          cell.add_input_gradient(value, level, gx);
-        }
+      const Index begin = block * block_size, end = std::min(n_points, begin + block_size);
+      std::fill(grad_x.data() + begin * dims, grad_x.data() + end * dims, 0.0f);
+      using Group = CellGroup<Cell>;
+      Group cells[2] = {Group(dims), Group(dims)};
+      for (int l = 0; l < n_levels; ++l) {
+        const Level& level = levels[l];
+        const float* level_table = params.data() + l * table * F;
+        for_each_group(
+            cells, x.data(), dims, begin, end, level, level_table, F, false,
+            [&](const Group& group, Index first, int size) {
+              float value[Cell::kVertices];
+              for (int g = 0; g < size; ++g) {
+                const float* grad = grad_output.data() + (first + g) * out_cols + l * F;
+                for (int k = 0; k < group.count(); ++k) {
+                  const float* r = level_table + static_cast<std::int64_t>(group.row(g, k)) * F;
+                  float dot = 0.0f;
+                  for (int j = 0; j < F; ++j) dot += r[j] * grad[j];
+                  value[k] = dot;
+                }
+                group.add_input_gradient(g, value, level, grad_x.data() + (first + g) * dims);
+              }
+            });
       }
     });
   });
