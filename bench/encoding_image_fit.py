@@ -1,6 +1,7 @@
 """PSNR against training time: simplex and cube hash encodings fitting scikit-image images.
 
-Both lattices use the same table size, levels, network, batches and number of steps; the
+Both lattices use the same table size, levels, network, batches and number of steps, each at
+fit_image's default resolution (about one vertex per pixel at the finest level); the
 whole-image PSNR is evaluated every ``--eval-every`` steps (evaluation time excluded). Prints a
 table and writes a PNG plot.
 

@@ -91,3 +91,42 @@ def test_bad_options():
     fit = fit_image(image, steps=1, **{k: v for k, v in SMALL.items() if k != "steps"})
     with pytest.raises(ValueError, match="coords"):
         fit.predict(np.zeros((3, 3), np.float32))
+
+
+def test_callback_sees_every_step_and_can_stop_the_training():
+    image = synthetic_image(20, 20)
+    seen = []
+
+    def callback(step, loss):
+        seen.append((step, loss))
+        return step == 7
+
+    fit = fit_image(image, callback=callback, **dict(SMALL, steps=20))
+    assert [step for step, _ in seen] == list(range(1, 8))
+    assert fit.steps == 7 and fit.history["loss"].shape == (7,)
+    np.testing.assert_allclose([loss for _, loss in seen], fit.history["loss"], rtol=1e-6)
+    assert list(fit.history["eval_step"]) == [7]
+    # Stopping early does not change the steps taken: the first 7 losses of a full run agree.
+    full = fit_image(image, **dict(SMALL, steps=20))
+    np.testing.assert_array_equal(full.history["loss"][:7], fit.history["loss"])
+    assert abs(fit.psnr - 10 * np.log10(1 / np.mean((fit.render() - image) ** 2))) < 1e-3
+
+
+def test_callback_errors_propagate_and_bad_callbacks_are_refused():
+    image = synthetic_image(12, 12)
+
+    def callback(step, loss):
+        raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        fit_image(image, callback=callback, **dict(SMALL, steps=5))
+    with pytest.raises(TypeError, match="callback"):
+        fit_image(image, callback=3, **dict(SMALL, steps=5))
+
+
+def test_show_progress_writes_a_bar_and_leaves_the_result_unchanged(capsys):
+    image = synthetic_image(12, 12)
+    quiet = fit_image(image, **dict(SMALL, steps=12))
+    shown = fit_image(image, show_progress=True, **dict(SMALL, steps=12))
+    assert "fit_image" in capsys.readouterr().err
+    np.testing.assert_array_equal(quiet.history["loss"], shown.history["loss"])

@@ -18,7 +18,7 @@ using encoding_detail::Level;
 using encoding_detail::SimplexCell;
 
 constexpr double kMaxAxisVertices = 16777216.0;  // 2^24: float32 coordinates stay exact
-constexpr std::int64_t kPointBlock = 512;         // points per task of the point-parallel loops
+constexpr std::int64_t kPointBlock = 512;         // fewest points per task of the forward loops
 
 /// Hint the cache about the table rows of the first size points of a located group.
 template <class Group>
@@ -29,12 +29,44 @@ void prefetch_rows(const Group& cells, int size, const float* table, int F, bool
                                     for_write);
 }
 
+/// Visit the points [begin, end) of one level in groups of Group::kSize: visit(cells, first,
+/// size) sees a located group whose table rows were prefetched. Software-pipelined: the next
+/// group is located and its rows requested before the current one is visited, so the table
+/// reads of one group (cache misses: a level's table is larger than L2) overlap with the
+/// arithmetic of the next instead of stalling the loop.
+template <class Group, class Visit>
+void for_each_group(Group (&cells)[2], const float* xs, int dims, Index begin, Index end,
+                    const Level& level, const float* table, int F, bool for_write, Visit&& visit) {
+  if (begin >= end) return;
+  auto locate = [&](Group& group, Index first) {
+    const int size = static_cast<int>(std::min<Index>(Group::kSize, end - first));
+    group.locate(xs + first * dims, size, level);
+    prefetch_rows(group, size, table, F, for_write);
+    return size;
+  };
+  if constexpr (!Group::kPipelined) {
+    for (Index first = begin; first < end; first += Group::kSize)
+      visit(cells[0], first, locate(cells[0], first));
+    return;
+  }
+  int current = 0;
+  int size = locate(cells[current], begin);
+  for (Index first = begin; first < end; first += Group::kSize) {
+    const Index next = first + Group::kSize;
+    const int next_size = next < end ? locate(cells[1 - current], next) : 0;
+    visit(cells[current], first, size);
+    current = 1 - current;
+    size = next_size;
+  }
+}
+
 /// Points per task of the forward pass. Inside a block the loop is level-outer, so the larger
 /// the block, the more reads hit a level's table rows while they are still in cache; but at
 /// least one block per thread. (With 2^18 points in 6-D, blocks of 2^16 points instead of 512
-/// made the forward 2.7x faster on the cube lattice and 1.3x on the simplex.)
+/// made the forward 2.7x faster on the cube lattice and 1.3x on the simplex; 2^18 instead of
+/// 2^16 another 1.1-1.2x on both, 2^13 instead of 2^16 made both slower.)
 std::int64_t forward_block_size(Index n_points) {
-  constexpr std::int64_t kLargest = std::int64_t{1} << 16;
+  constexpr std::int64_t kLargest = std::int64_t{1} << 18;
   const std::int64_t per_thread = (n_points + get_num_threads() - 1) / get_num_threads();
   return std::max<std::int64_t>(kPointBlock, std::min<std::int64_t>(kLargest, per_thread));
 }
@@ -192,27 +224,25 @@ void HashGrid::forward(ConstRowMatrixRef<float> x, ConstRowMatrixRef<float> para
     parallel_for(0, blocks, [&](std::int64_t block) {
       const Index begin = block * block_size, end = std::min(n_points, begin + block_size);
       using Group = CellGroup<Cell>;
-      Group cells(dims);
+      Group cells[2] = {Group(dims), Group(dims)};
       // Level-outer inside a block keeps one level's table rows hot in cache; within a level,
       // points go in small groups whose rows are all prefetched before any is read, so the
       // cache misses of a group overlap.
       for (int l = 0; l < n_levels; ++l) {
-        const Level& level = levels[l];
         const float* level_table = table_data + l * table * F;
-        for (Index group = begin; group < end; group += Group::kSize) {
-          const int size = static_cast<int>(std::min<Index>(Group::kSize, end - group));
-          cells.locate(xs + group * dims, size, level);
-          prefetch_rows(cells, size, level_table, F, false);
-          for (int g = 0; g < size; ++g) {
-            float acc[8] = {};
-            for (int k = 0; k < cells.count(); ++k) {
-              const float* r = level_table + static_cast<std::int64_t>(cells.row(g, k)) * F;
-              for (int j = 0; j < F; ++j) acc[j] += cells.weight(g, k) * r[j];
-            }
-            float* o = out_data + (group + g) * out_cols + l * F;
-            for (int j = 0; j < F; ++j) o[j] = acc[j];
-          }
-        }
+        for_each_group(cells, xs, dims, begin, end, levels[l], level_table, F, false,
+                       [&](const Group& group, Index first, int size) {
+                         for (int g = 0; g < size; ++g) {
+                           float acc[8] = {};
+                           for (int k = 0; k < group.count(); ++k) {
+                             const float* r =
+                                 level_table + static_cast<std::int64_t>(group.row(g, k)) * F;
+                             for (int j = 0; j < F; ++j) acc[j] += group.weight(g, k) * r[j];
+                           }
+                           float* o = out_data + (first + g) * out_cols + l * F;
+                           for (int j = 0; j < F; ++j) o[j] = acc[j];
+                         }
+                       });
       }
     });
   });
@@ -228,21 +258,19 @@ void scatter_level(const HashGridConfig& c, const Level& level, int l, const flo
   const int F = FC > 0 ? FC : c.features_per_level;
   const int out_cols = c.n_levels * c.features_per_level;
   using Group = CellGroup<Cell>;
-  Group cells(c.n_dims);
-  for (Index group = 0; group < n_points; group += Group::kSize) {
-    const int size = static_cast<int>(std::min<Index>(Group::kSize, n_points - group));
-    cells.locate(xs + group * c.n_dims, size, level);
-    prefetch_rows(cells, size, level_grad, F, true);
-    for (int g = 0; g < size; ++g) {
-      const float* grad = grad_output + (group + g) * out_cols + l * F;
-      for (int k = 0; k < cells.count(); ++k) {
-        const std::uint32_t row = cells.row(g, k);
-        float* r = level_grad + static_cast<std::int64_t>(row) * F;
-        for (int j = 0; j < F; ++j) r[j] += cells.weight(g, k) * grad[j];
-        visit(row);
-      }
-    }
-  }
+  Group cells[2] = {Group(c.n_dims), Group(c.n_dims)};
+  for_each_group(cells, xs, c.n_dims, 0, n_points, level, level_grad, F, true,
+                 [&](const Group& group, Index first, int size) {
+                   for (int g = 0; g < size; ++g) {
+                     const float* grad = grad_output + (first + g) * out_cols + l * F;
+                     for (int k = 0; k < group.count(); ++k) {
+                       const std::uint32_t row = group.row(g, k);
+                       float* r = level_grad + static_cast<std::int64_t>(row) * F;
+                       for (int j = 0; j < F; ++j) r[j] += group.weight(g, k) * grad[j];
+                       visit(row);
+                     }
+                   }
+                 });
 }
 
 }  // namespace
@@ -321,27 +349,32 @@ void HashGrid::backward_input(ConstRowMatrixRef<float> x, ConstRowMatrixRef<floa
     using Cell = typename decltype(tag)::type;
     constexpr int FC = decltype(features)::value;
     const int F = FC > 0 ? FC : config_.features_per_level;
-    const std::int64_t blocks = (n_points + kPointBlock - 1) / kPointBlock;
+    // As the forward pass: level-outer over blocks of points, prefetched groups.
+    const std::int64_t block_size = forward_block_size(n_points);
+    const std::int64_t blocks = (n_points + block_size - 1) / block_size;
     parallel_for(0, blocks, [&](std::int64_t block) {
-      const Index begin = block * kPointBlock, end = std::min(n_points, begin + kPointBlock);
-      Cell cell(dims);
-      float value[Cell::kVertices];
-      for (Index i = begin; i < end; ++i) {
-        float* gx = grad_x.data() + i * dims;
-        for (int d = 0; d < dims; ++d) gx[d] = 0.0f;
-        for (int l = 0; l < n_levels; ++l) {
-          const Level& level = levels[l];
-          const float* level_table = params.data() + l * table * F;
-          const float* g = grad_output.data() + i * out_cols + l * F;
-          cell.locate(x.data() + i * dims, level);
-          for (int k = 0; k < cell.count(); ++k) {
-            const float* r = level_table + static_cast<std::int64_t>(cell.row[k]) * F;
-            float dot = 0.0f;
-            for (int j = 0; j < F; ++j) dot += r[j] * g[j];
-            value[k] = dot;
-          }
-          cell.add_input_gradient(value, level, gx);
-        }
+      const Index begin = block * block_size, end = std::min(n_points, begin + block_size);
+      std::fill(grad_x.data() + begin * dims, grad_x.data() + end * dims, 0.0f);
+      using Group = CellGroup<Cell>;
+      Group cells[2] = {Group(dims), Group(dims)};
+      for (int l = 0; l < n_levels; ++l) {
+        const Level& level = levels[l];
+        const float* level_table = params.data() + l * table * F;
+        for_each_group(
+            cells, x.data(), dims, begin, end, level, level_table, F, false,
+            [&](const Group& group, Index first, int size) {
+              float value[Cell::kVertices];
+              for (int g = 0; g < size; ++g) {
+                const float* grad = grad_output.data() + (first + g) * out_cols + l * F;
+                for (int k = 0; k < group.count(); ++k) {
+                  const float* r = level_table + static_cast<std::int64_t>(group.row(g, k)) * F;
+                  float dot = 0.0f;
+                  for (int j = 0; j < F; ++j) dot += r[j] * grad[j];
+                  value[k] = dot;
+                }
+                group.add_input_gradient(g, value, level, grad_x.data() + (first + g) * dims);
+              }
+            });
       }
     });
   });

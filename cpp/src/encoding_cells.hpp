@@ -205,9 +205,13 @@ struct CubeCell {
 
 /// Points located together: their rows are all known (and prefetched) before any is read, so
 /// the cache misses of a group overlap. The generic group locates point by point.
+/// kPipelined: whether the loops locate and prefetch the next group before reading this one
+/// (measured faster while a group has at most ~80 rows; with more, the prefetches of two
+/// groups overflow the outstanding-miss queue and the scatter got slower).
 template <class Cell, class Enable = void>
 struct CellGroup {
   static constexpr int kSize = Cell::kVertices <= 64 ? 8 : 1;
+  static constexpr bool kPipelined = kSize * Cell::kVertices <= 80;
 
   explicit CellGroup(int dims) {
     for (Cell& cell : cells) cell.n_ = dims;
@@ -219,6 +223,10 @@ struct CellGroup {
   }
   std::uint32_t row(int g, int k) const { return cells[g].row[k]; }
   float weight(int g, int k) const { return cells[g].weight[k]; }
+  /// Cell::add_input_gradient for point g.
+  void add_input_gradient(int g, const float* value, const Level& level, float* grad_x) const {
+    cells[g].add_input_gradient(value, level, grad_x);
+  }
 
   Cell cells[kSize];
 };
@@ -230,6 +238,7 @@ struct CellGroup {
 template <int D>
 struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
   static constexpr int kSize = 16;
+  static constexpr bool kPipelined = kSize * (D + 1) <= 80;
 
   explicit CellGroup(int /*dims*/) {}
   int count() const { return D + 1; }
@@ -237,6 +246,7 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
   void locate(const float* x, int size, const Level& level) {
     float frac[D][kSize];
     std::int32_t base[D][kSize];
+    auto& rank = rank_;
     {
       float u[D][kSize] = {};
       if (size == kSize) {  // the common case, without a bound check per lane
@@ -251,6 +261,7 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
         #pragma omp simd
         for (int p = 0; p < kSize; ++p) {
           const float v = u[i][p];
+          inside_[i][p] = v >= 0.0f && v <= 1.0f;
           u[i][p] = (v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f) * level.scale;
           sum[p] += u[i][p];
         }
@@ -267,7 +278,6 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
     }
     // rank[i]: the position of axis i when the axes are sorted by decreasing fraction, ties
     // by axis number (as SimplexCell).
-    std::int32_t rank[D][kSize];
     for (int i = 0; i < D; ++i)
       #pragma omp simd
       for (int p = 0; p < kSize; ++p) {
@@ -328,11 +338,22 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
   }
   std::uint32_t row(int g, int k) const { return row_[k][g]; }
   float weight(int g, int k) const { return weight_[k][g]; }
+  /// SimplexCell::add_input_gradient for point g: the step along axis i is vertex rank_i + 1,
+  /// and the differences sum (telescope) to value_D - value_0.
+  void add_input_gradient(int g, const float* value, const Level& level, float* grad_x) const {
+    const float shift = level.skew * (value[D] - value[0]);
+    for (int i = 0; i < D; ++i) {
+      const int k = rank_[i][g];
+      if (inside_[i][g]) grad_x[i] += level.scale * (value[k + 1] - value[k] + shift);
+    }
+  }
 
  private:
   // Vertex-major, point in the lane: row_[k][g] is vertex k of point g.
   std::uint32_t row_[D + 1][kSize];
   float weight_[D + 1][kSize];
+  std::int32_t rank_[D][kSize];
+  bool inside_[D][kSize];
 };
 
 }  // namespace nearlinear::encoding_detail

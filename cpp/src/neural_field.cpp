@@ -160,12 +160,14 @@ FieldTrainingLog NeuralField::fit_image(ConstRowMatrixRef<float> pixels, int hei
     mlp_.adam_step(adam, step + 1);
     elapsed += std::chrono::duration<double>(Clock::now() - start).count();
     log.time.push_back(elapsed);
-    const bool last = step + 1 == options.steps;
+    const bool stop = options.on_step && options.on_step(step + 1, log.loss.back());
+    const bool last = stop || step + 1 == options.steps;
     if (last || (options.eval_every > 0 && (step + 1) % options.eval_every == 0)) {
       log.eval_step.push_back(step + 1);
       log.eval_time.push_back(elapsed);
       log.eval_psnr.push_back(image_psnr(pixels, height, width));
     }
+    if (stop) break;
   }
   return log;
 }

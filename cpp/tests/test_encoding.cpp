@@ -143,5 +143,25 @@ TEST(NeuralField, FitsASmoothImage) {
   EXPECT_GT(log.eval_psnr.back(), 30.0);
 }
 
+TEST(NeuralField, OnStepSeesEveryStepAndStopsTheTraining) {
+  HashGridConfig c = config(2, Lattice::Cube, 4);
+  NeuralField field(c, 1, 8, 1, 0);
+  const RowMatrix<float> pixels = RowMatrix<float>::Constant(8 * 8, 1, 0.25f);
+  FieldTrainingOptions options;
+  options.steps = 50;
+  options.batch_size = 32;
+  std::vector<int> steps;
+  std::vector<float> losses;
+  options.on_step = [&](int step, float loss) {
+    steps.push_back(step);
+    losses.push_back(loss);
+    return step == 5;
+  };
+  const FieldTrainingLog log = field.fit_image(pixels, 8, 8, options);
+  EXPECT_EQ(steps, (std::vector<int>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(losses, log.loss);
+  EXPECT_EQ(log.eval_step, std::vector<int>{5});
+}
+
 }  // namespace
 }  // namespace nearlinear

@@ -101,19 +101,29 @@ void bind_encoding(py::module_& m) {
       .def(
           "fit_image",
           [](NeuralField& field, ConstRef pixels, int height, int width, int steps,
-             int batch_size, double learning_rate, int eval_every, std::uint64_t seed) {
-            py::gil_scoped_release release;
+             int batch_size, double learning_rate, int eval_every, std::uint64_t seed,
+             const py::object& on_step) {
             FieldTrainingOptions options;
             options.steps = steps;
             options.batch_size = batch_size;
             options.learning_rate = learning_rate;
             options.eval_every = eval_every;
             options.seed = seed;
+            if (!on_step.is_none()) {
+              // Holds a reference to on_step, which outlives the call (the caller keeps it);
+              // the GIL is taken back for each call.
+              const py::handle hook = on_step;
+              options.on_step = [hook](int step, float loss) {
+                py::gil_scoped_acquire acquire;
+                return py::cast<bool>(hook(step, loss));
+              };
+            }
+            py::gil_scoped_release release;
             return field.fit_image(pixels, height, width, options);
           },
           py::arg("pixels").noconvert(), py::arg("height"), py::arg("width"), py::arg("steps"),
           py::arg("batch_size"), py::arg("learning_rate"), py::arg("eval_every"),
-          py::arg("seed"))
+          py::arg("seed"), py::arg("on_step") = py::none())
       .def(
           "predict",
           [](const NeuralField& field, ConstRef x) {

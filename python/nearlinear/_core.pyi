@@ -1,6 +1,6 @@
 """Type stubs for the private compiled module nearlinear._core (and _core_avx2)."""
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -43,8 +43,8 @@ class NeuralField:
     def __init__(self, grid: HashGrid, n_outputs: int, hidden_width: int, hidden_layers: int,
                  seed: int) -> None: ...
     def fit_image(self, pixels: npt.NDArray[np.float32], height: int, width: int, steps: int,
-                  batch_size: int, learning_rate: float, eval_every: int,
-                  seed: int) -> FieldTrainingLog: ...
+                  batch_size: int, learning_rate: float, eval_every: int, seed: int,
+                  on_step: Callable[[int, float], bool] | None = None) -> FieldTrainingLog: ...
     def predict(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
     @property
     def params(self) -> npt.NDArray[np.float32]: ...

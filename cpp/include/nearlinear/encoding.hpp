@@ -116,7 +116,8 @@ class HashGrid {
 
   /// grad_x (#N by #n_dims, overwritten) = d<forward(x), grad_output>/dx with the table
   /// params: the gradient of the piecewise-linear interpolation inside the cell of each point
-  /// (one-sided on cell faces), zero in coordinates clamped to [0, 1]. Parallel over points.
+  /// (one-sided on cell faces), zero in coordinates clamped to [0, 1]. Parallel over blocks
+  /// of points, level-outer inside a block (as forward; 1.5-3x faster than point by point).
   void backward_input(ConstRowMatrixRef<float> x, ConstRowMatrixRef<float> params,
                       ConstRowMatrixRef<float> grad_output, RowMatrixRef<float> grad_x) const;
 

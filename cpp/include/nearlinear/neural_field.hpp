@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "nearlinear/common.hpp"
@@ -20,6 +21,9 @@ struct FieldTrainingOptions {
   double learning_rate = 1e-2;
   int eval_every = 0;           // full-image PSNR every this many steps (0: only at the end)
   std::uint64_t seed = 0;       // pixel batches
+  // Called after every step with the step number (from 1) and the batch loss, outside the
+  // timed part; returning true stops the training after that step. Empty: not called.
+  std::function<bool(int, float)> on_step;
 };
 
 /// Per-step loss (mean squared error of the batch, before the step) and elapsed training time

@@ -4,8 +4,9 @@ Throughput rows put the cube lattice in the reference column and the simplex lat
 nearlinear column, so the speed-up column is the simplex/cube ratio (the same code, hashing,
 levels and table sizes; only the lattice differs). The NumPy rows compare nearlinear with the
 vectorised NumPy implementation below (the same geometry, checked against nearlinear's output).
-Image-fitting rows compare simplex and cube at equal table size and steps: training time and
-PSNR.
+Image-fitting rows compare simplex and cube at equal table size, levels, network and steps, each
+at fit_image's default resolution (about one vertex per pixel at the finest level): training
+time and PSNR.
 """
 
 from __future__ import annotations
