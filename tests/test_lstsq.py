@@ -407,3 +407,33 @@ def test_auto_sparse_uses_diagonal_for_random_sparse():
     x = numpy_solution(A.toarray(), b)
     assert res.method == "diagonal" and res.converged
     assert rel(res.x, x) < 1e-10
+
+
+@pytest.mark.parametrize("tol", [1e-6, 1e-9])
+@pytest.mark.parametrize("kind", ["gaussian", "cond1e6", "consistent", "two_rhs"])
+def test_loose_tol_meets_its_bound(tol, kind):
+    # A loose tol may stop on the CG recurrences without a confirming pass: the answer must
+    # still meet the stopping bound against NumPy's solution, and residual_norm must be the
+    # true residual norm.
+    rng = fresh_rng()
+    n, d = 4000, 60
+    if kind == "cond1e6":
+        A, _ = haar_design(rng, n, d, 1e6)
+    else:
+        A = rng.standard_normal((n, d))
+    b = rng.standard_normal((n, 2) if kind == "two_rhs" else n)
+    if kind == "consistent":
+        b = A @ rng.standard_normal(d) + 1e-3 * b
+    res = nl.lstsq(A, b, method="precondition", tol=tol, seed=rng)
+    assert res.converged
+    x = numpy_solution(A, b)
+    B, X, X_ref = (b.reshape(n, -1), res.x.reshape(d, -1), x.reshape(d, -1))
+    anorm = np.linalg.norm(A, 2)
+    r_true = np.linalg.norm(A @ X - B, axis=0)
+    np.testing.assert_allclose(np.atleast_1d(res.residual_norm), r_true, rtol=1e-10)
+    for j in range(B.shape[1]):
+        err = np.linalg.norm(A @ (X[:, j] - X_ref[:, j]))
+        scale = r_true[j] + anorm * np.linalg.norm(X[:, j]) + np.linalg.norm(B[:, j])
+        assert err <= 10 * tol * scale
+    if kind == "gaussian":  # the sketch, the first residual and one pass per iteration
+        assert res.n_passes == res.n_iter + 2

@@ -54,6 +54,26 @@ TEST(Lstsq, PreconditionMatchesQrForEverySketch) {
   }
 }
 
+TEST(Lstsq, LooseTolStopsOnTheRecurrencesWithinItsBound) {
+  // tol = 1e-6 is far above the recurrences' drift: no confirming pass, and the answer and
+  // residual norms still meet the bound against the reference.
+  const auto A = gaussian(3000, 40, 7);
+  const auto B = gaussian(3000, 2, 8);
+  const auto X = reference(A, B);
+  auto o = options(nl::LstsqMethod::Precondition);
+  o.tol = 1e-6;
+  const auto r = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B, o);
+  EXPECT_TRUE(r.converged);
+  EXPECT_EQ(r.n_passes, r.n_iter + 2);  // sketch, first residual, one per iteration
+  const double anorm = Eigen::JacobiSVD<nl::RowMatrix<double>>(A).singularValues()[0];
+  for (nl::Index j = 0; j < 2; ++j) {
+    const double rj = (A * r.x.col(j) - B.col(j)).norm();
+    EXPECT_NEAR(r.residual_norm[j], rj, 1e-10 * rj);
+    const double scale = rj + anorm * r.x.col(j).norm() + B.col(j).norm();
+    EXPECT_LE((A * (r.x.col(j) - X.col(j))).norm(), 10 * o.tol * scale);
+  }
+}
+
 TEST(Lstsq, ColumnMajorAndFloatAgree) {
   const auto A = gaussian(1200, 30, 3);
   const auto B = gaussian(1200, 1, 4);

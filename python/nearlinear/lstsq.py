@@ -111,7 +111,9 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
         on the normal equations of the preconditioned problem ``min ||A R^-1 y - b||``
         (well conditioned, so CG is as stable there as LSQR), warm-started from the
         sketch-and-solve solution, one pass over ``A`` per iteration, until ``tol``, then
-        confirmed on the true residual (refined if needed). ``"sketch"``:
+        confirmed on the true residual (refined if needed; at a ``tol`` 1000x above the
+        rounding drift of the CG recurrences, ``reg = 0`` and full rank, the recurrences'
+        own test stands and that pass is saved). ``"sketch"``:
         sketch-and-solve, ``argmin ||S (A x - b)||``, one pass; an approximation whose
         quality ``eps`` sets. ``"direct"``: Householder QR of ``A`` (float64 copy).
         ``"auto"``: dense ``A``: ``"direct"`` when ``n < 8 d`` or ``d < 64`` (one QR is

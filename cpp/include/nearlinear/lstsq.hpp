@@ -16,6 +16,9 @@
 //    while the block is in cache. After convergence the true residual is recomputed and CG
 //    is restarted from there if the test fails (iterative refinement: Epperly, Meier,
 //    Nakatsukasa 2024 show refinement makes sketch-and-precondition backward stable).
+//    The confirming pass is skipped when tol exceeds the recurrences' rounding drift
+//    (about iterations sqrt(n) eps cond(A)) by 1000x, reg = 0 and R has full rank: then
+//    the recurrences' own test and residual norm stand (never at the default tol).
 //  * Sketch (sketch-and-solve): x' = argmin ||S (A x - b)||^2 + reg ||x||^2, one pass.
 //  * Direct: Householder QR of A (SVD of R when rank-deficient), O(n d^2).
 //  * Diagonal: CG on the normal equations with the column-norm (Jacobi) preconditioner, from
