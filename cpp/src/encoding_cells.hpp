@@ -277,64 +277,69 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
         }
     }
     // rank[i]: the position of axis i when the axes are sorted by decreasing fraction, ties
-    // by axis number (as SimplexCell).
+    // by axis number (as SimplexCell). One comparison per pair of axes: of i < j, the one
+    // with the smaller fraction (j on a tie) ranks one place later.
     for (int i = 0; i < D; ++i)
       #pragma omp simd
-      for (int p = 0; p < kSize; ++p) {
-        std::int32_t r = 0;
-        for (int j = 0; j < D; ++j)
-          r += (frac[j][p] > frac[i][p]) | ((frac[j][p] == frac[i][p]) & (j < i));
-        rank[i][p] = r;
-      }
-    // sorted[k] = the fraction of rank k; vertex k + 1 steps along the axis of rank k.
+      for (int p = 0; p < kSize; ++p) rank[i][p] = 0;
+    for (int i = 0; i < D; ++i)
+      for (int j = i + 1; j < D; ++j)
+        #pragma omp simd
+        for (int p = 0; p < kSize; ++p) {
+          const std::int32_t later = frac[j][p] > frac[i][p];  // i after j
+          rank[i][p] += later;
+          rank[j][p] += 1 - later;
+        }
+    // Vertex k + 1 steps along the axis of rank k: its row differs from vertex k's by that
+    // axis's stride (dense) or by that axis's change of XOR term (hashed), computed once per
+    // axis here and selected per vertex below.
+    std::uint32_t step[D][kSize];
+    std::uint32_t start[kSize] = {};
+    if (level.dense) {
+      for (int i = 0; i < D; ++i)
+        #pragma omp simd
+        for (int p = 0; p < kSize; ++p) {
+          start[p] += static_cast<std::uint32_t>(base[i][p]) * level.stride[i];
+          step[i][p] = level.stride[i];
+        }
+    } else {
+      for (int i = 0; i < D; ++i)
+        #pragma omp simd
+        for (int p = 0; p < kSize; ++p) {
+          const std::uint32_t b = static_cast<std::uint32_t>(base[i][p]);
+          start[p] ^= b * kPrimes[i];
+          step[i][p] = (b * kPrimes[i]) ^ ((b + 1u) * kPrimes[i]);
+        }
+    }
+    const std::uint32_t mask = level.dense ? ~0u : level.mask;
+    const bool dense = level.dense;
     float previous[kSize];
+    std::uint32_t index[kSize];
     #pragma omp simd
-    for (int p = 0; p < kSize; ++p) previous[p] = 1.0f;
+    for (int p = 0; p < kSize; ++p) {
+      previous[p] = 1.0f;
+      index[p] = start[p];
+      row_[0][p] = start[p] & mask;
+    }
+    // sorted = the fraction of rank k; weight k = sorted_{k-1} - sorted_k.
     for (int k = 0; k < D; ++k) {
       #pragma omp simd
       for (int p = 0; p < kSize; ++p) {
         float sorted = 0.0f;
-        for (int i = 0; i < D; ++i) sorted = rank[i][p] == k ? frac[i][p] : sorted;
+        std::uint32_t change = 0;
+        for (int i = 0; i < D; ++i) {
+          const bool here = rank[i][p] == k;
+          sorted = here ? frac[i][p] : sorted;
+          change = here ? step[i][p] : change;
+        }
         weight_[k][p] = previous[p] - sorted;
         previous[p] = sorted;
+        index[p] = dense ? index[p] + change : index[p] ^ change;
+        row_[k + 1][p] = index[p] & mask;
       }
     }
     #pragma omp simd
     for (int p = 0; p < kSize; ++p) weight_[D][p] = previous[p];
-    if (level.dense) {
-      std::uint32_t index[kSize] = {};
-      for (int i = 0; i < D; ++i)
-        for (int p = 0; p < kSize; ++p)
-          index[p] += static_cast<std::uint32_t>(base[i][p]) * level.stride[i];
-      #pragma omp simd
-      for (int p = 0; p < kSize; ++p) row_[0][p] = index[p];
-      for (int k = 0; k < D; ++k)
-        #pragma omp simd
-        for (int p = 0; p < kSize; ++p) {
-          std::uint32_t step = 0;
-          for (int i = 0; i < D; ++i) step = rank[i][p] == k ? level.stride[i] : step;
-          index[p] += step;
-          row_[k + 1][p] = index[p];
-        }
-    } else {
-      std::uint32_t key[kSize] = {};
-      for (int i = 0; i < D; ++i)
-        for (int p = 0; p < kSize; ++p)
-          key[p] ^= static_cast<std::uint32_t>(base[i][p]) * kPrimes[i];
-      #pragma omp simd
-      for (int p = 0; p < kSize; ++p) row_[0][p] = key[p] & level.mask;
-      for (int k = 0; k < D; ++k)
-        #pragma omp simd
-        for (int p = 0; p < kSize; ++p) {
-          std::uint32_t flip = 0;
-          for (int i = 0; i < D; ++i) {
-            const std::uint32_t b = static_cast<std::uint32_t>(base[i][p]);
-            flip = rank[i][p] == k ? (b * kPrimes[i]) ^ ((b + 1u) * kPrimes[i]) : flip;
-          }
-          key[p] ^= flip;
-          row_[k + 1][p] = key[p] & level.mask;
-        }
-    }
   }
   std::uint32_t row(int g, int k) const { return row_[k][g]; }
   float weight(int g, int k) const { return weight_[k][g]; }
