@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "nearlinear/encoding.hpp"
@@ -231,7 +232,8 @@ struct CellGroup {
   Cell cells[kSize];
 };
 
-/// Simplex cells of a dimension D fixed at compile time, located kSize points at a time with the points in
+/// Simplex cells of a dimension D fixed at compile time, located kSize points at a time with
+/// the points in
 /// SIMD lanes (structure of arrays): the ranks of the fractions, the sorted fractions and the
 /// vertex rows are computed by compares and selects over the axes, with no permutation stored
 /// and read back. Gives the same rows and weights as SimplexCell<D>::locate.
@@ -246,7 +248,7 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
   void locate(const float* x, int size, const Level& level) {
     float frac[D][kSize];
     std::int32_t base[D][kSize];
-    auto& rank = rank_;
+    std::int32_t rank[D][kSize];  // copied to rank_ at the end: kept in registers meanwhile
     {
       float u[D][kSize] = {};
       if (size == kSize) {  // the common case, without a bound check per lane
@@ -311,35 +313,33 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
           step[i][p] = (b * kPrimes[i]) ^ ((b + 1u) * kPrimes[i]);
         }
     }
-    const std::uint32_t mask = level.dense ? ~0u : level.mask;
-    const bool dense = level.dense;
-    float previous[kSize];
-    std::uint32_t index[kSize];
-    #pragma omp simd
-    for (int p = 0; p < kSize; ++p) {
-      previous[p] = 1.0f;
-      index[p] = start[p];
-      row_[0][p] = start[p] & mask;
-    }
     // sorted = the fraction of rank k; weight k = sorted_{k-1} - sorted_k.
+    float previous[kSize];
+    #pragma omp simd
+    for (int p = 0; p < kSize; ++p) previous[p] = 1.0f;
     for (int k = 0; k < D; ++k) {
       #pragma omp simd
       for (int p = 0; p < kSize; ++p) {
         float sorted = 0.0f;
-        std::uint32_t change = 0;
-        for (int i = 0; i < D; ++i) {
-          const bool here = rank[i][p] == k;
-          sorted = here ? frac[i][p] : sorted;
-          change = here ? step[i][p] : change;
-        }
+        for (int i = 0; i < D; ++i) sorted = rank[i][p] == k ? frac[i][p] : sorted;
         weight_[k][p] = previous[p] - sorted;
         previous[p] = sorted;
-        index[p] = dense ? index[p] + change : index[p] ^ change;
-        row_[k + 1][p] = index[p] & mask;
       }
     }
     #pragma omp simd
     for (int p = 0; p < kSize; ++p) weight_[D][p] = previous[p];
+    const std::uint32_t mask = level.dense ? ~0u : level.mask;
+    #pragma omp simd
+    for (int p = 0; p < kSize; ++p) row_[0][p] = start[p] & mask;
+    for (int k = 0; k < D; ++k)
+      #pragma omp simd
+      for (int p = 0; p < kSize; ++p) {
+        std::uint32_t change = 0;
+        for (int i = 0; i < D; ++i) change = rank[i][p] == k ? step[i][p] : change;
+        start[p] = level.dense ? start[p] + change : start[p] ^ change;
+        row_[k + 1][p] = start[p] & mask;
+      }
+    std::memcpy(rank_, rank, sizeof(rank));
   }
   std::uint32_t row(int g, int k) const { return row_[k][g]; }
   float weight(int g, int k) const { return weight_[k][g]; }
