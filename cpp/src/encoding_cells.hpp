@@ -232,9 +232,8 @@ struct CellGroup {
   Cell cells[kSize];
 };
 
-/// Simplex cells of a dimension D fixed at compile time, located kSize points at a time with
-/// the points in
-/// SIMD lanes (structure of arrays): the ranks of the fractions, the sorted fractions and the
+/// Simplex cells of a dimension D fixed at compile time, located kSize points at a time
+/// with the points in SIMD lanes (structure of arrays): the ranks of the fractions, the sorted fractions and the
 /// vertex rows are computed by compares and selects over the axes, with no permutation stored
 /// and read back. Gives the same rows and weights as SimplexCell<D>::locate.
 template <int D>
