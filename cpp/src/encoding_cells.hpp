@@ -235,7 +235,8 @@ struct CellGroup {
 /// Simplex cells of a dimension D fixed at compile time, located kSize points at a time
 /// with the points in SIMD lanes (structure of arrays): the ranks of the fractions, the
 /// sorted fractions and the vertex rows are computed by compares and selects over the axes,
-/// with no permutation stored and read back. Gives the same rows and weights as SimplexCell<D>::locate.
+/// with no permutation stored and read back. Gives the same rows and weights as
+/// SimplexCell<D>::locate.
 template <int D>
 struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
   static constexpr int kSize = 16;
