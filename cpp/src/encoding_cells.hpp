@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "nearlinear/encoding.hpp"
@@ -231,10 +232,11 @@ struct CellGroup {
   Cell cells[kSize];
 };
 
-/// Simplex cells of a dimension D fixed at compile time, located kSize points at a time with the points in
-/// SIMD lanes (structure of arrays): the ranks of the fractions, the sorted fractions and the
-/// vertex rows are computed by compares and selects over the axes, with no permutation stored
-/// and read back. Gives the same rows and weights as SimplexCell<D>::locate.
+/// Simplex cells of a dimension D fixed at compile time, located kSize points at a time
+/// with the points in SIMD lanes (structure of arrays): the ranks of the fractions, the
+/// sorted fractions and the vertex rows are computed by compares and selects over the axes,
+/// with no permutation stored and read back. Gives the same rows and weights as
+/// SimplexCell<D>::locate.
 template <int D>
 struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
   static constexpr int kSize = 16;
@@ -246,7 +248,7 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
   void locate(const float* x, int size, const Level& level) {
     float frac[D][kSize];
     std::int32_t base[D][kSize];
-    auto& rank = rank_;
+    std::int32_t rank[D][kSize];  // copied to rank_ at the end: kept in registers meanwhile
     {
       float u[D][kSize] = {};
       if (size == kSize) {  // the common case, without a bound check per lane
@@ -277,16 +279,41 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
         }
     }
     // rank[i]: the position of axis i when the axes are sorted by decreasing fraction, ties
-    // by axis number (as SimplexCell).
+    // by axis number (as SimplexCell). One comparison per pair of axes: of i < j, the one
+    // with the smaller fraction (j on a tie) ranks one place later.
     for (int i = 0; i < D; ++i)
       #pragma omp simd
-      for (int p = 0; p < kSize; ++p) {
-        std::int32_t r = 0;
-        for (int j = 0; j < D; ++j)
-          r += (frac[j][p] > frac[i][p]) | ((frac[j][p] == frac[i][p]) & (j < i));
-        rank[i][p] = r;
-      }
-    // sorted[k] = the fraction of rank k; vertex k + 1 steps along the axis of rank k.
+      for (int p = 0; p < kSize; ++p) rank[i][p] = 0;
+    for (int i = 0; i < D; ++i)
+      for (int j = i + 1; j < D; ++j)
+        #pragma omp simd
+        for (int p = 0; p < kSize; ++p) {
+          const std::int32_t later = frac[j][p] > frac[i][p];  // i after j
+          rank[i][p] += later;
+          rank[j][p] += 1 - later;
+        }
+    // Vertex k + 1 steps along the axis of rank k: its row differs from vertex k's by that
+    // axis's stride (dense) or by that axis's change of XOR term (hashed), computed once per
+    // axis here and selected per vertex below.
+    std::uint32_t step[D][kSize];
+    std::uint32_t start[kSize] = {};
+    if (level.dense) {
+      for (int i = 0; i < D; ++i)
+        #pragma omp simd
+        for (int p = 0; p < kSize; ++p) {
+          start[p] += static_cast<std::uint32_t>(base[i][p]) * level.stride[i];
+          step[i][p] = level.stride[i];
+        }
+    } else {
+      for (int i = 0; i < D; ++i)
+        #pragma omp simd
+        for (int p = 0; p < kSize; ++p) {
+          const std::uint32_t b = static_cast<std::uint32_t>(base[i][p]);
+          start[p] ^= b * kPrimes[i];
+          step[i][p] = (b * kPrimes[i]) ^ ((b + 1u) * kPrimes[i]);
+        }
+    }
+    // sorted = the fraction of rank k; weight k = sorted_{k-1} - sorted_k.
     float previous[kSize];
     #pragma omp simd
     for (int p = 0; p < kSize; ++p) previous[p] = 1.0f;
@@ -301,40 +328,18 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
     }
     #pragma omp simd
     for (int p = 0; p < kSize; ++p) weight_[D][p] = previous[p];
-    if (level.dense) {
-      std::uint32_t index[kSize] = {};
-      for (int i = 0; i < D; ++i)
-        for (int p = 0; p < kSize; ++p)
-          index[p] += static_cast<std::uint32_t>(base[i][p]) * level.stride[i];
+    const std::uint32_t mask = level.dense ? ~0u : level.mask;
+    #pragma omp simd
+    for (int p = 0; p < kSize; ++p) row_[0][p] = start[p] & mask;
+    for (int k = 0; k < D; ++k)
       #pragma omp simd
-      for (int p = 0; p < kSize; ++p) row_[0][p] = index[p];
-      for (int k = 0; k < D; ++k)
-        #pragma omp simd
-        for (int p = 0; p < kSize; ++p) {
-          std::uint32_t step = 0;
-          for (int i = 0; i < D; ++i) step = rank[i][p] == k ? level.stride[i] : step;
-          index[p] += step;
-          row_[k + 1][p] = index[p];
-        }
-    } else {
-      std::uint32_t key[kSize] = {};
-      for (int i = 0; i < D; ++i)
-        for (int p = 0; p < kSize; ++p)
-          key[p] ^= static_cast<std::uint32_t>(base[i][p]) * kPrimes[i];
-      #pragma omp simd
-      for (int p = 0; p < kSize; ++p) row_[0][p] = key[p] & level.mask;
-      for (int k = 0; k < D; ++k)
-        #pragma omp simd
-        for (int p = 0; p < kSize; ++p) {
-          std::uint32_t flip = 0;
-          for (int i = 0; i < D; ++i) {
-            const std::uint32_t b = static_cast<std::uint32_t>(base[i][p]);
-            flip = rank[i][p] == k ? (b * kPrimes[i]) ^ ((b + 1u) * kPrimes[i]) : flip;
-          }
-          key[p] ^= flip;
-          row_[k + 1][p] = key[p] & level.mask;
-        }
-    }
+      for (int p = 0; p < kSize; ++p) {
+        std::uint32_t change = 0;
+        for (int i = 0; i < D; ++i) change = rank[i][p] == k ? step[i][p] : change;
+        start[p] = level.dense ? start[p] + change : start[p] ^ change;
+        row_[k + 1][p] = start[p] & mask;
+      }
+    std::memcpy(rank_, rank, sizeof(rank));
   }
   std::uint32_t row(int g, int k) const { return row_[k][g]; }
   float weight(int g, int k) const { return weight_[k][g]; }
