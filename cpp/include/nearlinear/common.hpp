@@ -35,17 +35,23 @@ template <typename T>
 using ConstVectorRef = Eigen::Ref<const Vector<T>>;
 
 /// A compressed sparse matrix given by its three arrays, without ownership.
-/// `row_major` = CSR (indptr over rows), otherwise CSC (indptr over columns).
-template <typename T>
-struct SparseView {
+/// `row_major` = CSR (indptr over rows), otherwise CSC (indptr over columns). `I` is the type
+/// of indptr and indices: 64-bit (SparseView) or SciPy's 32-bit (SparseView32), read in place.
+template <typename T, typename I>
+struct SparseViewOf {
   Index rows = 0;
   Index cols = 0;
   bool row_major = true;
-  const std::int64_t* indptr = nullptr;   // length (row_major ? rows : cols) + 1
-  const std::int64_t* indices = nullptr;  // length nnz
-  const T* data = nullptr;                // length nnz
+  const I* indptr = nullptr;   // length (row_major ? rows : cols) + 1
+  const I* indices = nullptr;  // length nnz
+  const T* data = nullptr;     // length nnz
   Index nnz() const { return indptr ? static_cast<Index>(indptr[row_major ? rows : cols]) : 0; }
 };
+
+template <typename T>
+using SparseView = SparseViewOf<T, std::int64_t>;
+template <typename T>
+using SparseView32 = SparseViewOf<T, std::int32_t>;
 
 namespace detail {
 [[noreturn]] inline void throw_invalid(const char* file, int line, const std::string& msg) {

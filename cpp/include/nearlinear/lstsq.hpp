@@ -99,19 +99,6 @@ template <typename T>
 LstsqResult lstsq_dense(const ConstColMatrixRef<T>& A, const ConstRowMatrixRef<double>& B,
                         const LstsqOptions& options);
 
-/// A CSR or CSC matrix whose indptr and indices are 32-bit (SciPy's choice whenever they
-/// fit), read without widening them; otherwise as SparseView.
-template <typename T>
-struct SparseView32 {
-  Index rows = 0;
-  Index cols = 0;
-  bool row_major = true;
-  const std::int32_t* indptr = nullptr;   // length (row_major ? rows : cols) + 1
-  const std::int32_t* indices = nullptr;  // length nnz
-  const T* data = nullptr;                // length nnz
-  Index nnz() const { return indptr ? static_cast<Index>(indptr[row_major ? rows : cols]) : 0; }
-};
-
 /// Solve for a sparse CSR or CSC A (#n by #d). Direct densifies A (small problems only).
 /// Throws std::invalid_argument as lstsq_dense, and for a malformed structure (indptr not
 /// starting at 0 or decreasing, an index out of range). CSC input is copied to CSR once;
