@@ -148,6 +148,33 @@ void dispatch(const HashGridConfig& c, Fn&& fn) {
     with_dims(CubeTemplate{});
 }
 
+/// The level-outer loop of forward and backward_input: points in blocks, one block per task;
+/// inside a block level by level, which keeps one level's table rows hot in cache; within a
+/// level, points in small groups whose rows are all prefetched before any is read, so the
+/// cache misses of a group overlap. start(begin, end) runs once per block before its levels,
+/// body(group, first, size, l, level_table) once per group.
+template <class Cell, class Start, class Body>
+void for_block_level_groups(const float* xs, int dims, Index n_points,
+                            const std::vector<Level>& levels, const float* table_data,
+                            Index table, int F, Start&& start, Body&& body) {
+  const std::int64_t block_size = forward_block_size(n_points);
+  const std::int64_t blocks = (n_points + block_size - 1) / block_size;
+  const int n_levels = static_cast<int>(levels.size());
+  parallel_for(0, blocks, [&](std::int64_t block) {
+    const Index begin = block * block_size, end = std::min(n_points, begin + block_size);
+    start(begin, end);
+    using Group = CellGroup<Cell>;
+    Group cells[2] = {Group(dims), Group(dims)};
+    for (int l = 0; l < n_levels; ++l) {
+      const float* level_table = table_data + l * table * F;
+      for_each_group(cells, xs, dims, begin, end, levels[l], level_table, F, false,
+                     [&](const Group& group, Index first, int size) {
+                       body(group, first, size, l, level_table);
+                     });
+    }
+  });
+}
+
 }  // namespace
 
 HashGrid::HashGrid(const HashGridConfig& c) : config_(c) {
@@ -211,7 +238,7 @@ void HashGrid::forward(ConstRowMatrixRef<float> x, ConstRowMatrixRef<float> para
            "out must have shape (" << x.rows() << ", " << output_dims() << ")");
   const std::vector<Level> levels = make_levels(config_);
   const Index n_points = x.rows(), table = table_size();
-  const int dims = config_.n_dims, n_levels = config_.n_levels, out_cols = output_dims();
+  const int dims = config_.n_dims, out_cols = output_dims();
   const float* xs = x.data();
   const float* table_data = params.data();
   float* out_data = out.data();
@@ -219,32 +246,19 @@ void HashGrid::forward(ConstRowMatrixRef<float> x, ConstRowMatrixRef<float> para
     using Cell = typename decltype(tag)::type;
     constexpr int FC = decltype(features)::value;
     const int F = FC > 0 ? FC : config_.features_per_level;
-    const std::int64_t block_size = forward_block_size(n_points);
-    const std::int64_t blocks = (n_points + block_size - 1) / block_size;
-    parallel_for(0, blocks, [&](std::int64_t block) {
-      const Index begin = block * block_size, end = std::min(n_points, begin + block_size);
-      using Group = CellGroup<Cell>;
-      Group cells[2] = {Group(dims), Group(dims)};
-      // Level-outer inside a block keeps one level's table rows hot in cache; within a level,
-      // points go in small groups whose rows are all prefetched before any is read, so the
-      // cache misses of a group overlap.
-      for (int l = 0; l < n_levels; ++l) {
-        const float* level_table = table_data + l * table * F;
-        for_each_group(cells, xs, dims, begin, end, levels[l], level_table, F, false,
-                       [&](const Group& group, Index first, int size) {
-                         for (int g = 0; g < size; ++g) {
-                           float acc[8] = {};
-                           for (int k = 0; k < group.count(); ++k) {
-                             const float* r =
-                                 level_table + static_cast<std::int64_t>(group.row(g, k)) * F;
-                             for (int j = 0; j < F; ++j) acc[j] += group.weight(g, k) * r[j];
-                           }
-                           float* o = out_data + (first + g) * out_cols + l * F;
-                           for (int j = 0; j < F; ++j) o[j] = acc[j];
-                         }
-                       });
-      }
-    });
+    for_block_level_groups<Cell>(
+        xs, dims, n_points, levels, table_data, table, F, [](Index, Index) {},
+        [&](const CellGroup<Cell>& group, Index first, int size, int l, const float* level_table) {
+          for (int g = 0; g < size; ++g) {
+            float acc[8] = {};
+            for (int k = 0; k < group.count(); ++k) {
+              const float* r = level_table + static_cast<std::int64_t>(group.row(g, k)) * F;
+              for (int j = 0; j < F; ++j) acc[j] += group.weight(g, k) * r[j];
+            }
+            float* o = out_data + (first + g) * out_cols + l * F;
+            for (int j = 0; j < F; ++j) o[j] = acc[j];
+          }
+        });
   });
 }
 
@@ -344,39 +358,29 @@ void HashGrid::backward_input(ConstRowMatrixRef<float> x, ConstRowMatrixRef<floa
            "grad_x must have the shape of x");
   const std::vector<Level> levels = make_levels(config_);
   const Index n_points = x.rows(), table = table_size();
-  const int dims = config_.n_dims, n_levels = config_.n_levels, out_cols = output_dims();
+  const int dims = config_.n_dims, out_cols = output_dims();
   dispatch(config_, [&](auto tag, auto features) {
     using Cell = typename decltype(tag)::type;
     constexpr int FC = decltype(features)::value;
     const int F = FC > 0 ? FC : config_.features_per_level;
-    // As the forward pass: level-outer over blocks of points, prefetched groups.
-    const std::int64_t block_size = forward_block_size(n_points);
-    const std::int64_t blocks = (n_points + block_size - 1) / block_size;
-    parallel_for(0, blocks, [&](std::int64_t block) {
-      const Index begin = block * block_size, end = std::min(n_points, begin + block_size);
-      std::fill(grad_x.data() + begin * dims, grad_x.data() + end * dims, 0.0f);
-      using Group = CellGroup<Cell>;
-      Group cells[2] = {Group(dims), Group(dims)};
-      for (int l = 0; l < n_levels; ++l) {
-        const Level& level = levels[l];
-        const float* level_table = params.data() + l * table * F;
-        for_each_group(
-            cells, x.data(), dims, begin, end, level, level_table, F, false,
-            [&](const Group& group, Index first, int size) {
-              float value[Cell::kVertices];
-              for (int g = 0; g < size; ++g) {
-                const float* grad = grad_output.data() + (first + g) * out_cols + l * F;
-                for (int k = 0; k < group.count(); ++k) {
-                  const float* r = level_table + static_cast<std::int64_t>(group.row(g, k)) * F;
-                  float dot = 0.0f;
-                  for (int j = 0; j < F; ++j) dot += r[j] * grad[j];
-                  value[k] = dot;
-                }
-                group.add_input_gradient(g, value, level, grad_x.data() + (first + g) * dims);
-              }
-            });
-      }
-    });
+    float* gx = grad_x.data();
+    for_block_level_groups<Cell>(
+        x.data(), dims, n_points, levels, params.data(), table, F,
+        [&](Index begin, Index end) { std::fill(gx + begin * dims, gx + end * dims, 0.0f); },
+        [&](const CellGroup<Cell>& group, Index first, int size, int l, const float* level_table) {
+          const Level& level = levels[l];
+          float value[Cell::kVertices];
+          for (int g = 0; g < size; ++g) {
+            const float* grad = grad_output.data() + (first + g) * out_cols + l * F;
+            for (int k = 0; k < group.count(); ++k) {
+              const float* r = level_table + static_cast<std::int64_t>(group.row(g, k)) * F;
+              float dot = 0.0f;
+              for (int j = 0; j < F; ++j) dot += r[j] * grad[j];
+              value[k] = dot;
+            }
+            group.add_input_gradient(g, value, level, gx + (first + g) * dims);
+          }
+        });
   });
 }
 
