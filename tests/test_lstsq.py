@@ -437,3 +437,55 @@ def test_loose_tol_meets_its_bound(tol, kind):
         assert err <= 10 * tol * scale
     if kind == "gaussian":  # the sketch, the first residual and one pass per iteration
         assert res.n_passes == res.n_iter + 2
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("reg", [0.0, 0.5])
+def test_diagonal_loose_tol_skips_the_confirming_pass_only_when_safe(index_dtype, reg):
+    """At a loose tol the recurrences' drift bound replaces the confirming residual pass
+    (n_passes = n_iter + 1); the result must still meet tol against the true gradient, and
+    the reported residual norm must be the true one."""
+    rng = fresh_rng()
+    A = sp.random(40000, 60, density=0.05, random_state=rng, format="csr")
+    A.indptr, A.indices = A.indptr.astype(index_dtype), A.indices.astype(index_dtype)
+    b = rng.standard_normal(40000)
+    Ad = A.toarray()
+    tol = 1e-6
+    res = nl.lstsq(A, b, method="diagonal", tol=tol, reg=reg)
+    assert res.converged
+    assert res.n_passes == res.n_iter + 1
+    r = b - Ad @ res.x
+    assert abs(res.residual_norm - np.linalg.norm(r)) <= 1e-8 * np.linalg.norm(r)
+    # The stopping rule on the true, Jacobi-scaled gradient.
+    col = np.sqrt((Ad ** 2).sum(axis=0) + reg)
+    s = (Ad.T @ r - reg * res.x) / col
+    scale = np.linalg.norm(r) + col.max() * np.linalg.norm(res.x) + np.linalg.norm(b)
+    assert np.linalg.norm(s) <= tol * scale
+    x = np.linalg.solve(Ad.T @ Ad + reg * np.eye(60), Ad.T @ b)
+    assert rel(res.x, x) < 1e-4
+    # At the default tol (a few eps) the pass is always made.
+    full = nl.lstsq(A, b, method="diagonal", reg=reg)
+    assert full.converged and full.n_passes >= full.n_iter + 2
+    assert rel(full.x, x) < 1e-10
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("method", ["diagonal", "auto", "precondition", "direct"])
+@pytest.mark.parametrize("defect", ["index", "negative index", "indptr", "indptr end"])
+def test_malformed_csr_raises_naming_A(index_dtype, method, defect):
+    rng = fresh_rng()
+    A = sp.random(3000, 40, density=0.1, random_state=rng, format="csr")
+    indptr = A.indptr.astype(index_dtype)
+    indices = A.indices.astype(index_dtype)
+    if defect == "index":
+        indices[len(indices) // 2] = 40
+    elif defect == "negative index":
+        indices[-1] = -1
+    elif defect == "indptr":
+        indptr[1500] = indptr[1502] + 3
+    else:
+        indptr[1200] = indptr[-1] + 10
+    bad = sp.csr_matrix((A.data, indices, indptr), shape=A.shape)
+    bad.has_canonical_format = True  # as a caller that built the arrays itself may claim
+    with pytest.raises(ValueError, match="A"):
+        nl.lstsq(bad, rng.standard_normal(3000), method=method, seed=0)

@@ -118,10 +118,35 @@ struct FirstPass {
   Vector<double> rsq;
 };
 
+/// What bounds the drift of the CG recurrences from the true gradient for the Jacobi factor
+/// N = diag(1 / ||a_j||) (see preconditioned_cg): unit roundoff times the number of terms of
+/// any sum a pass accumulates (gamma), and K >= || |A| N ||_2^2 + reg ||N||^2, bounded by the
+/// squared Frobenius norm sum_j ||a_j||^2 / (||a_j||^2 + reg) (+1 with ridge).
+struct DriftBound {
+  double gamma = 0.0;
+  double K = 0.0;
+};
+
+///
+/// With a DriftBound (the Jacobi factor, started from X = 0 by the first pass), a column
+/// stopped on the recurrences is also accepted without the confirming pass when a
+/// first-order rounding bound on the gap between the recurrence gradient s_rec and the
+/// true gradient s of the final x keeps ||s|| <= ||s_rec|| + gap under the threshold. In
+/// y = N^-1 x, each iteration computes fl(A^T A N p) = A^T A N p + e with
+/// |e| <= gamma |A|^T |A| N |p|, so the gradient update s -= alpha N T moves s_rec from the
+/// gradient of the updated x by at most gamma K ||alpha p|| (||alpha p|| = ||dy||, the
+/// step), and the rounding of the updates of x and s adds eps (K ||y|| + 2 ||s||). The first
+/// pass at x = 0 contributes gamma sqrt(K) ||b||. Summed over the iterations (||y|| <=
+/// sum ||dy|| from y = 0), this is a rigorous bound up to second-order terms, with no
+/// assumption on cond(A N): cond only turns a small gradient into a small error, which is
+/// what the threshold already accounts for. The residual norm is then the recurrence's
+/// ||r||^2 = ||b||^2 - sum alpha gamma, whose error (the gap and the loss of local
+/// orthogonality, 2 ||dy|| (gap + eps ||s||) per step) must be below 1e-8 ||r||^2, and the
+/// column must not have cancelled to under a tenth of ||b||. Otherwise the pass is made.
 template <typename Op, typename Factor>
 void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const Factor& F,
                        double reg, double tol, Index max_iter, RowMatrix<double>& X,
-                       LstsqResult& res, FirstPass* first) {
+                       LstsqResult& res, FirstPass* first, const DriftBound* drift = nullptr) {
   const Index k = B.cols();
   const Vector<double> bnorm = B.colwise().norm().transpose();
   const double anorm = F.sigma_max();
@@ -183,6 +208,13 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const F
     const Vector<double> rsq_start = rsq;
     const std::vector<char> was_active(active);
     std::vector<char> stopped(active);  // active columns stopped by the recurrence test
+    // The drift bound (with a DriftBound, first round only): gap of the gradient, sum of
+    // the steps ||dy||, and bound on the error of the rsq recurrence.
+    Vector<double> gap = Vector<double>::Zero(k), steps = Vector<double>::Zero(k);
+    Vector<double> rsq_error = Vector<double>::Zero(k);
+    const bool bounding = drift && round == 0 && first;
+    if (bounding)
+      for (Index j = 0; j < k; ++j) gap[j] = drift->gamma * std::sqrt(drift->K) * bnorm[j];
     while (iters < max_iter) {
       const RowMatrix<double> W = F.apply(P);
       op.normal(W, T, q);
@@ -204,6 +236,14 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const F
           continue;
         }
         const double alpha = gamma[j] / delta;
+        if (bounding) {
+          const double step = alpha * P.col(j).norm();
+          const double s_norm = std::sqrt(gamma[j]);
+          steps[j] += step;
+          gap[j] += drift->gamma * drift->K * step +
+                    kEps * (drift->K * steps[j] + 2.0 * s_norm + 2.0 * std::abs(alpha) * NT.col(j).norm());
+          rsq_error[j] += 2.0 * step * (gap[j] + 4.0 * kEps * s_norm) + 4.0 * kEps * alpha * gamma[j];
+        }
         X.col(j).noalias() += alpha * W.col(j);
         S.col(j).noalias() -= alpha * NT.col(j);
         rsq[j] = std::max(0.0, rsq[j] - alpha * gamma[j]);
@@ -225,8 +265,20 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const F
     for (Index j = 0; j < k && trusted; ++j)
       trusted = !was_active[j] || (!active[j] && stopped[j] &&
                                    rsq[j] >= 1e-2 * rsq_start[j]);
+    // rsq carries reg ||x||^2 with ridge: the residual norm is what is left of it.
+    const Vector<double> ridge = reg * X.colwise().squaredNorm().transpose();
+    if (bounding && !trusted) {
+      trusted = true;
+      for (Index j = 0; j < k && trusted; ++j) {
+        const double r2 = rsq[j] - ridge[j];
+        trusted = !was_active[j] ||
+                  (!active[j] && stopped[j] && r2 >= 1e-2 * rsq_start[j] &&
+                   rsq_error[j] + 4.0 * kEps * ridge[j] <= 1e-8 * r2 &&
+                   S.col(j).norm() + gap[j] <= threshold(j, std::sqrt(r2), 1.0));
+      }
+    }
     if (trusted) {
-      res.residual_norm = rsq.cwiseSqrt();
+      res.residual_norm = (rsq - ridge).cwiseMax(0.0).cwiseSqrt();
       res.converged = true;
       break;
     }
@@ -238,10 +290,10 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const F
 template <typename Op, typename Factor>
 void iterate(const Op& op, const ConstRowMatrixRef<double>& B, const Factor& F,
              const LstsqOptions& o, RowMatrix<double>& X, LstsqResult& res,
-             FirstPass* first = nullptr) {
+             FirstPass* first = nullptr, const DriftBound* drift = nullptr) {
   const double tol = o.tol > 0 ? o.tol : lstsq_default_tol();
   const Index max_iter = o.max_iter > 0 ? o.max_iter : 200;
-  preconditioned_cg(op, B, F, o.reg, tol, max_iter, X, res, first);
+  preconditioned_cg(op, B, F, o.reg, tol, max_iter, X, res, first, drift);
 }
 
 /// Sketch-and-precondition or sketch-and-solve. SketchA(spec) returns S A (#m by #d).
@@ -306,7 +358,12 @@ LstsqResult diagonal_solve(const Op& op, const ConstRowMatrixRef<double>& B,
   // the exact scan before the error).
   if (!col_sq.allFinite()) NL_CHECK(op.all_finite(), "`A` must not contain NaN or inf");
   const DiagonalFactor F(col_sq.array() + o.reg, std::sqrt(col_sq.maxCoeff() + o.reg));
-  iterate(op, B, F, o, X, res, &first);
+  DriftBound drift;
+  drift.gamma = 1.01 * kEps * static_cast<double>(op.accumulation_terms(B.cols()) + 2);
+  for (Index j = 0; j < d; ++j)
+    if (col_sq[j] > 0) drift.K += col_sq[j] / (col_sq[j] + o.reg);
+  if (o.reg > 0) drift.K += 1.0;
+  iterate(op, B, F, o, X, res, &first, &drift);
   res.x = std::move(X);
   return res;
 }
@@ -440,10 +497,16 @@ LstsqResult sparse_impl(const View& A, const ConstRowMatrixRef<double>& B,
                         const LstsqOptions& options) {
   using I = std::remove_const_t<std::remove_pointer_t<decltype(A.indices)>>;
   check_arguments(A.rows, A.cols, B, options);
-  check_compressed_indices<I>(A.row_major ? A.rows : A.cols, A.row_major ? A.cols : A.rows,
-                              A.indptr, A.indices);
+  // The diagonal method on CSR reads A only through CsrOperator, whose passes validate the
+  // structure as they go (the first pass fails on a malformed A, before any iteration);
+  // everything else (the sketch, the CSC copy, the dense copy) needs it checked first.
+  const bool validate_first = !(A.row_major && options.method == LstsqMethod::Diagonal);
+  if (validate_first)
+    check_compressed_indices<I>(A.row_major ? A.rows : A.cols, A.row_major ? A.cols : A.rows,
+                                A.indptr, A.indices);
   auto solve = [&](const auto& csr) {
-    const CsrOperator<T, std::remove_const_t<std::remove_pointer_t<decltype(csr.indices)>>> op(csr);
+    const CsrOperator<T, std::remove_const_t<std::remove_pointer_t<decltype(csr.indices)>>> op(
+        csr, /*validated=*/validate_first || !A.row_major);
     if (options.method == LstsqMethod::Direct) return direct_solve(op, densify(csr), B, options);
     if (options.method == LstsqMethod::Diagonal) return diagonal_solve(op, B, options);
     return sketched_solve(

@@ -92,6 +92,12 @@ class DenseOperator {
     for (const auto& s : sq) q += s;
   }
 
+  /// A bound on the number of terms of any sum a pass with k right-hand sides accumulates.
+  Index accumulation_terms(Index k) const {
+    const RowBlocks blocks(A_.rows(), A_.cols(), k);
+    return A_.cols() + blocks.rows_per_block + blocks.count;
+  }
+
   /// Whether every entry of A is finite (a parallel scan, for the rare non-finite case).
   bool all_finite() const {
     const RowBlocks blocks(A_.rows(), A_.cols(), 1);
@@ -218,12 +224,43 @@ struct CsrArrays {
 };
 
 /// Sparse A in CSR form (CSC input is converted once by the caller).
+///
+/// Until one pass has completed, the passes validate the structure as they read it: a row
+/// is used only when 0 <= indptr[i] <= indptr[i + 1] <= nnz, and an entry only when its
+/// column index is in [0, d); anything else is skipped and the pass throws
+/// std::invalid_argument naming A once it is done. No memory outside the arrays is touched,
+/// so a caller whose first pass is over A needs no separate validation pass; later passes
+/// (A is const) skip the checks. `validated`: the caller has checked the structure already.
+/// Requires indptr[0] == 0 and 0 <= nnz = indptr[rows] <= length of indices and data
+/// (checked by the constructor and the binding respectively).
 template <typename T, typename I>
 class CsrOperator {
  public:
-  explicit CsrOperator(const CsrArrays<T, I>& A) : A_(A) {}
+  CsrOperator(const CsrArrays<T, I>& A, bool validated)
+      : A_(A), nnz_(static_cast<Index>(A.indptr[A.rows])), validated_(validated) {
+    NL_CHECK(A.indptr[0] == 0, "sparse `A`: indptr[0] must be 0; got " << A.indptr[0]);
+    NL_CHECK(nnz_ >= 0, "sparse `A`: indptr[-1] must be >= 0; got " << nnz_);
+  }
   Index rows() const { return A_.rows; }
   Index cols() const { return A_.cols; }
+
+  /// A bound on the number of terms of any sum a pass with k right-hand sides accumulates
+  /// (a row's dot product, then the rows of a block, then the blocks), for rounding bounds.
+  /// Reads indptr once (a malformed one makes the next pass throw).
+  Index accumulation_terms(Index k) const {
+    const RowBlocks blocks(A_.rows, A_.cols, k);
+    constexpr Index kChunk = 1 << 16;
+    const Index chunks = (A_.rows + kChunk - 1) / kChunk;
+    std::vector<Index> longest(chunks, 0);
+    parallel_for(0, chunks, [&](std::int64_t c) {
+      Index m = 0;
+      for (Index i = c * kChunk; i < std::min(A_.rows, (c + 1) * kChunk); ++i)
+        m = std::max(m, static_cast<Index>(A_.indptr[i + 1] - A_.indptr[i]));
+      longest[c] = m;
+    });
+    const Index row_terms = chunks ? *std::max_element(longest.begin(), longest.end()) : 0;
+    return row_terms + blocks.rows_per_block + blocks.count;
+  }
 
   void normal(const RowMatrix<double>& W, RowMatrix<double>& out, Vector<double>& q) const {
     pass(W, nullptr, out, q, nullptr);
@@ -238,83 +275,166 @@ class CsrOperator {
     const Index n = A_.rows, d = A_.cols, k = X.cols();
     const RowBlocks blocks(n, d, k);
     std::vector<Vector<double>> sq(blocks.count);
+    std::vector<char> valid(blocks.count, 1);
     parallel_for(0, blocks.count, [&](std::int64_t b) {
       const Index begin = b * blocks.rows_per_block;
       const Index end = std::min(n, begin + blocks.rows_per_block);
       Vector<double> y(k), s = Vector<double>::Zero(k);
       for (Index i = begin; i < end; ++i) {
         y = B.row(i).transpose();
-        for (I p = A_.indptr[i]; p < A_.indptr[i + 1]; ++p)
+        const I p0 = A_.indptr[i], p1 = A_.indptr[i + 1];
+        if (!row_in_range(p0, p1)) {
+          valid[b] = 0;
+          continue;
+        }
+        for (I p = p0; p < p1; ++p) {
+          if (!index_in_range(A_.indices[p])) {
+            valid[b] = 0;
+            continue;
+          }
           y.noalias() -= static_cast<double>(A_.data[p]) * X.row(A_.indices[p]).transpose();
+        }
         s += y.cwiseAbs2();
       }
       sq[b] = std::move(s);
     }, kSchedule, 2);
+    throw_if_invalid(valid);
+    validated_ = true;
     q = Vector<double>::Zero(k);
     for (const auto& s : sq) q += s;
   }
   /// Whether every stored value of A is finite.
-  bool all_finite() const {
-    const Index nnz = static_cast<Index>(A_.indptr[A_.rows]);
-    return Eigen::Map<const Vector<T>>(A_.data, nnz).allFinite();
-  }
+  bool all_finite() const { return Eigen::Map<const Vector<T>>(A_.data, nnz_).allFinite(); }
 
  private:
+  using U = std::make_unsigned_t<I>;
+
+  bool row_in_range(I p0, I p1) const {
+    return static_cast<U>(p0) <= static_cast<U>(p1) &&
+           static_cast<std::uint64_t>(static_cast<U>(p1)) <= static_cast<std::uint64_t>(nnz_);
+  }
+  bool index_in_range(I j) const {
+    return static_cast<std::uint64_t>(static_cast<U>(j)) < static_cast<std::uint64_t>(A_.cols);
+  }
+  static void throw_if_invalid(const std::vector<char>& valid) {
+    NL_CHECK(std::all_of(valid.begin(), valid.end(), [](char c) { return c != 0; }),
+             "sparse `A` is malformed: indptr must be non-decreasing from 0 to nnz and every "
+             "column index in [0, A.shape[1])");
+  }
+
+  /// Rows [begin, end) of the pass for one right-hand side (acc and col, if used, have d
+  /// entries; b is the right-hand side of the residual pass). With kCheck, malformed rows
+  /// and entries are skipped and the result is false if there were any.
+  template <bool kCheck, bool kResidual, bool kColumns>
+  bool pass_single(Index begin, Index end, const double* w, const double* b, double* acc,
+                   double* col, double& sq) const {
+    const I* const indices = A_.indices;
+    const T* const data = A_.data;
+    bool valid = true;
+    double ss = 0.0;
+    for (Index i = begin; i < end; ++i) {
+      const I p0 = A_.indptr[i], p1 = A_.indptr[i + 1];
+      if (kCheck && !row_in_range(p0, p1)) {
+        valid = false;
+        continue;
+      }
+      double y = 0.0;
+      for (I p = p0; p < p1; ++p) {
+        if (kCheck && !index_in_range(indices[p])) {
+          valid = false;
+          continue;
+        }
+        y += static_cast<double>(data[p]) * w[indices[p]];
+      }
+      if constexpr (kResidual) y = b[i] - y;
+      ss += y * y;
+      if (kCheck && !valid) continue;  // leave the rest of the block alone: the pass fails
+      for (I p = p0; p < p1; ++p) {
+        const double v = static_cast<double>(data[p]);
+        acc[indices[p]] += v * y;
+        if constexpr (kColumns) col[indices[p]] += v * v;
+      }
+    }
+    sq = ss;
+    return valid;
+  }
+
   void pass(const RowMatrix<double>& W, const ConstRowMatrixRef<double>* B,
             RowMatrix<double>& out, Vector<double>& q, Vector<double>* col_sq) const {
     const Index n = A_.rows, d = A_.cols, k = W.cols();
     const RowBlocks blocks(n, d, k);
     std::vector<RowMatrix<double>> parts(blocks.count);
     std::vector<Vector<double>> sq(blocks.count), csq(col_sq ? blocks.count : 0);
+    std::vector<char> valid(blocks.count, 1);
+    const bool check = !validated_;
+    Vector<double> b_column;
+    if (k == 1) {
+      
+      if (B && B->outerStride() != 1) b_column = B->col(0);  // else read in place
+    }
     parallel_for(0, blocks.count, [&](std::int64_t b) {
-      RowMatrix<double> acc = RowMatrix<double>::Zero(d, k);
-      Vector<double> s = Vector<double>::Zero(k);
-      Vector<double> c = Vector<double>::Zero(col_sq ? d : 0);
-      Vector<double> y(k);
       const Index begin = b * blocks.rows_per_block;
       const Index end = std::min(n, begin + blocks.rows_per_block);
+      Vector<double> s = Vector<double>::Zero(k);
+      if (k == 1) {
+        Vector<double> acc = Vector<double>::Zero(d);
+        Vector<double> c = Vector<double>::Zero(col_sq ? d : 0);
+        const double* bp = !B ? nullptr : (B->outerStride() == 1 ? B->data() : b_column.data());
+        const double* wp = W.data();
+        bool ok;
+        if (!B) {
+          ok = check ? pass_single<true, false, false>(begin, end, wp, nullptr, acc.data(), nullptr, s[0])
+                     : pass_single<false, false, false>(begin, end, wp, nullptr, acc.data(), nullptr, s[0]);
+        } else if (!col_sq) {
+          ok = check ? pass_single<true, true, false>(begin, end, wp, bp, acc.data(), nullptr, s[0])
+                     : pass_single<false, true, false>(begin, end, wp, bp, acc.data(), nullptr, s[0]);
+        } else {
+          ok = check ? pass_single<true, true, true>(begin, end, wp, bp, acc.data(), c.data(), s[0])
+                     : pass_single<false, true, true>(begin, end, wp, bp, acc.data(), c.data(), s[0]);
+        }
+        valid[b] = ok;
+        parts[b] = std::move(acc);
+        if (col_sq) csq[b] = std::move(c);
+        sq[b] = std::move(s);
+        return;
+      }
+      RowMatrix<double> acc = RowMatrix<double>::Zero(d, k);
+      Vector<double> c = Vector<double>::Zero(col_sq ? d : 0);
+      Vector<double> y(k);
       const I* const indices = A_.indices;
       const T* const data = A_.data;
-      if (k == 1) {  // the common case, without per-nonzero vector overhead
-        const double* w = W.data();
-        double* a = acc.data();
-        double ss = 0.0;
-        for (Index i = begin; i < end; ++i) {
-          const I p0 = A_.indptr[i], p1 = A_.indptr[i + 1];
-          double yi = 0.0;
-          for (I p = p0; p < p1; ++p) yi += static_cast<double>(data[p]) * w[indices[p]];
-          if (B) yi = (*B)(i, 0) - yi;
-          ss += yi * yi;
-          for (I p = p0; p < p1; ++p) a[indices[p]] += static_cast<double>(data[p]) * yi;
+      for (Index i = begin; i < end; ++i) {
+        const I p0 = A_.indptr[i], p1 = A_.indptr[i + 1];
+        if (!row_in_range(p0, p1)) {
+          valid[b] = 0;
+          continue;
         }
-        s[0] = ss;
-      } else {
-        for (Index i = begin; i < end; ++i) {
-          const I p0 = A_.indptr[i], p1 = A_.indptr[i + 1];
-          if (B) {
-            y = B->row(i).transpose();
-          } else {
-            y.setZero();
-          }
-          const double sign = B ? -1.0 : 1.0;
-          for (I p = p0; p < p1; ++p)
-            y.noalias() += (sign * static_cast<double>(data[p])) * W.row(indices[p]).transpose();
-          s += y.cwiseAbs2();
-          for (I p = p0; p < p1; ++p)
-            acc.row(indices[p]).noalias() += static_cast<double>(data[p]) * y.transpose();
+        if (B) {
+          y = B->row(i).transpose();
+        } else {
+          y.setZero();
         }
-      }
-      if (col_sq) {
-        const I p0 = A_.indptr[begin], p1 = A_.indptr[end];
+        const double sign = B ? -1.0 : 1.0;
         for (I p = p0; p < p1; ++p) {
-          const double v = static_cast<double>(data[p]);
-          c[indices[p]] += v * v;
+          if (!index_in_range(indices[p])) {
+            valid[b] = 0;
+            continue;
+          }
+          y.noalias() += (sign * static_cast<double>(data[p])) * W.row(indices[p]).transpose();
         }
-        csq[b] = std::move(c);
+        s += y.cwiseAbs2();
+        for (I p = p0; p < p1; ++p) {
+          if (!index_in_range(indices[p])) continue;
+          const double v = static_cast<double>(data[p]);
+          acc.row(indices[p]).noalias() += v * y.transpose();
+          if (col_sq) c[indices[p]] += v * v;
+        }
       }
+      if (col_sq) csq[b] = std::move(c);
       parts[b] = std::move(acc);
       sq[b] = std::move(s);
     }, kSchedule, 2);
+    throw_if_invalid(valid);
     out.resize(d, k);
     q.resize(k);
     sum_partials(parts, sq, out, q);
@@ -325,6 +445,8 @@ class CsrOperator {
   }
 
   CsrArrays<T, I> A_;
+  Index nnz_;
+  mutable bool validated_;
 };
 
 }  // namespace nearlinear::lstsq_detail

@@ -261,3 +261,44 @@ TEST(Lstsq, BadArgumentsThrow) {
                                        options(nl::LstsqMethod::Precondition)),
                std::invalid_argument);
 }
+
+TEST(Lstsq, DiagonalLooseTolSkipsTheConfirmingPassWithinItsBound) {
+  // Sparse CSR, tol = 1e-6: the drift bound of the Jacobi CG recurrences stands in for the
+  // confirming pass (n_passes = n_iter + 1); the answer and residual norm still hold against
+  // the reference. At the default tol the pass is made. Malformed structure still throws
+  // from the first pass, which validates it.
+  const nl::Index n = 20000, d = 30;
+  nl::rng::Stream s(77, 3);
+  std::vector<std::int32_t> indptr{0}, indices;
+  std::vector<double> data;
+  for (nl::Index i = 0; i < n; ++i) {
+    for (nl::Index j = 0; j < d; ++j)
+      if (s.uniform() < 0.1) {
+        indices.push_back(static_cast<std::int32_t>(j));
+        data.push_back(s.uniform());
+      }
+    indptr.push_back(static_cast<std::int32_t>(indices.size()));
+  }
+  nl::RowMatrix<double> dense = nl::RowMatrix<double>::Zero(n, d);
+  for (nl::Index i = 0; i < n; ++i)
+    for (std::int32_t p = indptr[i]; p < indptr[i + 1]; ++p) dense(i, indices[p]) = data[p];
+  const auto B = gaussian(n, 1, 78);
+  const auto X = reference(dense, B);
+  const nl::SparseView32<double> csr{n, d, true, indptr.data(), indices.data(), data.data()};
+  auto o = options(nl::LstsqMethod::Diagonal);
+  o.tol = 1e-6;
+  const auto loose = nl::lstsq_sparse(csr, B, o);
+  EXPECT_TRUE(loose.converged);
+  EXPECT_EQ(loose.n_passes, loose.n_iter + 1);
+  EXPECT_LT(rel(loose.x, X), 1e-4);
+  const double r = (dense * loose.x - B).norm();
+  EXPECT_NEAR(loose.residual_norm[0], r, 1e-8 * r);
+  const auto tight = nl::lstsq_sparse(csr, B, options(nl::LstsqMethod::Diagonal));
+  EXPECT_TRUE(tight.converged);
+  EXPECT_GE(tight.n_passes, tight.n_iter + 2);
+  EXPECT_LT(rel(tight.x, X), 1e-11);
+  std::vector<std::int32_t> bad = indices;
+  bad.back() = -1;
+  const nl::SparseView32<double> negative{n, d, true, indptr.data(), bad.data(), data.data()};
+  EXPECT_THROW(nl::lstsq_sparse(negative, B, o), std::invalid_argument);
+}
