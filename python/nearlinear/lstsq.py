@@ -126,7 +126,9 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
         iteration and no sketch: the cheap path when ``A`` is well conditioned up to its
         column scaling, as random sparse designs are. It returns a least-squares
         solution, the minimum-norm one only when ``A`` has full column rank (use
-        ``"precondition"`` or ``"direct"`` for rank-deficient ``A``).
+        ``"precondition"`` or ``"direct"`` for rank-deficient ``A``). Its stopping test is
+        that of ``"precondition"`` with ``R = diag(||a_j||)``; the final residual pass is
+        skipped when a rounding bound on the CG recurrences shows ``tol`` is met anyway.
     sketch : {"sparse_sign", "srht", "gaussian"}, optional
         The sketch. Default: ``"sparse_sign"`` (8 nonzeros per column) for
         ``"precondition"`` (one cheap pass, dense or sparse), ``"srht"`` for ``"sketch"``.
