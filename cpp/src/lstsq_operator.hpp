@@ -435,6 +435,7 @@ class CsrOperator {
       sq[b] = std::move(s);
     }, kSchedule, 2);
     throw_if_invalid(valid);
+    validated_ = true;
     out.resize(d, k);
     q.resize(k);
     sum_partials(parts, sq, out, q);
