@@ -320,12 +320,13 @@ def _gibbs_solver(rows, cols, values, shape, k, seed):
     return solver
 
 
-@pytest.mark.parametrize("k", [3, 10])
+@pytest.mark.parametrize("k", [3, 10, 21, 25])
 def test_gibbs_sweep_draws_each_row_from_its_gaussian_conditional(k):
     # Row i given the columns V (and prior mu, Lambda, noise precision alpha) is
     # N(Q^-1 (Lambda mu + alpha A^T y), Q^-1) with Q = Lambda + alpha A^T A; checked against
     # NumPy for every row and column, and the whitened draws L^T (x - mean) are N(0, 1).
-    # k = 3 and 10 give Gram tiles of widths 8 and 12.
+    # k = 3, 10, 21 and 25 give padded widths 8 and 12 (Gram in one pass where the registers
+    # allow), 24 (compile-time width, gathered design) and 28 (run-time width).
     shape = (400, 300)
     _, rows, cols, values = low_rank_problem(*shape, k, 0.1, seed=21, noise=0.3)
     solver = _gibbs_solver(rows, cols, values, shape, k, seed=5)

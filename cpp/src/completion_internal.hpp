@@ -39,11 +39,6 @@ void spectral_init(const Observations& obs, double shift, Index k, std::uint64_t
 void gram(const Eigen::Map<RowMatrix<double>>& A, const Vector<double>& lambda,
           RowMatrix<double>& G);
 
-/// Lower triangle (and the diagonal tiles) of W = A^T A, #D by #D row-major, for A #n by #D
-/// row-major with D a multiple of 4. Register tiles of 8 or 4 rows by 4 columns, each one
-/// pass over A: n D (D + 4) / 2 multiply-adds, no call overhead per entry.
-void gram_lower(const double* A, std::int64_t n, Index D, double* W);
-
 /// Cholesky factorisation of a symmetric positive semi-definite G into llt, adding a jitter
 /// of 1e-12 trace(G)/d to G's diagonal when G is numerically singular. O(d^3).
 void factor(RowMatrix<double>& G, Eigen::LLT<RowMatrix<double>>& llt);

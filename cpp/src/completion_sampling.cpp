@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "completion_gibbs_kernels.hpp"
 #include "completion_internal.hpp"
 #include "nearlinear/completion.hpp"
 #include "nearlinear/random.hpp"
@@ -50,12 +51,18 @@ void draw_hyperparameters(const RowMatrix<double>& F, const std::vector<std::int
       ++N;
     }
   mean /= std::max<double>(static_cast<double>(N), 1.0);
-  RowMatrix<double> scatter = RowMatrix<double>::Zero(d, d);  // N S
+  RowMatrix<double> scatter = RowMatrix<double>::Zero(d, d);  // N S, lower triangle
+  std::vector<double> c(d);
   for (Index i = 0; i < F.rows(); ++i)
     if (ptr[i + 1] > ptr[i]) {
-      const Vector<double> c = F.row(i).transpose() - mean;
-      scatter.noalias() += c * c.transpose();
+      const double* f = F.row(i).data();
+      for (Index q = 0; q < d; ++q) c[q] = f[q] - mean[q];
+      for (Index r = 0; r < d; ++r) {
+        double* out = scatter.row(r).data();
+        for (Index q = 0; q <= r; ++q) out[q] += c[r] * c[q];
+      }
     }
+  scatter.triangularView<Eigen::StrictlyUpper>() = scatter.transpose();
   constexpr double beta0 = 2.0;
   const double n = static_cast<double>(N), beta_n = beta0 + n, nu_n = static_cast<double>(d) + n;
   RowMatrix<double> W_inv = RowMatrix<double>::Identity(d, d) + scatter +
@@ -81,49 +88,102 @@ void draw_hyperparameters(const RowMatrix<double>& F, const std::vector<std::int
   mu = mu_n + z;
 }
 
-// Lower Cholesky factor L (row-major #d by #d, lower triangle written) of the symmetric G
-// (row-major, lower triangle read), by plain loops: at the small d of a factor model these
-// beat a general blocked factorisation, whose setup dominates there. A pivot below `floor`
-// fails the factorisation (returns false) when floor is 0 and is raised to floor otherwise.
-bool small_cholesky(const double* G, Index d, double floor, double* L, double* inv) {
-  for (Index j = 0; j < d; ++j) {
-    const double* Lj = L + j * d;
-    for (Index i = j; i < d; ++i) {
-      const double* Li = L + i * d;
-      double s = G[i * d + j];
-      for (Index p = 0; p < j; ++p) s -= Li[p] * Lj[p];
-      if (i == j) {
-        if (!(s > floor)) {
-          if (floor == 0.0) return false;
-          s = floor;
-        }
-        L[j * d + j] = std::sqrt(s);
-        inv[j] = 1.0 / L[j * d + j];
-      } else {
-        L[i * d + j] = s * inv[j];
-      }
-    }
+// Per-thread scratch of the row draws, sized once per half-step: no row allocates.
+struct Scratch {
+  std::vector<double> A;  // gathered design (when needed), row-major #n_i by #D
+  std::vector<double> W, G, inv, mean, draw;
+  void resize(std::int64_t max_count, Index D, bool gathered) {
+    if (gathered) A.assign(static_cast<std::size_t>(max_count) * D, 0.0);
+    W.resize(D * D);
+    G.resize(D * D);
+    inv.resize(D);
+    mean.resize(D);
+    draw.resize(D);
   }
-  return true;
-}
+};
 
-// x <- L^-1 x (forward substitution) for the lower factor L of small_cholesky and the
-// inverses `inv` of its diagonal.
-void lower_solve(const double* L, const double* inv, Index d, double* x) {
-  for (Index i = 0; i < d; ++i) {
-    double s = x[i];
-    for (Index p = 0; p < i; ++p) s -= L[i * d + p] * x[p];
-    x[i] = s * inv[i];
-  }
-}
+// The inputs and outputs of one half-step's row draws.
+struct RowDraw {
+  const std::int64_t* ptr;  // compressed observations of the rows drawn
+  const std::int32_t* idx;
+  const double* val;
+  const double* padded;     // #other by #D: the padded design row of each fixed row
+  Index d, D;
+  const double* Lambda;     // prior precision, #d by #d row-major
+  const double* shift;      // Lambda mu, #d
+  double alpha;             // noise precision
+  std::uint64_t seed, stream;
+  double* T;                // drawn rows, #outer by #d row-major
+  double* means;            // their conditional means, #outer by #d
+  double* row_sse;          // squared training residuals of each drawn row
+};
 
-// x <- L^-T x (back substitution).
-void upper_solve(const double* L, const double* inv, Index d, double* x) {
-  for (Index i = d - 1; i >= 0; --i) {
-    const double xi = x[i] * inv[i];
-    x[i] = xi;
-    for (Index p = 0; p < i; ++p) x[p] -= L[i * d + p] * xi;
+// Draw row i from N(Q^-1 (Lambda mu + alpha A^T y), Q^-1), Q = Lambda + alpha A^T A, as
+// mean + U^-1 z for the Cholesky factor U^T U = Q, and record its conditional mean and its
+// squared residuals. kD: the width D at compile time (0: at run time).
+template <int kD>
+void draw_row(const RowDraw& p, std::int64_t i, Scratch& sc) {
+  const Index d = p.d, D = detail::width<kD>(p.D);
+  double* x = p.T + i * d;
+  const std::int64_t b = p.ptr[i], n_i = p.ptr[i + 1] - p.ptr[i];
+  if (n_i == 0) {  // cold start: zero factors, as in the point estimate
+    std::fill(x, x + d, 0.0);
+    p.row_sse[i] = 0.0;
+    return;
   }
+  double* A = sc.A.data();
+  double* W = sc.W.data();
+  double* G = sc.G.data();
+  double* inv = sc.inv.data();
+  double* mean = sc.mean.data();
+  double* z = sc.draw.data();
+  detail::gather_gram<kD>(p.padded, p.idx + b, p.val + b, n_i, d, D, A, W);
+  // Q (upper triangle; identity in the padding) and its right-hand side.
+  double trace = 0.0;
+  for (Index r = 0; r < D; ++r) {
+    for (Index c = r; c < D; ++c)
+      G[r * D + c] = r < d && c < d ? p.alpha * W[c * D + r] + p.Lambda[r * d + c]
+                                    : static_cast<double>(r == c);
+    mean[r] = r < d ? p.alpha * W[d * D + r] + p.shift[r] : 0.0;
+    if (r < d) trace += G[r * D + r];
+  }
+  if (!detail::upper_cholesky<kD>(G, D, 0.0, inv)) {
+    // Numerically singular: jitter the pivots as detail::factor does (G's upper triangle
+    // was overwritten; rebuild it).
+    for (Index r = 0; r < D; ++r)
+      for (Index c = r; c < D; ++c)
+        G[r * D + c] = r < d && c < d ? p.alpha * W[c * D + r] + p.Lambda[r * d + c]
+                                      : static_cast<double>(r == c);
+    detail::upper_cholesky<kD>(G, D, 1e-12 * std::max(trace / static_cast<double>(d), 1e-300),
+                               inv);
+  }
+  detail::transposed_upper_solve<kD>(G, inv, D, mean);  // w = U^-T rhs
+  // Both Box-Muller normals of each pair of words: half the hashes and logarithms.
+  const std::uint64_t base = 2 * static_cast<std::uint64_t>(i) * static_cast<std::uint64_t>(d);
+  for (Index c = 0; c < d; c += 2) {
+    const double u1 = 1.0 - rng::to_unit(rng::hash(p.seed, p.stream, base + c));
+    const double u2 = rng::to_unit(rng::hash(p.seed, p.stream, base + c + 1));
+    const double radius = std::sqrt(-2.0 * std::log(u1)), angle = 6.283185307179586 * u2;
+    z[c] = mean[c] + radius * std::cos(angle);
+    if (c + 1 < d) z[c + 1] = mean[c + 1] + radius * std::sin(angle);
+  }
+  for (Index c = d; c < D; ++c) z[c] = 0.0;
+  // U^-1 w is the mean and U^-1 (w + z) the draw: z has covariance I, U^-1 z (U^T U)^-1.
+  detail::upper_solve2<kD>(G, inv, D, mean, z);
+  double* m = p.means + i * d;
+  for (Index c = 0; c < d; ++c) {
+    m[c] = mean[c];
+    x[c] = z[c];
+  }
+  // ||y - A x||^2 = y^T y - 2 x^T A^T y + x^T A^T A x at the drawn x.
+  double sse = W[d * D + d];
+  for (Index r = 0; r < d; ++r) {
+    double gx = 0.0;  // (A^T A x)_r from the lower triangle
+    for (Index c = 0; c <= r; ++c) gx += W[r * D + c] * x[c];
+    for (Index c = r + 1; c < d; ++c) gx += W[c * D + r] * x[c];
+    sse += x[r] * (gx - 2.0 * W[d * D + r]);
+  }
+  p.row_sse[i] = std::max(sse, 0.0);
 }
 
 }  // namespace
@@ -161,92 +221,46 @@ void Solver::gibbs_half_step(bool update_rows, std::uint64_t index) {
 
   std::int64_t max_count = 0;
   for (Index i = 0; i < outer; ++i) max_count = std::max(max_count, ptr[i + 1] - ptr[i]);
-  // Row t of the gathered design holds [a_t, y_t, 0...] (width D, a multiple of 4): the
-  // lower triangle of its Gram matrix holds A^T A, then A^T y and y^T y in row d.
+  // Width D of a design row (a multiple of 4): observation t of row i is the padded row
+  // [f_j, 1, -mu - c_j, 0...] of its column j (with biases; [f_j, 0...] without) plus its
+  // value in entry d, so that the lower triangle of the Gram matrix of the gathered rows
+  // holds A^T A, then A^T y and y^T y in row d.
   const Index D = (d + 1 + 3) / 4 * 4;
-  // Per-thread scratch sized once: the row loop below allocates nothing.
-  struct Scratch {
-    std::vector<double> A;  // row-major #n_i by #D
-    std::vector<double> gram, G, L, inv, rhs, noise;
-  };
-  std::vector<Scratch> scratch(get_num_threads());
-  for (auto& sc : scratch) {
-    sc.A.assign(static_cast<std::size_t>(max_count) * D, 0.0);
-    sc.gram.resize(D * D);
-    sc.G.resize(d * d);
-    sc.L.resize(d * d);
-    sc.inv.resize(d);
-    sc.rhs.resize(d);
-    sc.noise.resize(d);
+  RowMatrix<double> padded = RowMatrix<double>::Zero(F.rows(), D);
+  for (Index j = 0; j < F.rows(); ++j) {
+    for (Index c = 0; c < k; ++c) padded(j, c) = F(j, c);
+    if (biases) {
+      padded(j, k) = 1.0;
+      padded(j, d) = -mu_ - F(j, k);
+    }
   }
+  std::vector<Scratch> scratch(get_num_threads());
+  const bool one_pass = (D == 4 && detail::gram_in_one_pass<4>()) ||
+                        (D == 8 && detail::gram_in_one_pass<8>()) ||
+                        (D == 12 && detail::gram_in_one_pass<12>());
+  for (auto& sc : scratch) sc.resize(max_count, D, !one_pass);
   // Squared training residuals of each row after its draw: after the column half-step these
   // sum to the training SSE of the new state, so train_rmse() costs nothing more.
   std::vector<double> row_sse(outer, 0.0);
-  const double alpha = alpha_;
+  RowDraw draw{ptr.data(), idx.data(), val.data(), padded.data(), d, D, Lambda.data(),
+               prior_shift.data(), alpha_, opt_.seed, kRowStream ^ side,
+               T.data(), means.data(), row_sse.data()};
   const double work = static_cast<double>(obs_.nnz()) * static_cast<double>(D * D) / 2.0;
-  detail::for_range(
-      0, outer, work,
-      [&](std::int64_t i) {
-        const std::int64_t b = ptr[i], n_i = ptr[i + 1] - ptr[i];
-        if (n_i == 0) {  // cold start: zero factors, as in the point estimate
-          T.row(i).setZero();
-          return;
-        }
-        Scratch& sc = scratch[omp_get_thread_num()];
-        double* A = sc.A.data();
-        double* W = sc.gram.data();
-        double* G = sc.G.data();
-        double* L = sc.L.data();
-        double* inv = sc.inv.data();
-        double* rhs = sc.rhs.data();
-        double* z = sc.noise.data();
-        for (std::int64_t t = 0; t < n_i; ++t) {
-          const Index j = idx[b + t];
-          const double* f = F.row(j).data();
-          double* a = A + t * D;
-          for (Index c = 0; c < k; ++c) a[c] = f[c];
-          if (biases) a[k] = 1.0;
-          a[d] = biases ? val[b + t] - mu_ - f[k] : val[b + t];
-        }
-        detail::gram_lower(A, n_i, D, W);
-        // Precision Lambda + alpha A^T A, mean (precision)^-1 (Lambda mu + alpha A^T y).
-        double trace = 0.0;
-        for (Index r = 0; r < d; ++r) {
-          for (Index c = 0; c <= r; ++c) G[r * d + c] = alpha * W[r * D + c] + Lambda(r, c);
-          rhs[r] = alpha * W[d * D + r] + prior_shift[r];
-          trace += G[r * d + r];
-        }
-        // Numerically singular: jitter the pivots as detail::factor does.
-        if (!small_cholesky(G, d, 0.0, L, inv))
-          small_cholesky(G, d, 1e-12 * std::max(trace / static_cast<double>(d), 1e-300), L, inv);
-        lower_solve(L, inv, d, rhs);
-        upper_solve(L, inv, d, rhs);
-        const std::uint64_t base = 2 * static_cast<std::uint64_t>(i) * static_cast<std::uint64_t>(d);
-        // Both Box-Muller normals of each pair of words: half the hashes and logarithms.
-        for (Index c = 0; c < d; c += 2) {
-          const double u1 = 1.0 - rng::to_unit(rng::hash(opt_.seed, kRowStream ^ side, base + c));
-          const double u2 = rng::to_unit(rng::hash(opt_.seed, kRowStream ^ side, base + c + 1));
-          const double radius = std::sqrt(-2.0 * std::log(u1)), angle = 6.283185307179586 * u2;
-          z[c] = radius * std::cos(angle);
-          if (c + 1 < d) z[c + 1] = radius * std::sin(angle);
-        }
-        upper_solve(L, inv, d, z);  // L^-T z has covariance (L L^T)^-1
-        for (Index c = 0; c < d; ++c) {
-          means(i, c) = rhs[c];
-          T(i, c) = rhs[c] + z[c];
-        }
-        // ||y - A x||^2 = y^T y - 2 x^T A^T y + x^T A^T A x at the drawn x.
-        const double* x = T.row(i).data();
-        double sse = W[d * D + d];
-        for (Index r = 0; r < d; ++r) {
-          double gx = 0.0;  // (A^T A x)_r from the lower triangle
-          for (Index c = 0; c <= r; ++c) gx += W[r * D + c] * x[c];
-          for (Index c = r + 1; c < d; ++c) gx += W[c * D + r] * x[c];
-          sse += x[r] * (gx - 2.0 * W[d * D + r]);
-        }
-        row_sse[i] = std::max(sse, 0.0);
-      },
-      Schedule::Dynamic, 64);
+  auto run = [&](auto kernel) {
+    detail::for_range(
+        0, outer, work,
+        [&](std::int64_t i) { kernel(draw, i, scratch[omp_get_thread_num()]); },
+        Schedule::Dynamic, 64);
+  };
+  switch (D) {  // compile-time widths for ranks up to 22 (with biases), run-time beyond
+    case 4: run(draw_row<4>); break;
+    case 8: run(draw_row<8>); break;
+    case 12: run(draw_row<12>); break;
+    case 16: run(draw_row<16>); break;
+    case 20: run(draw_row<20>); break;
+    case 24: run(draw_row<24>); break;
+    default: run(draw_row<0>); break;
+  }
   if (!update_rows) {
     double sse = 0.0;  // summed in index order: independent of the thread count
     for (double e : row_sse) sse += e;

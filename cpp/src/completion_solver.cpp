@@ -123,32 +123,6 @@ void gram(const Eigen::Map<RowMatrix<double>>& A, const Vector<double>& lambda,
   G.triangularView<Eigen::StrictlyUpper>() = G.transpose();
 }
 
-namespace {
-
-// Rows r0..r0+R-1, columns c0..c0+3 of A^T A: R x 4 accumulators that stay in registers,
-// one broadcast and one 4-wide load per row of A.
-template <int R>
-void gram_tile(const double* A, std::int64_t n, Index D, Index r0, Index c0, double* W) {
-  double acc[R][4] = {};
-  for (std::int64_t t = 0; t < n; ++t) {
-    const double* a = A + t * D;
-    for (int q = 0; q < R; ++q)
-      for (int c = 0; c < 4; ++c) acc[q][c] += a[r0 + q] * a[c0 + c];
-  }
-  for (int q = 0; q < R; ++q)
-    for (int c = 0; c < 4; ++c) W[(r0 + q) * D + c0 + c] = acc[q][c];
-}
-
-}  // namespace
-
-void gram_lower(const double* A, std::int64_t n, Index D, double* W) {
-  for (Index c0 = 0; c0 < D; c0 += 4) {
-    Index r0 = c0;
-    for (; r0 + 8 <= D; r0 += 8) gram_tile<8>(A, n, D, r0, c0, W);
-    if (r0 < D) gram_tile<4>(A, n, D, r0, c0, W);
-  }
-}
-
 }  // namespace detail
 
 int pcg_row_solve(const ConstRowMatrixRef<double>& A, const double* y, const double* lambda,
