@@ -289,19 +289,39 @@ void HashGrid::forward(ConstRowMatrixRef<float> x, ConstRowMatrixRef<float> para
 
 namespace {
 
-/// Scatter weight * grad_output into the table of one level for every point; `visit(row)` is
-/// called for each row written. Runs on one thread: the caller partitions by level.
+/// grad_output (#n_points by n_levels * F) level-major: [level][point][feature], so that the
+/// scatter of one level reads its slice in order instead of F floats from every output row
+/// (a cache line per point and level once the rows outgrow the cache; both lattices).
+std::unique_ptr<float[]> level_major(const HashGridConfig& c,
+                                     ConstRowMatrixRef<float> grad_output) {
+  const Index n_points = grad_output.rows();
+  const int F = c.features_per_level, n_levels = c.n_levels;
+  std::unique_ptr<float[]> out(new float[n_points * n_levels * F]);
+  constexpr std::int64_t kChunk = 4096;
+  parallel_for(0, (n_points + kChunk - 1) / kChunk, [&](std::int64_t chunk) {
+    const Index begin = chunk * kChunk, end = std::min<Index>(n_points, begin + kChunk);
+    for (int l = 0; l < n_levels; ++l) {
+      float* to = out.get() + (l * n_points + begin) * F;
+      for (Index p = begin; p < end; ++p, to += F)
+        for (int j = 0; j < F; ++j) to[j] = grad_output(p, l * F + j);
+    }
+  });
+  return out;
+}
+
+/// Scatter weight * grad_output into the table of one level for every point; level_grad_output
+/// is the level's slice of level_major(grad_output). `visit(row)` is called for each row
+/// written. Runs on one thread: the caller partitions by level.
 template <class Cell, int FC, class Visit>
-void scatter_level(const HashGridConfig& c, const Level& level, int l, const float* xs,
-                   Index n_points, const float* grad_output, float* level_grad, Visit&& visit) {
+void scatter_level(const HashGridConfig& c, const Level& level, const float* xs, Index n_points,
+                   const float* level_grad_output, float* level_grad, Visit&& visit) {
   const int F = FC > 0 ? FC : c.features_per_level;
-  const int out_cols = c.n_levels * c.features_per_level;
   using Group = CellGroup<Cell>;
   Group cells[2] = {Group(c.n_dims), Group(c.n_dims)};
   for_each_group(cells, xs, c.n_dims, 0, n_points, level, level_grad, F, true,
                  [&](const Group& group, Index first, int size) {
                    for (int g = 0; g < size; ++g) {
-                     const float* grad = grad_output + (first + g) * out_cols + l * F;
+                     const float* grad = level_grad_output + (first + g) * F;
                      for (int k = 0; k < group.count(); ++k) {
                        const std::uint32_t row = group.row(g, k);
                        float* r = level_grad + static_cast<std::int64_t>(row) * F;
@@ -323,6 +343,7 @@ void HashGrid::backward_params(ConstRowMatrixRef<float> x, ConstRowMatrixRef<flo
                                            << ")");
   const std::vector<Level> levels = make_levels(config_);
   const std::int64_t level_size = table_size() * config_.features_per_level;
+  const std::unique_ptr<float[]> grads = level_major(config_, grad_output);
   dispatch(config_, [&](auto tag, auto features) {
     using Cell = typename decltype(tag)::type;
     constexpr int FC = decltype(features)::value;
@@ -331,8 +352,9 @@ void HashGrid::backward_params(ConstRowMatrixRef<float> x, ConstRowMatrixRef<flo
         [&](std::int64_t l) {
           float* level_grad = grad_params.data() + l * level_size;
           std::memset(level_grad, 0, sizeof(float) * level_size);
-          scatter_level<Cell, FC>(config_, levels[l], static_cast<int>(l), x.data(), x.rows(),
-                                  grad_output.data(), level_grad, [](std::uint32_t) {});
+          scatter_level<Cell, FC>(config_, levels[l], x.data(), x.rows(),
+                                  grads.get() + l * x.rows() * config_.features_per_level,
+                                  level_grad, [](std::uint32_t) {});
         },
         Schedule::Dynamic, 1);
   });
@@ -352,6 +374,7 @@ void HashGrid::accumulate_param_gradient(ConstRowMatrixRef<float> x,
   const std::vector<Level> levels = make_levels(config_);
   const std::int64_t table = table_size();
   const std::int64_t level_size = table * config_.features_per_level;
+  const std::unique_ptr<float[]> grads = level_major(config_, grad_output);
   dispatch(config_, [&](auto tag, auto features) {
     using Cell = typename decltype(tag)::type;
     constexpr int FC = decltype(features)::value;
@@ -360,8 +383,9 @@ void HashGrid::accumulate_param_gradient(ConstRowMatrixRef<float> x,
         [&](std::int64_t l) {
           std::uint8_t* level_flags = flags.data() + l * table;
           std::vector<std::uint32_t>& rows = touched[l];
-          scatter_level<Cell, FC>(config_, levels[l], static_cast<int>(l), x.data(), x.rows(),
-                                  grad_output.data(), grad_params.data() + l * level_size,
+          scatter_level<Cell, FC>(config_, levels[l], x.data(), x.rows(),
+                                  grads.get() + l * x.rows() * config_.features_per_level,
+                                  grad_params.data() + l * level_size,
                                   [&](std::uint32_t row) {
                                     if (!level_flags[row]) {
                                       level_flags[row] = 1;
