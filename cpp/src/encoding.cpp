@@ -407,7 +407,8 @@ void HashGrid::backward_input(ConstRowMatrixRef<float> x, ConstRowMatrixRef<floa
            "grad_x must have the shape of x");
   const std::vector<Level> levels = make_levels(config_);
   const Index n_points = x.rows(), table = table_size();
-  const int dims = config_.n_dims, out_cols = output_dims();
+  const int dims = config_.n_dims;
+  const std::unique_ptr<float[]> grads = level_major(config_, grad_output);
   dispatch(config_, [&](auto tag, auto features) {
     using Cell = typename decltype(tag)::type;
     constexpr int FC = decltype(features)::value;
@@ -424,7 +425,7 @@ void HashGrid::backward_input(ConstRowMatrixRef<float> x, ConstRowMatrixRef<floa
           const Level& level = levels[l];
           float value[Cell::kVertices];
           for (int g = 0; g < size; ++g) {
-            const float* grad = grad_output.data() + (first + g) * out_cols + l * F;
+            const float* grad = grads.get() + (l * n_points + first + g) * F;
             for (int k = 0; k < group.count(); ++k) {
               const float* r = level_table + static_cast<std::int64_t>(group.row(g, k)) * F;
               float dot = 0.0f;
