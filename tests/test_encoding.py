@@ -317,3 +317,34 @@ def test_simplex_matches_numpy_implementation_on_fine_hashed_levels(n):
     assert not all(enc.dense_levels)
     x = rng.random((500, n), dtype=np.float32)
     np.testing.assert_allclose(enc.forward(x), numpy_forward(enc, x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("lattice", ["simplex", "cube"])
+@pytest.mark.parametrize("n", range(1, 9))
+def test_blocks_and_group_tails_match_numpy_implementation(lattice, n):
+    # 2 threads split the points into two blocks of unequal size, and 1001 points leave a
+    # partial group (SIMD lanes) at the end of each; forward, parameter and input gradients.
+    from nearlinear._bench.encoding import numpy_backward, numpy_forward
+
+    if lattice == "cube" and n > 6:
+        pytest.skip("2^n corners: slow NumPy reference")
+    rng = np.random.default_rng(90 + n)
+    features = (1, 2, 4)[n % 3]
+    enc = HashEncoding(n, lattice=lattice, n_levels=4, features_per_level=features,
+                       log2_table_size=10, base_resolution=3)
+    enc.params[...] = rng.standard_normal(enc.params.shape)
+    x = rng.random((1001, n), dtype=np.float32)
+    g = rng.standard_normal((1001, enc.output_dims)).astype(np.float32)
+    before = nearlinear.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            nearlinear.set_num_threads(threads)
+            results.append((enc.forward(x), *enc.backward(x, g, input_gradient=True)))
+    finally:
+        nearlinear.set_num_threads(before)
+    for out, grad_params, grad_x in results:
+        # NumPy sums the n skewed coordinates in another order: fractions differ by rounding.
+        np.testing.assert_allclose(out, numpy_forward(enc, x), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(grad_params, numpy_backward(enc, x, g), rtol=1e-4, atol=1e-4)
+        np.testing.assert_array_equal(grad_x, results[0][2])

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 
 #include "encoding_cells.hpp"
@@ -151,27 +152,29 @@ void dispatch(const HashGridConfig& c, Fn&& fn) {
 /// The level-outer loop of forward and backward_input: points in blocks, one block per task;
 /// inside a block level by level, which keeps one level's table rows hot in cache; within a
 /// level, points in small groups whose rows are all prefetched before any is read, so the
-/// cache misses of a group overlap. start(begin, end) runs once per block before its levels,
-/// body(group, first, size, l, level_table) once per group.
-template <class Cell, class Start, class Body>
+/// cache misses of a group overlap. Per block: state = start(begin, end) before its levels,
+/// body(state, group, first, size, l, level_table) once per group, finish(state, begin, end)
+/// after its levels.
+template <class Cell, class Start, class Body, class Finish>
 void for_block_level_groups(const float* xs, int dims, Index n_points,
                             const std::vector<Level>& levels, const float* table_data,
-                            Index table, int F, Start&& start, Body&& body) {
+                            Index table, int F, Start&& start, Body&& body, Finish&& finish) {
   const std::int64_t block_size = forward_block_size(n_points);
   const std::int64_t blocks = (n_points + block_size - 1) / block_size;
   const int n_levels = static_cast<int>(levels.size());
   parallel_for(0, blocks, [&](std::int64_t block) {
     const Index begin = block * block_size, end = std::min(n_points, begin + block_size);
-    start(begin, end);
+    auto state = start(begin, end);
     using Group = CellGroup<Cell>;
     Group cells[2] = {Group(dims), Group(dims)};
     for (int l = 0; l < n_levels; ++l) {
       const float* level_table = table_data + l * table * F;
       for_each_group(cells, xs, dims, begin, end, levels[l], level_table, F, false,
                      [&](const Group& group, Index first, int size) {
-                       body(group, first, size, l, level_table);
+                       body(state, group, first, size, l, level_table);
                      });
     }
+    finish(state, begin, end);
   });
 }
 
@@ -246,17 +249,39 @@ void HashGrid::forward(ConstRowMatrixRef<float> x, ConstRowMatrixRef<float> para
     using Cell = typename decltype(tag)::type;
     constexpr int FC = decltype(features)::value;
     const int F = FC > 0 ? FC : config_.features_per_level;
+    // Each level's features go first to a level-major buffer, written in order, and the block
+    // is transposed into `out` once after its last level: written straight into `out`, every
+    // level would come back to each point's output row, a cache miss per point and level once
+    // a block's rows outgrow the cache (the same for both lattices).
+    struct Stage {
+      Index begin, points;
+      std::unique_ptr<float[]> features;  // [level][point - begin][feature]
+    };
     for_block_level_groups<Cell>(
-        xs, dims, n_points, levels, table_data, table, F, [](Index, Index) {},
-        [&](const CellGroup<Cell>& group, Index first, int size, int l, const float* level_table) {
-          for (int g = 0; g < size; ++g) {
+        xs, dims, n_points, levels, table_data, table, F,
+        [&](Index begin, Index end) {
+          return Stage{begin, end - begin,
+                       std::unique_ptr<float[]>(new float[(end - begin) * out_cols])};
+        },
+        [&](Stage& stage, const CellGroup<Cell>& group, Index first, int size, int l,
+            const float* level_table) {
+          float* o = stage.features.get() + (l * stage.points + first - stage.begin) * F;
+          for (int g = 0; g < size; ++g, o += F) {
             float acc[8] = {};
             for (int k = 0; k < group.count(); ++k) {
               const float* r = level_table + static_cast<std::int64_t>(group.row(g, k)) * F;
               for (int j = 0; j < F; ++j) acc[j] += group.weight(g, k) * r[j];
             }
-            float* o = out_data + (first + g) * out_cols + l * F;
             for (int j = 0; j < F; ++j) o[j] = acc[j];
+          }
+        },
+        [&](Stage& stage, Index begin, Index end) {
+          const int n_levels = config_.n_levels;
+          for (Index p = begin; p < end; ++p) {
+            float* o = out_data + p * out_cols;
+            const float* from = stage.features.get() + (p - begin) * F;
+            for (int l = 0; l < n_levels; ++l)
+              for (int j = 0; j < F; ++j) o[l * F + j] = from[l * stage.points * F + j];
           }
         });
   });
@@ -264,19 +289,39 @@ void HashGrid::forward(ConstRowMatrixRef<float> x, ConstRowMatrixRef<float> para
 
 namespace {
 
-/// Scatter weight * grad_output into the table of one level for every point; `visit(row)` is
-/// called for each row written. Runs on one thread: the caller partitions by level.
+/// grad_output (#n_points by n_levels * F) level-major: [level][point][feature], so that the
+/// scatter of one level reads its slice in order instead of F floats from every output row
+/// (a cache line per point and level once the rows outgrow the cache; both lattices).
+std::unique_ptr<float[]> level_major(const HashGridConfig& c,
+                                     ConstRowMatrixRef<float> grad_output) {
+  const Index n_points = grad_output.rows();
+  const int F = c.features_per_level, n_levels = c.n_levels;
+  std::unique_ptr<float[]> out(new float[n_points * n_levels * F]);
+  constexpr std::int64_t kChunk = 4096;
+  parallel_for(0, (n_points + kChunk - 1) / kChunk, [&](std::int64_t chunk) {
+    const Index begin = chunk * kChunk, end = std::min<Index>(n_points, begin + kChunk);
+    for (int l = 0; l < n_levels; ++l) {
+      float* to = out.get() + (l * n_points + begin) * F;
+      for (Index p = begin; p < end; ++p, to += F)
+        for (int j = 0; j < F; ++j) to[j] = grad_output(p, l * F + j);
+    }
+  });
+  return out;
+}
+
+/// Scatter weight * grad_output into the table of one level for every point; level_grad_output
+/// is the level's slice of level_major(grad_output). `visit(row)` is called for each row
+/// written. Runs on one thread: the caller partitions by level.
 template <class Cell, int FC, class Visit>
-void scatter_level(const HashGridConfig& c, const Level& level, int l, const float* xs,
-                   Index n_points, const float* grad_output, float* level_grad, Visit&& visit) {
+void scatter_level(const HashGridConfig& c, const Level& level, const float* xs, Index n_points,
+                   const float* level_grad_output, float* level_grad, Visit&& visit) {
   const int F = FC > 0 ? FC : c.features_per_level;
-  const int out_cols = c.n_levels * c.features_per_level;
   using Group = CellGroup<Cell>;
   Group cells[2] = {Group(c.n_dims), Group(c.n_dims)};
   for_each_group(cells, xs, c.n_dims, 0, n_points, level, level_grad, F, true,
                  [&](const Group& group, Index first, int size) {
                    for (int g = 0; g < size; ++g) {
-                     const float* grad = grad_output + (first + g) * out_cols + l * F;
+                     const float* grad = level_grad_output + (first + g) * F;
                      for (int k = 0; k < group.count(); ++k) {
                        const std::uint32_t row = group.row(g, k);
                        float* r = level_grad + static_cast<std::int64_t>(row) * F;
@@ -298,6 +343,7 @@ void HashGrid::backward_params(ConstRowMatrixRef<float> x, ConstRowMatrixRef<flo
                                            << ")");
   const std::vector<Level> levels = make_levels(config_);
   const std::int64_t level_size = table_size() * config_.features_per_level;
+  const std::unique_ptr<float[]> grads = level_major(config_, grad_output);
   dispatch(config_, [&](auto tag, auto features) {
     using Cell = typename decltype(tag)::type;
     constexpr int FC = decltype(features)::value;
@@ -306,8 +352,9 @@ void HashGrid::backward_params(ConstRowMatrixRef<float> x, ConstRowMatrixRef<flo
         [&](std::int64_t l) {
           float* level_grad = grad_params.data() + l * level_size;
           std::memset(level_grad, 0, sizeof(float) * level_size);
-          scatter_level<Cell, FC>(config_, levels[l], static_cast<int>(l), x.data(), x.rows(),
-                                  grad_output.data(), level_grad, [](std::uint32_t) {});
+          scatter_level<Cell, FC>(config_, levels[l], x.data(), x.rows(),
+                                  grads.get() + l * x.rows() * config_.features_per_level,
+                                  level_grad, [](std::uint32_t) {});
         },
         Schedule::Dynamic, 1);
   });
@@ -327,6 +374,7 @@ void HashGrid::accumulate_param_gradient(ConstRowMatrixRef<float> x,
   const std::vector<Level> levels = make_levels(config_);
   const std::int64_t table = table_size();
   const std::int64_t level_size = table * config_.features_per_level;
+  const std::unique_ptr<float[]> grads = level_major(config_, grad_output);
   dispatch(config_, [&](auto tag, auto features) {
     using Cell = typename decltype(tag)::type;
     constexpr int FC = decltype(features)::value;
@@ -335,8 +383,9 @@ void HashGrid::accumulate_param_gradient(ConstRowMatrixRef<float> x,
         [&](std::int64_t l) {
           std::uint8_t* level_flags = flags.data() + l * table;
           std::vector<std::uint32_t>& rows = touched[l];
-          scatter_level<Cell, FC>(config_, levels[l], static_cast<int>(l), x.data(), x.rows(),
-                                  grad_output.data(), grad_params.data() + l * level_size,
+          scatter_level<Cell, FC>(config_, levels[l], x.data(), x.rows(),
+                                  grads.get() + l * x.rows() * config_.features_per_level,
+                                  grad_params.data() + l * level_size,
                                   [&](std::uint32_t row) {
                                     if (!level_flags[row]) {
                                       level_flags[row] = 1;
@@ -358,7 +407,8 @@ void HashGrid::backward_input(ConstRowMatrixRef<float> x, ConstRowMatrixRef<floa
            "grad_x must have the shape of x");
   const std::vector<Level> levels = make_levels(config_);
   const Index n_points = x.rows(), table = table_size();
-  const int dims = config_.n_dims, out_cols = output_dims();
+  const int dims = config_.n_dims;
+  const std::unique_ptr<float[]> grads = level_major(config_, grad_output);
   dispatch(config_, [&](auto tag, auto features) {
     using Cell = typename decltype(tag)::type;
     constexpr int FC = decltype(features)::value;
@@ -366,12 +416,16 @@ void HashGrid::backward_input(ConstRowMatrixRef<float> x, ConstRowMatrixRef<floa
     float* gx = grad_x.data();
     for_block_level_groups<Cell>(
         x.data(), dims, n_points, levels, params.data(), table, F,
-        [&](Index begin, Index end) { std::fill(gx + begin * dims, gx + end * dims, 0.0f); },
-        [&](const CellGroup<Cell>& group, Index first, int size, int l, const float* level_table) {
+        [&](Index begin, Index end) {
+          std::fill(gx + begin * dims, gx + end * dims, 0.0f);
+          return 0;  // no state
+        },
+        [&](int, const CellGroup<Cell>& group, Index first, int size, int l,
+            const float* level_table) {
           const Level& level = levels[l];
           float value[Cell::kVertices];
           for (int g = 0; g < size; ++g) {
-            const float* grad = grad_output.data() + (first + g) * out_cols + l * F;
+            const float* grad = grads.get() + (l * n_points + first + g) * F;
             for (int k = 0; k < group.count(); ++k) {
               const float* r = level_table + static_cast<std::int64_t>(group.row(g, k)) * F;
               float dot = 0.0f;
@@ -380,7 +434,8 @@ void HashGrid::backward_input(ConstRowMatrixRef<float> x, ConstRowMatrixRef<floa
             }
             group.add_input_gradient(g, value, level, gx + (first + g) * dims);
           }
-        });
+        },
+        [](int, Index, Index) {});
   });
 }
 

@@ -262,9 +262,11 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
       for (int i = 0; i < D; ++i)
         #pragma omp simd
         for (int p = 0; p < kSize; ++p) {
+          // Selects and a bitwise and, no short-circuit: the loop stays vectorised.
           const float v = u[i][p];
-          inside_[i][p] = v >= 0.0f && v <= 1.0f;
-          u[i][p] = (v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f) * level.scale;
+          inside_[i][p] = (v >= 0.0f) & (v <= 1.0f);
+          const float positive = v > 0.0f ? v : 0.0f;  // NaN -> 0, as clamp_unit
+          u[i][p] = (positive < 1.0f ? positive : 1.0f) * level.scale;
           sum[p] += u[i][p];
         }
       // Products are rounded before they are added (the encoding sources are compiled without

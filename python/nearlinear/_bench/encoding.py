@@ -19,8 +19,8 @@ from .. import get_num_threads, set_num_threads
 from ..encoding import HashEncoding, fit_image
 from .timing import Row, compare
 
-PRIMES = np.array([1, 2654435761, 805459861, 3674653429, 2097192037, 1434869437, 2165219737],
-                  dtype=np.uint64)
+PRIMES = np.array([1, 2654435761, 805459861, 3674653429, 2097192037, 1434869437, 2165219737,
+                   3558067399, 2821167487], dtype=np.uint64)  # axes 1..9
 MASK32 = np.uint64(0xFFFFFFFF)
 
 
