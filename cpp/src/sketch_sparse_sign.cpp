@@ -3,8 +3,8 @@
 //
 // Dense data: scattering each row of A into s random output rows makes s read-modify-writes
 // of an output row per row of A (the way for CountSketch, s = 1, or an output small enough
-// to stay in L2). A larger output of a row-major A is split into column panels of two cache
-// lines, each sketched by one task over all rows of A with its #m by W output held in L2.
+// to stay in L2). A larger output of a row-major A is split into column panels of one or two
+// cache lines, each sketched by one task over all rows of A with its #m by W output held in L2.
 // Otherwise (outputs too tall for that, column-major A) S is regrouped per block of rows of
 // A by output row (a counting sort): each output row is then loaded once per block, receives all its
 // contributions from the block (held in a cache-resident tile of A) in registers, and is
@@ -385,10 +385,13 @@ RowMatrix<T> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A) {
              (spec.nnz_per_column == 1 ||
               spec.m * A.cols * static_cast<Index>(sizeof(T)) <= (256 << 10))) {
     out = apply_direct_rows(spec, A);
-  } else if (A.layout == DataView<T>::Layout::RowMajor &&
-             spec.m * 128 <= (Index(1) << 20)) {
-    // Panels of 128 bytes (two cache lines of each row of A) whose output fits in half of L2.
-    out = apply_panels<T, 128 / sizeof(T)>(spec, A);
+  } else if (A.layout == DataView<T>::Layout::RowMajor && spec.m * 64 <= (Index(1) << 20)) {
+    // Panels of two cache lines of each row of A (one for taller outputs) whose #m by W
+    // output fits in half of L2.
+    if (spec.m * 128 <= (Index(1) << 20))
+      out = apply_panels<T, 128 / sizeof(T)>(spec, A);
+    else
+      out = apply_panels<T, 64 / sizeof(T)>(spec, A);
   } else {
     // Output chunks of W values: as wide as the #m x W output chunk and a block's chunk of
     // about max(m, 256) rows (see apply_dense) fit in half of L2, not much wider than A.

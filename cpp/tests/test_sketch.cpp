@@ -124,7 +124,8 @@ TEST(Sketch, SparseSignRegroupingPaths) {
 TEST(Sketch, SparseSignColumnPanels) {
   // Row-major A whose output exceeds L2's share goes by column panels: A starting at every
   // offset within a cache line (head panels of every width), a strided A (rows not a whole
-  // number of lines apart), narrowed last panels (d = 37), few panels (row groups), float.
+  // number of lines apart), narrowed last panels (d = 37), few panels (row groups), float,
+  // panels of one line.
   const Index m = 2000, n = 3000;
   const SketchSpec spec = make_spec(SketchKind::SparseSign, m, n, 9, 4);
   const RowMatrix<double> S = sketch_matrix(spec);
@@ -142,6 +143,10 @@ TEST(Sketch, SparseSignColumnPanels) {
     EXPECT_LT(max_abs_diff(sketch_dense<float>(spec, Af).cast<double>(), expected),
               1e-4 * expected.cwiseAbs().maxCoeff());
   }
+  // An output too tall for panels of two lines: panels of one.
+  const SketchSpec tall = make_spec(SketchKind::SparseSign, 12000, n, 9, 2);
+  const RowMatrix<double> A = random_matrix(n, 21, 19);
+  EXPECT_LT(max_abs_diff(sketch_dense<double>(tall, A), sketch_matrix(tall) * A), 1e-11);
 }
 
 TEST(Sketch, SparseMatchesDense) {
