@@ -54,6 +54,24 @@ def test_well_conditioned_gaussian(method, sketch):
         assert res.sketch_size >= 80 and res.n_iter > 0 and res.sketch == sketch
 
 
+@pytest.mark.parametrize("cond", [3.0, 60.0, 300.0, 1e4])
+def test_preconditioner_as_good_from_either_gram_precision(cond):
+    """The Gram matrix of S A is formed in single precision when cond(S A) <= 100 and in
+    double otherwise; either way A R^-1 is well conditioned: CG converges at the rate the
+    sketch size gives (about sqrt(d / m) per iteration), to LAPACK's solution."""
+    rng = fresh_rng()
+    n, d = 4000, 100
+    A, _ = haar_design(rng, n, d, cond)
+    b = rng.standard_normal(n)
+    res = nl.lstsq(A, b, method="precondition", seed=rng, sketch_size=1000)
+    x = numpy_solution(A, b)
+    assert res.converged and res.rank == d
+    assert 0.5 * cond <= res.cond_estimate <= 2 * cond
+    # sqrt(d / m) = 0.32: 4 eps needs about 30 iterations, with margin
+    assert res.n_iter <= 40
+    assert rel(res.x, x) <= 1e-13 * cond
+
+
 @pytest.mark.parametrize("method", ["precondition", "direct"])
 @pytest.mark.parametrize("cond", [1e2, 1e6, 1e10])
 @pytest.mark.parametrize("residual", ["zero", "large"])

@@ -3,8 +3,10 @@
 //
 // Dense data: scattering each row of A into s random output rows makes s read-modify-writes
 // of an output row per row of A (the way for CountSketch, s = 1, or an output small enough
-// to stay in L2). Otherwise S is regrouped per block of rows of A by output
-// row (a counting sort): each output row is then loaded once per block, receives all its
+// to stay in L2). A larger output of a row-major A is split into column panels of one or two
+// cache lines, each sketched by one task over all rows of A with its #m by W output held in L2.
+// Otherwise (outputs too tall for that, column-major A) S is regrouped per block of rows of
+// A by output row (a counting sort): each output row is then loaded once per block, receives all its
 // contributions from the block (held in a cache-resident tile of A) in registers, and is
 // stored once. Sparse data is scattered entry by entry. The signs enter as multiplications
 // by +-1 built from bits, never as branches (random signs defeat branch prediction).
@@ -203,6 +205,137 @@ RowMatrix<T> apply_direct_rows(const SketchSpec& spec, const DataView<T>& A) {
   });
 }
 
+/// The codes of S for rows [0, n) of A, n * s of them, as 16-bit words (row | sign << 15;
+/// m < 2^15): the panel kernel reads them once per column panel, so halving sparse_sign_codes'
+/// 32-bit words halves that traffic.
+std::vector<std::uint16_t> packed_codes(const SketchSpec& spec) {
+  const Index s = spec.nnz_per_column;
+  std::vector<std::uint16_t> codes(static_cast<std::size_t>(spec.n * s));
+  const Index block = 4096;
+  parallel_for(0, (spec.n + block - 1) / block, [&](std::int64_t b) {
+    std::vector<std::uint32_t> column(static_cast<std::size_t>(s));
+    const Index j1 = std::min(spec.n, (b + 1) * block);
+    for (Index j = b * block; j < j1; ++j) {
+      sparse_sign_column(spec, j, column.data());
+      for (Index k = 0; k < s; ++k)
+        codes[j * s + k] =
+            static_cast<std::uint16_t>((column[k] & kRowMask) | ((column[k] & kSignBit) >> 16));
+    }
+  });
+  return codes;
+}
+
+/// out (#m by W, row-major) += S[:, i0:i1] A[i0:i1, c0:c0 + W] for a row-major A, adding
+/// each row's W values to its s output rows. A row's W values may run past column d (into
+/// the next rows; those output columns are dropped), never past A's last value: the rows
+/// whose W values would are added column by column.
+template <typename T, int W>
+void scatter_panel(const SketchSpec& spec, const DataView<T>& A, const std::uint16_t* codes,
+                   Index i0, Index i1, Index c0, T* out) {
+  constexpr std::uint32_t kRow = 0x7fffu;
+  const Index s = spec.nnz_per_column;
+  auto sign_of = [](std::uint32_t code) { return code_sign<T>(code << 16); };
+  // Rows i with i * ld + c0 + W <= (n - 1) * ld + d read within A.
+  const Index last_value = (A.rows - 1) * A.ld + A.cols;
+  const Index vector_end =
+      last_value >= c0 + W ? std::min(i1, (last_value - c0 - W) / A.ld + 1) : Index(0);
+  Index i = i0;
+  // The panel's rows are ld apart: the hardware prefetchers would not run far enough ahead.
+  constexpr Index kAhead = 16;
+  constexpr int kLines = static_cast<int>((W * sizeof(T) + 63) / 64);
+  for (; i < vector_end; ++i) {
+    if (i + kAhead < vector_end) {
+      const char* ahead = reinterpret_cast<const char*>(A.dense + (i + kAhead) * A.ld + c0);
+      for (int line = 0; line < kLines; ++line) __builtin_prefetch(ahead + 64 * line, 0, 3);
+      __builtin_prefetch(ahead + W * sizeof(T) - 1, 0, 3);  // the last line, when unaligned
+    }
+    const Eigen::Array<T, W, 1> v = Eigen::Map<const Eigen::Array<T, W, 1>>(A.dense + i * A.ld + c0);
+    const std::uint16_t* ci = codes + i * s;
+    for (Index k = 0; k < s; ++k) {
+      Eigen::Map<Eigen::Array<T, W, 1>> o(out + static_cast<Index>(ci[k] & kRow) * W);
+      o += sign_of(ci[k]) * v;
+    }
+  }
+  const Index w = std::min<Index>(W, A.cols - c0);
+  for (; i < i1; ++i) {
+    const std::uint16_t* ci = codes + i * s;
+    for (Index k = 0; k < s; ++k) {
+      T* o = out + static_cast<Index>(ci[k] & kRow) * W;
+      const T sign = sign_of(ci[k]);
+      for (Index c = 0; c < w; ++c) o[c] += sign * A.dense[i * A.ld + c0 + c];
+    }
+  }
+}
+
+/// Row-major A by column panels: each task owns a panel of W columns, keeps its #m by W
+/// output in L2 and streams the panel's part of every row of A in order, scattering it into
+/// its s output rows. The cache-resident output makes each update an L2 read-modify-write,
+/// where the regrouped kernel re-streams its output from L3 for every block of rows. Each
+/// output value sums its contributions in row order whatever the panel width, so the result
+/// does not depend on the panels (nor on the thread count); row groups, fixed by the sizes,
+/// are summed in order.
+template <typename T, int W>
+RowMatrix<T> apply_panels(const SketchSpec& spec, const DataView<T>& A) {
+  const Index n = A.rows, d = A.cols, m = spec.m;
+  const std::vector<std::uint16_t> codes = packed_codes(spec);
+  // Panels of W columns, the last one narrowed to W/2 or W/4 when it fits.
+  struct Panel {
+    Index c0, width;
+  };
+  // Panels start on cache lines when every row starts at the same offset in its line (a
+  // NumPy array's data is usually 16 bytes past a line): a panel straddling lines would read
+  // three lines of each row for two lines' worth of values.
+  constexpr Index kLine = 64;
+  const auto offset = static_cast<Index>(reinterpret_cast<std::uintptr_t>(A.dense) % kLine);
+  Index head = 0;
+  if ((A.ld * static_cast<Index>(sizeof(T))) % kLine == 0 && offset % sizeof(T) == 0)
+    head = std::min(d, (kLine - offset) % kLine / static_cast<Index>(sizeof(T)));
+  std::vector<Panel> panels;
+  auto add_panel = [&](Index c0, Index w) {
+    panels.push_back({c0, w <= W / 4 ? W / 4 : w <= W / 2 ? W / 2 : W});
+  };
+  if (head > 0) add_panel(0, head);
+  for (Index c0 = head; c0 < d; c0 += W) add_panel(c0, std::min<Index>(W, d - c0));
+  const Index np = static_cast<Index>(panels.size());
+  // Row groups (each adds an #m by #d buffer) only when there are too few panels to share
+  // out; at most 4, and never below 2^15 rows each.
+  const Index groups = std::clamp<Index>(std::min<Index>((8 + np - 1) / np, n >> 15), 1, 4);
+  const Index per_group = (n + groups - 1) / groups;
+  Scratch<T> buffers(static_cast<std::size_t>(groups * np * m * W));
+  T* base = buffers.data();
+  parallel_for(
+      0, groups * np,
+      [&](std::int64_t task) {
+        const Index g = task / np, p = task % np;
+        const Index i0 = g * per_group, i1 = std::min(n, i0 + per_group);
+        T* out = base + task * m * W;
+        const Index w = panels[p].width;
+        std::fill(out, out + m * w, T(0));
+        if (w == W)
+          scatter_panel<T, W>(spec, A, codes.data(), i0, i1, panels[p].c0, out);
+        else if (w == W / 2)
+          scatter_panel<T, W / 2>(spec, A, codes.data(), i0, i1, panels[p].c0, out);
+        else
+          scatter_panel<T, W / 4>(spec, A, codes.data(), i0, i1, panels[p].c0, out);
+      },
+      Schedule::Dynamic, 1);
+  RowMatrix<T> result(m, d);
+  parallel_for(0, np, [&](std::int64_t p) {
+    const Index c0 = panels[p].c0, w = panels[p].width;
+    const Index cols = (p + 1 < np ? panels[p + 1].c0 : d) - c0;
+    for (Index r = 0; r < m; ++r) {
+      T* dst = result.data() + r * d + c0;
+      const T* src = base + p * m * W + r * w;
+      std::copy_n(src, cols, dst);
+      for (Index g = 1; g < groups; ++g) {
+        const T* more = base + (g * np + p) * m * W + r * w;
+        for (Index c = 0; c < cols; ++c) dst[c] += more[c];
+      }
+    }
+  });
+  return result;
+}
+
 /// Sparse A: each stored entry is added to its s output rows.
 template <typename T>
 RowMatrix<T> apply_sparse(const SketchSpec& spec, const DataView<T>& A) {
@@ -252,6 +385,13 @@ RowMatrix<T> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A) {
              (spec.nnz_per_column == 1 ||
               spec.m * A.cols * static_cast<Index>(sizeof(T)) <= (256 << 10))) {
     out = apply_direct_rows(spec, A);
+  } else if (A.layout == DataView<T>::Layout::RowMajor && spec.m * 64 <= (Index(1) << 20)) {
+    // Panels of two cache lines of each row of A (one for taller outputs) whose #m by W
+    // output fits in half of L2.
+    if (spec.m * 128 <= (Index(1) << 20))
+      out = apply_panels<T, 128 / sizeof(T)>(spec, A);
+    else
+      out = apply_panels<T, 64 / sizeof(T)>(spec, A);
   } else {
     // Output chunks of W values: as wide as the #m x W output chunk and a block's chunk of
     // about max(m, 256) rows (see apply_dense) fit in half of L2, not much wider than A.

@@ -240,7 +240,7 @@ TEST(Lstsq, DefaultSketchSizes) {
   EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Sketch, 100000, 200, 2e7, 0.5), 800);
   EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Sketch, 500, 200, 1e5, 0.5), 500);
   EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 200000, 200, 4e7, 0.5), 4000);
-  EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 100000, 1000, 1e8, 0.5), 4000);
+  EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 100000, 1000, 1e8, 0.5), 6000);
 }
 
 TEST(Lstsq, BadArgumentsThrow) {

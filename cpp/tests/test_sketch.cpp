@@ -121,6 +121,34 @@ TEST(Sketch, SparseSignRegroupingPaths) {
   }
 }
 
+TEST(Sketch, SparseSignColumnPanels) {
+  // Row-major A whose output exceeds L2's share goes by column panels: A starting at every
+  // offset within a cache line (head panels of every width), a strided A (rows not a whole
+  // number of lines apart), narrowed last panels (d = 37), few panels (row groups), float,
+  // panels of one line.
+  const Index m = 2000, n = 3000;
+  const SketchSpec spec = make_spec(SketchKind::SparseSign, m, n, 9, 4);
+  const RowMatrix<double> S = sketch_matrix(spec);
+  for (Index d : {Index(37), Index(64)}) {
+    const RowMatrix<double> wide = random_matrix(n, d + 9, 17);
+    for (Index shift = 0; shift < 9; ++shift) {
+      const RowMatrix<double> A = wide.middleCols(shift, d);
+      const RowMatrix<double> expected = S * A;
+      EXPECT_LT(max_abs_diff(sketch_dense<double>(spec, A), expected), 1e-11) << shift;
+      const ConstRowMatrixRef<double> strided = wide.middleCols(shift, d);
+      EXPECT_LT(max_abs_diff(sketch_dense<double>(spec, strided), expected), 1e-11) << shift;
+    }
+    const RowMatrix<float> Af = wide.leftCols(d).cast<float>();
+    const RowMatrix<double> expected = S * Af.cast<double>();
+    EXPECT_LT(max_abs_diff(sketch_dense<float>(spec, Af).cast<double>(), expected),
+              1e-4 * expected.cwiseAbs().maxCoeff());
+  }
+  // An output too tall for panels of two lines: panels of one.
+  const SketchSpec tall = make_spec(SketchKind::SparseSign, 12000, n, 9, 2);
+  const RowMatrix<double> A = random_matrix(n, 21, 19);
+  EXPECT_LT(max_abs_diff(sketch_dense<double>(tall, A), sketch_matrix(tall) * A), 1e-11);
+}
+
 TEST(Sketch, SparseMatchesDense) {
   for (SketchKind kind : kKinds) {
     const Index n = 500, d = 9, m = 16;
@@ -197,10 +225,10 @@ TEST(Sketch, SameResultOnAnyThreadCount) {
 }
 
 TEST(Sketch, SparseSignSameResultOnAnyThreadCountWithSeveralRowGroups) {
-  // (m, d, s): direct scatter (CountSketch), regrouped blocks, a vector; 70000 rows make
-  // several row groups on either path.
+  // (m, d, s): direct scatter (CountSketch), regrouped blocks, a vector, column panels;
+  // 70000 rows make several row groups on each path.
   const Index n = 70000;
-  const Index cases[][3] = {{300, 5, 1}, {512, 40, 8}, {1000, 1, 8}};
+  const Index cases[][3] = {{300, 5, 1}, {512, 40, 8}, {1000, 1, 8}, {3000, 20, 4}};
   const int before = get_num_threads();
   for (const auto& c : cases) {
     const SketchSpec spec = make_spec(SketchKind::SparseSign, c[0], n, 4, static_cast<int>(c[2]));

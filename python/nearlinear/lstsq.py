@@ -130,7 +130,7 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
         that of ``"precondition"`` with ``R = diag(||a_j||)``; the final residual pass is
         skipped when a rounding bound on the CG recurrences shows ``tol`` is met anyway.
     sketch : {"sparse_sign", "srht", "gaussian"}, optional
-        The sketch. Default: ``"sparse_sign"`` (8 nonzeros per column) for
+        The sketch. Default: ``"sparse_sign"`` (4 nonzeros per column) for
         ``"precondition"`` (one cheap pass, dense or sparse), ``"srht"`` for ``"sketch"``.
     tol : float, optional
         ``"precondition"`` stops a column when the preconditioned gradient
@@ -162,9 +162,9 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
         not reached, ``converged`` is False and a :class:`ConvergenceWarning` is emitted.
     sketch_size : int, optional
         Rows ``m`` of the sketch (``d <= m <= n``). Default for ``"precondition"``:
-        ``min(n, c d)`` with ``c = clip(40 nnz / d**3, 4, 20)`` (``nnz = n d`` when dense):
-        CG's error falls by about ``sqrt(d / m)`` per pass over ``A`` while the QR of
-        ``S A`` costs ``2 m d**2`` flops, and ``c`` balances the two. For ``"sketch"``: the
+        ``min(n, c d)`` with ``c = clip(60 nnz / d**3, 4, 20)`` (``nnz = n d`` when dense):
+        CG's error falls by about ``sqrt(d / m)`` per pass over ``A`` while the Gram matrix
+        of ``S A`` costs ``m d**2`` flops, and ``c`` balances the two. For ``"sketch"``: the
         ``eps`` rule.
 
     Returns
@@ -230,7 +230,7 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
         m = sketch_size
         if m is None:
             m = _core.lstsq_default_sketch_size(method, n, d, nnz, eps)
-        args = dict(method=method, sketch=sketch, sketch_size=m, nnz_per_column=8,
+        args = dict(method=method, sketch=sketch, sketch_size=m, nnz_per_column=4,
                     seed=seed, tol=tol, reg=reg, rcond=rcond, max_iter=max_iter)
         if is_sparse:
             return _core.lstsq_sparse(n, d, A.format == "csr", indptr, indices, data, B,
