@@ -66,6 +66,42 @@ void for_each_group(Group (&cells)[2], const float* xs, int dims, Index begin, I
 /// least one block per thread. (With 2^18 points in 6-D, blocks of 2^16 points instead of 512
 /// made the forward 2.7x faster on the cube lattice and 1.3x on the simplex; 2^18 instead of
 /// 2^16 another 1.1-1.2x on both, 2^13 instead of 2^16 made both slower.)
+/// A float scratch buffer of at least `size` values. Up to kKeptScratchBytes it is a buffer
+/// kept per thread and slot and reused by later calls (a fresh allocation of that size is
+/// mapped and faulted in page by page on every call, about a tenth of a call's time);
+/// larger ones are allocated for the caller alone. Valid until the next ScratchBuffer of the
+/// same slot on the same thread: each slot has one user at a time per thread.
+enum class ScratchSlot { Stage = 0, LevelMajor = 1 };
+constexpr std::size_t kKeptScratchBytes = std::size_t{64} << 20;
+
+class ScratchBuffer {
+ public:
+  ScratchBuffer(ScratchSlot slot, std::size_t size) {
+    if (size * sizeof(float) > kKeptScratchBytes) {
+      own_.reset(new float[size]);
+      data_ = own_.get();
+      return;
+    }
+    struct Kept {
+      std::unique_ptr<float[]> data;
+      std::size_t size = 0;
+    };
+    thread_local Kept kept[2];
+    Kept& k = kept[static_cast<int>(slot)];
+    if (k.size < size) {
+      k.data.reset();
+      k.data.reset(new float[size]);
+      k.size = size;
+    }
+    data_ = k.data.get();
+  }
+  float* get() const { return data_; }
+
+ private:
+  std::unique_ptr<float[]> own_;
+  float* data_ = nullptr;
+};
+
 std::int64_t forward_block_size(Index n_points) {
   constexpr std::int64_t kLargest = std::int64_t{1} << 18;
   const std::int64_t per_thread = (n_points + get_num_threads() - 1) / get_num_threads();
@@ -255,13 +291,14 @@ void HashGrid::forward(ConstRowMatrixRef<float> x, ConstRowMatrixRef<float> para
     // a block's rows outgrow the cache (the same for both lattices).
     struct Stage {
       Index begin, points;
-      std::unique_ptr<float[]> features;  // [level][point - begin][feature]
+      ScratchBuffer features;  // [level][point - begin][feature]
     };
     for_block_level_groups<Cell>(
         xs, dims, n_points, levels, table_data, table, F,
         [&](Index begin, Index end) {
           return Stage{begin, end - begin,
-                       std::unique_ptr<float[]>(new float[(end - begin) * out_cols])};
+                       ScratchBuffer(ScratchSlot::Stage,
+                                     static_cast<std::size_t>((end - begin) * out_cols))};
         },
         [&](Stage& stage, const CellGroup<Cell>& group, Index first, int size, int l,
             const float* level_table) {
@@ -292,11 +329,10 @@ namespace {
 /// grad_output (#n_points by n_levels * F) level-major: [level][point][feature], so that the
 /// scatter of one level reads its slice in order instead of F floats from every output row
 /// (a cache line per point and level once the rows outgrow the cache; both lattices).
-std::unique_ptr<float[]> level_major(const HashGridConfig& c,
-                                     ConstRowMatrixRef<float> grad_output) {
+ScratchBuffer level_major(const HashGridConfig& c, ConstRowMatrixRef<float> grad_output) {
   const Index n_points = grad_output.rows();
   const int F = c.features_per_level, n_levels = c.n_levels;
-  std::unique_ptr<float[]> out(new float[n_points * n_levels * F]);
+  ScratchBuffer out(ScratchSlot::LevelMajor, static_cast<std::size_t>(n_points * n_levels * F));
   constexpr std::int64_t kChunk = 4096;
   parallel_for(0, (n_points + kChunk - 1) / kChunk, [&](std::int64_t chunk) {
     const Index begin = chunk * kChunk, end = std::min<Index>(n_points, begin + kChunk);
@@ -343,7 +379,7 @@ void HashGrid::backward_params(ConstRowMatrixRef<float> x, ConstRowMatrixRef<flo
                                            << ")");
   const std::vector<Level> levels = make_levels(config_);
   const std::int64_t level_size = table_size() * config_.features_per_level;
-  const std::unique_ptr<float[]> grads = level_major(config_, grad_output);
+  const ScratchBuffer grads = level_major(config_, grad_output);
   dispatch(config_, [&](auto tag, auto features) {
     using Cell = typename decltype(tag)::type;
     constexpr int FC = decltype(features)::value;
@@ -374,7 +410,7 @@ void HashGrid::accumulate_param_gradient(ConstRowMatrixRef<float> x,
   const std::vector<Level> levels = make_levels(config_);
   const std::int64_t table = table_size();
   const std::int64_t level_size = table * config_.features_per_level;
-  const std::unique_ptr<float[]> grads = level_major(config_, grad_output);
+  const ScratchBuffer grads = level_major(config_, grad_output);
   dispatch(config_, [&](auto tag, auto features) {
     using Cell = typename decltype(tag)::type;
     constexpr int FC = decltype(features)::value;
@@ -408,7 +444,7 @@ void HashGrid::backward_input(ConstRowMatrixRef<float> x, ConstRowMatrixRef<floa
   const std::vector<Level> levels = make_levels(config_);
   const Index n_points = x.rows(), table = table_size();
   const int dims = config_.n_dims;
-  const std::unique_ptr<float[]> grads = level_major(config_, grad_output);
+  const ScratchBuffer grads = level_major(config_, grad_output);
   dispatch(config_, [&](auto tag, auto features) {
     using Cell = typename decltype(tag)::type;
     constexpr int FC = decltype(features)::value;
