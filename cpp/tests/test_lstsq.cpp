@@ -38,6 +38,32 @@ nl::LstsqOptions options(nl::LstsqMethod method, nl::SketchKind kind = nl::Sketc
   return o;
 }
 
+/// A random CSR matrix with 64-bit indices and its dense copy: entry (i, j) is stored when a
+/// uniform draw falls below `density` or, with `band`, when j = i mod d; its value is
+/// value(stream), drawn right after.
+struct RandomCsr {
+  std::vector<std::int64_t> indptr{0}, indices;
+  std::vector<double> data;
+  nl::RowMatrix<double> dense;
+};
+
+template <class Value>
+RandomCsr random_csr(nl::Index n, nl::Index d, nl::rng::Stream s, double density, bool band,
+                     Value value) {
+  RandomCsr A;
+  A.dense = nl::RowMatrix<double>::Zero(n, d);
+  for (nl::Index i = 0; i < n; ++i) {
+    for (nl::Index j = 0; j < d; ++j)
+      if (s.uniform() < density || (band && j == i % d)) {
+        A.indices.push_back(j);
+        A.data.push_back(value(s));
+        A.dense(i, j) = A.data.back();
+      }
+    A.indptr.push_back(static_cast<std::int64_t>(A.indices.size()));
+  }
+  return A;
+}
+
 }  // namespace
 
 TEST(Lstsq, PreconditionMatchesQrForEverySketch) {
@@ -125,25 +151,17 @@ TEST(Lstsq, SparseCsrAndCscMatchDense) {
 
 TEST(Lstsq, SparseThirtyTwoBitIndicesMatchSixtyFourBit) {
   const nl::Index n = 1500, d = 20;
-  nl::rng::Stream s(31, 2);
-  std::vector<std::int64_t> indptr{0}, indices;
-  std::vector<double> data;
-  for (nl::Index i = 0; i < n; ++i) {
-    for (nl::Index j = 0; j < d; ++j)
-      if (s.uniform() < 0.3 || j == i % d) {
-        indices.push_back(j);
-        data.push_back(s.normal());
-      }
-    indptr.push_back(static_cast<std::int64_t>(indices.size()));
-  }
+  RandomCsr A = random_csr(n, d, nl::rng::Stream(31, 2), 0.3, true,
+                           [](nl::rng::Stream& s) { return s.normal(); });
+  const auto& indptr = A.indptr;
+  const auto& indices = A.indices;
+  auto& data = A.data;
+  const nl::RowMatrix<double>& dense = A.dense;
   const std::vector<std::int32_t> indptr32(indptr.begin(), indptr.end());
   const std::vector<std::int32_t> indices32(indices.begin(), indices.end());
   const auto B = gaussian(n, 2, 32);
   const nl::SparseView<double> csr64{n, d, true, indptr.data(), indices.data(), data.data()};
   const nl::SparseView32<double> csr32{n, d, true, indptr32.data(), indices32.data(), data.data()};
-  nl::RowMatrix<double> dense = nl::RowMatrix<double>::Zero(n, d);
-  for (nl::Index i = 0; i < n; ++i)
-    for (std::int64_t p = indptr[i]; p < indptr[i + 1]; ++p) dense(i, indices[p]) = data[p];
   Eigen::SparseMatrix<double> csc = dense.sparseView();
   csc.makeCompressed();
   const std::vector<std::int32_t> cptr32(csc.outerIndexPtr(), csc.outerIndexPtr() + d + 1);
@@ -268,20 +286,12 @@ TEST(Lstsq, DiagonalLooseTolSkipsTheConfirmingPassWithinItsBound) {
   // the reference. At the default tol the pass is made. Malformed structure still throws
   // from the first pass, which validates it.
   const nl::Index n = 20000, d = 30;
-  nl::rng::Stream s(77, 3);
-  std::vector<std::int32_t> indptr{0}, indices;
-  std::vector<double> data;
-  for (nl::Index i = 0; i < n; ++i) {
-    for (nl::Index j = 0; j < d; ++j)
-      if (s.uniform() < 0.1) {
-        indices.push_back(static_cast<std::int32_t>(j));
-        data.push_back(s.uniform());
-      }
-    indptr.push_back(static_cast<std::int32_t>(indices.size()));
-  }
-  nl::RowMatrix<double> dense = nl::RowMatrix<double>::Zero(n, d);
-  for (nl::Index i = 0; i < n; ++i)
-    for (std::int32_t p = indptr[i]; p < indptr[i + 1]; ++p) dense(i, indices[p]) = data[p];
+  RandomCsr A = random_csr(n, d, nl::rng::Stream(77, 3), 0.1, false,
+                           [](nl::rng::Stream& s) { return s.uniform(); });
+  const std::vector<std::int32_t> indptr(A.indptr.begin(), A.indptr.end());
+  const std::vector<std::int32_t> indices(A.indices.begin(), A.indices.end());
+  std::vector<double>& data = A.data;
+  const nl::RowMatrix<double>& dense = A.dense;
   const auto B = gaussian(n, 1, 78);
   const auto X = reference(dense, B);
   const nl::SparseView32<double> csr{n, d, true, indptr.data(), indices.data(), data.data()};
