@@ -166,7 +166,6 @@ struct DriftBound {
   double K = 0.0;
 };
 
-///
 /// With a DriftBound (the Jacobi factor, started from X = 0 by the first pass), a column
 /// stopped on the recurrences is also accepted without the confirming pass when a
 /// first-order rounding bound on the gap between the recurrence gradient s_rec and the
@@ -545,7 +544,7 @@ LstsqResult sparse_impl(const View& A, const ConstRowMatrixRef<double>& B,
                                 A.indptr, A.indices);
   auto solve = [&](const auto& csr) {
     const CsrOperator<T, std::remove_const_t<std::remove_pointer_t<decltype(csr.indices)>>> op(
-        csr, /*validated=*/validate_first || !A.row_major);
+        csr, /*validated=*/validate_first);
     if (options.method == LstsqMethod::Direct) return direct_solve(op, densify(csr), B, options);
     if (options.method == LstsqMethod::Diagonal) return diagonal_solve(op, B, options);
     return sketched_solve(

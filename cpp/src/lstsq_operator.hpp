@@ -368,10 +368,7 @@ class CsrOperator {
     std::vector<char> valid(blocks.count, 1);
     const bool check = !validated_;
     Vector<double> b_column;
-    if (k == 1) {
-      
-      if (B && B->outerStride() != 1) b_column = B->col(0);  // else read in place
-    }
+    if (k == 1 && B && B->outerStride() != 1) b_column = B->col(0);  // else read in place
     parallel_for(0, blocks.count, [&](std::int64_t b) {
       const Index begin = b * blocks.rows_per_block;
       const Index end = std::min(n, begin + blocks.rows_per_block);
@@ -381,18 +378,14 @@ class CsrOperator {
         Vector<double> c = Vector<double>::Zero(col_sq ? d : 0);
         const double* bp = !B ? nullptr : (B->outerStride() == 1 ? B->data() : b_column.data());
         const double* wp = W.data();
-        bool ok;
-        if (!B) {
-          ok = check ? pass_single<true, false, false>(begin, end, wp, nullptr, acc.data(), nullptr, s[0])
-                     : pass_single<false, false, false>(begin, end, wp, nullptr, acc.data(), nullptr, s[0]);
-        } else if (!col_sq) {
-          ok = check ? pass_single<true, true, false>(begin, end, wp, bp, acc.data(), nullptr, s[0])
-                     : pass_single<false, true, false>(begin, end, wp, bp, acc.data(), nullptr, s[0]);
-        } else {
-          ok = check ? pass_single<true, true, true>(begin, end, wp, bp, acc.data(), c.data(), s[0])
-                     : pass_single<false, true, true>(begin, end, wp, bp, acc.data(), c.data(), s[0]);
-        }
-        valid[b] = ok;
+        auto run = [&](auto checking) {
+          constexpr bool kCheck = decltype(checking)::value;
+          double* a = acc.data();
+          if (!B) return pass_single<kCheck, false, false>(begin, end, wp, nullptr, a, nullptr, s[0]);
+          if (!col_sq) return pass_single<kCheck, true, false>(begin, end, wp, bp, a, nullptr, s[0]);
+          return pass_single<kCheck, true, true>(begin, end, wp, bp, a, c.data(), s[0]);
+        };
+        valid[b] = check ? run(std::true_type{}) : run(std::false_type{});
         parts[b] = std::move(acc);
         if (col_sq) csq[b] = std::move(c);
         sq[b] = std::move(s);
