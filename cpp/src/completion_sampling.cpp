@@ -139,21 +139,22 @@ void draw_row(const RowDraw& p, std::int64_t i, Scratch& sc) {
   double* z = sc.draw.data();
   detail::gather_gram<kD>(p.padded, p.idx + b, p.val + b, n_i, d, D, A, W);
   // Q (upper triangle; identity in the padding) and its right-hand side.
-  double trace = 0.0;
-  for (Index r = 0; r < D; ++r) {
-    for (Index c = r; c < D; ++c)
-      G[r * D + c] = r < d && c < d ? p.alpha * W[c * D + r] + p.Lambda[r * d + c]
-                                    : static_cast<double>(r == c);
-    mean[r] = r < d ? p.alpha * W[d * D + r] + p.shift[r] : 0.0;
-    if (r < d) trace += G[r * D + r];
-  }
-  if (!detail::upper_cholesky<kD>(G, D, 0.0, inv)) {
-    // Numerically singular: jitter the pivots as detail::factor does (G's upper triangle
-    // was overwritten; rebuild it).
+  auto fill_q = [&] {
     for (Index r = 0; r < D; ++r)
       for (Index c = r; c < D; ++c)
         G[r * D + c] = r < d && c < d ? p.alpha * W[c * D + r] + p.Lambda[r * d + c]
                                       : static_cast<double>(r == c);
+  };
+  fill_q();
+  double trace = 0.0;
+  for (Index r = 0; r < D; ++r) {
+    mean[r] = r < d ? p.alpha * W[d * D + r] + p.shift[r] : 0.0;
+    if (r < d) trace += G[r * D + r];
+  }
+  if (!detail::upper_cholesky<kD>(G, D, 0.0, inv)) {
+    // Numerically singular: jitter the pivots as detail::factor does (the factorisation
+    // overwrote G's upper triangle; rebuild it).
+    fill_q();
     detail::upper_cholesky<kD>(G, D, 1e-12 * std::max(trace / static_cast<double>(d), 1e-300),
                                inv);
   }
