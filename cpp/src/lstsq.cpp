@@ -8,6 +8,7 @@
 #include <limits>
 #include <optional>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "lstsq_factor.hpp"
@@ -164,6 +165,7 @@ struct FirstPass {
 struct DriftBound {
   double gamma = 0.0;
   double K = 0.0;
+  double factor_rounding = 0.0;  // rounding of F^T v beyond the diagonal's, in eps ||F^T v||
 };
 
 /// With a DriftBound (the Jacobi factor, started from X = 0 by the first pass), a column
@@ -252,7 +254,9 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const F
     Vector<double> rsq_error = Vector<double>::Zero(k);
     const bool bounding = drift && round == 0 && first;
     if (bounding)
-      for (Index j = 0; j < k; ++j) gap[j] = drift->gamma * std::sqrt(drift->K) * bnorm[j];
+      for (Index j = 0; j < k; ++j)
+        gap[j] = drift->gamma * std::sqrt(drift->K) * bnorm[j] +
+                 kEps * drift->factor_rounding * S.col(j).norm();
     while (iters < max_iter) {
       const RowMatrix<double> W = F.apply(P);
       op.normal(W, T, q);
@@ -279,7 +283,8 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const F
           const double s_norm = std::sqrt(gamma[j]);
           steps[j] += step;
           gap[j] += drift->gamma * drift->K * step +
-                    kEps * (drift->K * steps[j] + 2.0 * s_norm + 2.0 * std::abs(alpha) * NT.col(j).norm());
+                    kEps * (drift->K * steps[j] + 2.0 * s_norm +
+                            (2.0 + drift->factor_rounding) * std::abs(alpha) * NT.col(j).norm());
           rsq_error[j] += 2.0 * step * (gap[j] + 4.0 * kEps * s_norm) + 4.0 * kEps * alpha * gamma[j];
         }
         X.col(j).noalias() += alpha * W.col(j);
@@ -378,9 +383,66 @@ LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, const ConstRowMatri
   return res;
 }
 
-/// Conjugate gradients on the normal equations with the column-norm preconditioner, from
-/// x = 0 (CGLS with Jacobi scaling). No sketch and no factorisation: the first pass gives
-/// A^T b and the column norms ||a_j||^2 together, then one fused pass per iteration.
+/// The Jacobi factor N with the direction of the all-ones vector shrunk: F = N P with
+/// P = I + g u u^T, u = N^-1 1 / ||N^-1 1|| over the nonzero columns (x = F y, so y = u
+/// moves every x_j alike) and g = min(0, 1 / sqrt(lambda) - 1), where lambda =
+/// (||A 1||^2 + reg m) / ||N^-1 1||^2 (m nonzero columns) is the Rayleigh quotient of the
+/// scaled normal matrix along u. Why: a design whose entries share a sign (counts,
+/// indicators, intensities) is about mu 1 1^T plus zero-mean noise, so A N has one singular
+/// value far above the others, along u; Jacobi alone spends a CG iteration on it, and P
+/// brings it back to the bulk. P only shrinks (eigenvalues 1 + g and 1, 1 + g > 0), so F is
+/// symmetric positive definite on the nonzero columns and, for a design without such a
+/// direction (lambda <= 1), F = N.
+class OnesShrunkJacobi {
+ public:
+  OnesShrunkJacobi(const Vector<double>& squared_norms, double anorm, double ones_norm_sq,
+                   double reg)
+      : N_(squared_norms, anorm), u_(squared_norms.cwiseMax(0.0).cwiseSqrt()) {
+    const double unorm2 = u_.squaredNorm();
+    const double m = static_cast<double>((squared_norms.array() > 0).count());
+    const double lambda = (ones_norm_sq + reg * m) / unorm2;
+    if (unorm2 > 0 && std::isfinite(lambda) && lambda > 1) {
+      g_ = 1.0 / std::sqrt(lambda) - 1.0;
+      u_ /= std::sqrt(unorm2);
+    }
+  }
+  double sigma_max() const { return N_.sigma_max(); }
+  double sigma_min() const { return N_.sigma_min(); }
+  /// |g|: the factor's rounding beyond the diagonal's is at most |g| d eps ||F^T v||, and
+  /// || |F| || <= (1 + |g|) ||N||.
+  double shrink() const { return -g_; }
+  RowMatrix<double> apply(const RowMatrix<double>& y) const { return N_.apply(rank_one(y)); }
+  RowMatrix<double> apply_transpose(const RowMatrix<double>& g) const {
+    return rank_one(N_.apply_transpose(g));
+  }
+
+ private:
+  RowMatrix<double> rank_one(const RowMatrix<double>& v) const {
+    if (g_ == 0) return v;
+    RowMatrix<double> out = v;
+    out.noalias() += (g_ * u_) * (u_.transpose() * v);
+    return out;
+  }
+  DiagonalFactor N_;
+  Vector<double> u_;
+  double g_ = 0.0;
+};
+
+/// ||A 1||^2 from the operator's first pass where it provides it (CsrOperator), else 0
+/// (no shrinking).
+template <typename Op, typename = void>
+struct OnesNorm {
+  static double get(const Op&) { return 0.0; }
+};
+template <typename Op>
+struct OnesNorm<Op, std::void_t<decltype(std::declval<const Op&>().ones_norm_squared())>> {
+  static double get(const Op& op) { return op.ones_norm_squared(); }
+};
+
+/// Conjugate gradients on the normal equations with the column-norm preconditioner (with
+/// the all-ones direction shrunk, see OnesShrunkJacobi), from x = 0 (CGLS with Jacobi
+/// scaling). No sketch and no factorisation: the first pass gives A^T b, the column norms
+/// ||a_j||^2 and ||A 1||^2 together, then one fused pass per iteration.
 template <typename Op>
 LstsqResult diagonal_solve(const Op& op, const ConstRowMatrixRef<double>& B,
                            const LstsqOptions& o) {
@@ -395,12 +457,15 @@ LstsqResult diagonal_solve(const Op& op, const ConstRowMatrixRef<double>& B,
   // NaN or inf in A shows in its column norms (a finite A whose squares overflow too, hence
   // the exact scan before the error).
   if (!col_sq.allFinite()) NL_CHECK(op.all_finite(), "`A` must not contain NaN or inf");
-  const DiagonalFactor F(col_sq.array() + o.reg, std::sqrt(col_sq.maxCoeff() + o.reg));
+  const OnesShrunkJacobi F(col_sq.array() + o.reg, std::sqrt(col_sq.maxCoeff() + o.reg),
+                           OnesNorm<Op>::get(op), o.reg);
   DriftBound drift;
   drift.gamma = 1.01 * kEps * static_cast<double>(op.accumulation_terms(B.cols()) + 2);
   for (Index j = 0; j < d; ++j)
     if (col_sq[j] > 0) drift.K += col_sq[j] / (col_sq[j] + o.reg);
   if (o.reg > 0) drift.K += 1.0;
+  drift.K *= (1.0 + F.shrink()) * (1.0 + F.shrink());
+  drift.factor_rounding = F.shrink() * static_cast<double>(d);
   iterate(op, B, F, o, X, res, &first, &drift);
   res.x = std::move(X);
   return res;

@@ -305,6 +305,9 @@ class CsrOperator {
   }
   /// Whether every stored value of A is finite.
   bool all_finite() const { return Eigen::Map<const Vector<T>>(A_.data, nnz_).allFinite(); }
+  /// ||A 1||^2 (the squared norm of the row sums), computed by the last residual pass that
+  /// returned column norms; 0 before any.
+  double ones_norm_squared() const { return ones_norm_sq_; }
 
  private:
   using U = std::make_unsigned_t<I>;
@@ -323,31 +326,34 @@ class CsrOperator {
   }
 
   /// Rows [begin, end) of the pass for one right-hand side (acc and col, if used, have d
-  /// entries; b is the right-hand side of the residual pass). With kCheck, malformed rows
-  /// and entries are skipped and the result is false if there were any.
+  /// entries; b is the right-hand side of the residual pass; with kColumns, ones gets the
+  /// sum of the squared row sums). With kCheck, malformed rows and entries are skipped and
+  /// the result is false if there were any.
   template <bool kCheck, bool kResidual, bool kColumns>
   bool pass_single(Index begin, Index end, const double* w, const double* b, double* acc,
-                   double* col, double& sq) const {
+                   double* col, double& sq, double& ones) const {
     const I* const indices = A_.indices;
     const T* const data = A_.data;
     bool valid = true;
-    double ss = 0.0;
+    double ss = 0.0, os = 0.0;
     for (Index i = begin; i < end; ++i) {
       const I p0 = A_.indptr[i], p1 = A_.indptr[i + 1];
       if (kCheck && !row_in_range(p0, p1)) {
         valid = false;
         continue;
       }
-      double y = 0.0;
+      double y = 0.0, t = 0.0;
       for (I p = p0; p < p1; ++p) {
         if (kCheck && !index_in_range(indices[p])) {
           valid = false;
           continue;
         }
         y += static_cast<double>(data[p]) * w[indices[p]];
+        if constexpr (kColumns) t += static_cast<double>(data[p]);
       }
       if constexpr (kResidual) y = b[i] - y;
       ss += y * y;
+      if constexpr (kColumns) os += t * t;
       if (kCheck && !valid) continue;  // leave the rest of the block alone: the pass fails
       for (I p = p0; p < p1; ++p) {
         const double v = static_cast<double>(data[p]);
@@ -356,6 +362,7 @@ class CsrOperator {
       }
     }
     sq = ss;
+    ones = os;
     return valid;
   }
 
@@ -366,6 +373,7 @@ class CsrOperator {
     std::vector<RowMatrix<double>> parts(blocks.count);
     std::vector<Vector<double>> sq(blocks.count), csq(col_sq ? blocks.count : 0);
     std::vector<char> valid(blocks.count, 1);
+    std::vector<double> ones(blocks.count, 0.0);  // per block: sum of squared row sums
     const bool check = !validated_;
     Vector<double> b_column;
     if (k == 1 && B && B->outerStride() != 1) b_column = B->col(0);  // else read in place
@@ -381,9 +389,10 @@ class CsrOperator {
         auto run = [&](auto checking) {
           constexpr bool kCheck = decltype(checking)::value;
           double* a = acc.data();
-          if (!B) return pass_single<kCheck, false, false>(begin, end, wp, nullptr, a, nullptr, s[0]);
-          if (!col_sq) return pass_single<kCheck, true, false>(begin, end, wp, bp, a, nullptr, s[0]);
-          return pass_single<kCheck, true, true>(begin, end, wp, bp, a, c.data(), s[0]);
+          double& o = ones[b];
+          if (!B) return pass_single<kCheck, false, false>(begin, end, wp, nullptr, a, nullptr, s[0], o);
+          if (!col_sq) return pass_single<kCheck, true, false>(begin, end, wp, bp, a, nullptr, s[0], o);
+          return pass_single<kCheck, true, true>(begin, end, wp, bp, a, c.data(), s[0], o);
         };
         valid[b] = check ? run(std::true_type{}) : run(std::false_type{});
         parts[b] = std::move(acc);
@@ -408,13 +417,16 @@ class CsrOperator {
           y.setZero();
         }
         const double sign = B ? -1.0 : 1.0;
+        double t = 0.0;
         for (I p = p0; p < p1; ++p) {
           if (!index_in_range(indices[p])) {
             valid[b] = 0;
             continue;
           }
           y.noalias() += (sign * static_cast<double>(data[p])) * W.row(indices[p]).transpose();
+          t += static_cast<double>(data[p]);
         }
+        if (col_sq) ones[b] += t * t;
         s += y.cwiseAbs2();
         for (I p = p0; p < p1; ++p) {
           if (!index_in_range(indices[p])) continue;
@@ -435,12 +447,15 @@ class CsrOperator {
     if (col_sq) {
       *col_sq = Vector<double>::Zero(d);
       for (const auto& c : csq) *col_sq += c;
+      ones_norm_sq_ = 0.0;
+      for (const double o : ones) ones_norm_sq_ += o;
     }
   }
 
   CsrArrays<T, I> A_;
   Index nnz_;
   mutable bool validated_;
+  mutable double ones_norm_sq_ = 0.0;
 };
 
 }  // namespace nearlinear::lstsq_detail
