@@ -6,6 +6,10 @@
 #include <memory>
 #include <type_traits>
 
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 #include "encoding_cells.hpp"
 #include "nearlinear/parallel.hpp"
 #include "nearlinear/random.hpp"
@@ -21,20 +25,52 @@ using encoding_detail::SimplexCell;
 constexpr double kMaxAxisVertices = 16777216.0;  // 2^24: float32 coordinates stay exact
 constexpr std::int64_t kPointBlock = 512;         // fewest points per task of the forward loops
 
-/// Hint the cache about the table rows of the first size points of a located group.
+/// A table row of two features moved as one 8-byte unit: sum += w * row (gather) and
+/// row += w * grad (scatter) with the same products and sums as the per-feature loops (so the
+/// same bits), but one load and one store per row instead of two each. The scatter is bound
+/// by these read-modify-writes of rows missing the cache.
+#if defined(__SSE2__)
+struct FeaturePair {
+  __m128 v;
+  static FeaturePair zero() { return {_mm_setzero_ps()}; }
+  static FeaturePair load(const float* p) {
+    return {_mm_loadl_pi(_mm_setzero_ps(), reinterpret_cast<const __m64*>(p))};
+  }
+  void store(float* p) const { _mm_storel_pi(reinterpret_cast<__m64*>(p), v); }
+  FeaturePair plus_scaled(float w, FeaturePair x) const {
+    return {_mm_add_ps(v, _mm_mul_ps(_mm_set1_ps(w), x.v))};
+  }
+};
+#else
+struct FeaturePair {
+  float v[2];
+  static FeaturePair zero() { return {{0.0f, 0.0f}}; }
+  static FeaturePair load(const float* p) { return {{p[0], p[1]}}; }
+  void store(float* p) const {
+    p[0] = v[0];
+    p[1] = v[1];
+  }
+  FeaturePair plus_scaled(float w, FeaturePair x) const {
+    return {{v[0] + w * x.v[0], v[1] + w * x.v[1]}};
+  }
+};
+#endif
+
+/// Hint the cache about the table rows of point g of a located group.
 template <class Group>
-void prefetch_rows(const Group& cells, int size, const float* table, int F, bool for_write) {
-  for (int g = 0; g < size; ++g)
-    for (int k = 0; k < cells.count(); ++k)
-      encoding_detail::prefetch_row(table + static_cast<std::int64_t>(cells.row(g, k)) * F,
-                                    for_write);
+void prefetch_point(const Group& cells, int g, const float* table, int F, bool for_write) {
+  for (int k = 0; k < cells.count(); ++k)
+    encoding_detail::prefetch_row(table + static_cast<std::int64_t>(cells.row(g, k)) * F,
+                                  for_write);
 }
 
 /// Visit the points [begin, end) of one level in groups of Group::kSize: visit(cells, first,
-/// size) sees a located group whose table rows were prefetched. Software-pipelined: the next
-/// group is located and its rows requested before the current one is visited, so the table
-/// reads of one group (cache misses: a level's table is larger than L2) overlap with the
-/// arithmetic of the next instead of stalling the loop.
+/// size, ahead) sees a located group and must call ahead(g) before it reads the rows of its
+/// point g. Software-pipelined: the next group is located before the current one is
+/// visited, and ahead(g) requests the rows of the next group's point g, so the table reads
+/// (cache misses: a level's table is larger than L2) of one group overlap with the work on
+/// the previous one; spreading the requests over the points keeps few of them in flight at a
+/// time instead of a burst of a whole group's, which overflowed the outstanding-miss queue.
 template <class Group, class Visit>
 void for_each_group(Group (&cells)[2], const float* xs, int dims, Index begin, Index end,
                     const Level& level, const float* table, int F, bool for_write, Visit&& visit) {
@@ -42,20 +78,31 @@ void for_each_group(Group (&cells)[2], const float* xs, int dims, Index begin, I
   auto locate = [&](Group& group, Index first) {
     const int size = static_cast<int>(std::min<Index>(Group::kSize, end - first));
     group.locate(xs + first * dims, size, level);
-    prefetch_rows(group, size, table, F, for_write);
     return size;
   };
   if constexpr (!Group::kPipelined) {
-    for (Index first = begin; first < end; first += Group::kSize)
-      visit(cells[0], first, locate(cells[0], first));
+    for (Index first = begin; first < end; first += Group::kSize) {
+      const int size = locate(cells[0], first);
+      for (int g = 0; g < size; ++g) prefetch_point(cells[0], g, table, F, for_write);
+      visit(cells[0], first, size, [](int) {});
+    }
     return;
   }
   int current = 0;
   int size = locate(cells[current], begin);
+  for (int g = 0; g < size; ++g) prefetch_point(cells[current], g, table, F, for_write);
   for (Index first = begin; first < end; first += Group::kSize) {
     const Index next = first + Group::kSize;
     const int next_size = next < end ? locate(cells[1 - current], next) : 0;
-    visit(cells[current], first, size);
+    const Group& ahead_group = cells[1 - current];
+    if constexpr (Group::kInterleaved) {
+      visit(cells[current], first, size, [&](int g) {
+        if (g < next_size) prefetch_point(ahead_group, g, table, F, for_write);
+      });
+    } else {
+      for (int g = 0; g < next_size; ++g) prefetch_point(ahead_group, g, table, F, for_write);
+      visit(cells[current], first, size, [](int) {});
+    }
     current = 1 - current;
     size = next_size;
   }
@@ -189,8 +236,8 @@ void dispatch(const HashGridConfig& c, Fn&& fn) {
 /// inside a block level by level, which keeps one level's table rows hot in cache; within a
 /// level, points in small groups whose rows are all prefetched before any is read, so the
 /// cache misses of a group overlap. Per block: state = start(begin, end) before its levels,
-/// body(state, group, first, size, l, level_table) once per group, finish(state, begin, end)
-/// after its levels.
+/// body(state, group, first, size, l, level_table, ahead) once per group (ahead as in
+/// for_each_group), finish(state, begin, end) after its levels.
 template <class Cell, class Start, class Body, class Finish>
 void for_block_level_groups(const float* xs, int dims, Index n_points,
                             const std::vector<Level>& levels, const float* table_data,
@@ -206,8 +253,8 @@ void for_block_level_groups(const float* xs, int dims, Index n_points,
     for (int l = 0; l < n_levels; ++l) {
       const float* level_table = table_data + l * table * F;
       for_each_group(cells, xs, dims, begin, end, levels[l], level_table, F, false,
-                     [&](const Group& group, Index first, int size) {
-                       body(state, group, first, size, l, level_table);
+                     [&](const Group& group, Index first, int size, auto&& ahead) {
+                       body(state, group, first, size, l, level_table, ahead);
                      });
     }
     finish(state, begin, end);
@@ -301,9 +348,22 @@ void HashGrid::forward(ConstRowMatrixRef<float> x, ConstRowMatrixRef<float> para
                                      static_cast<std::size_t>((end - begin) * out_cols))};
         },
         [&](Stage& stage, const CellGroup<Cell>& group, Index first, int size, int l,
-            const float* level_table) {
+            const float* level_table, auto&& ahead) {
           float* o = stage.features.get() + (l * stage.points + first - stage.begin) * F;
+          if constexpr (FC == 2) {
+            for (int g = 0; g < size; ++g, o += 2) {
+              ahead(g);
+              FeaturePair acc = FeaturePair::zero();
+              for (int k = 0; k < group.count(); ++k)
+                acc = acc.plus_scaled(group.weight(g, k),
+                                      FeaturePair::load(level_table + std::int64_t{2} *
+                                                                          group.row(g, k)));
+              acc.store(o);
+            }
+            return;
+          }
           for (int g = 0; g < size; ++g, o += F) {
+            ahead(g);
             float acc[8] = {};
             for (int k = 0; k < group.count(); ++k) {
               const float* r = level_table + static_cast<std::int64_t>(group.row(g, k)) * F;
@@ -355,8 +415,23 @@ void scatter_level(const HashGridConfig& c, const Level& level, const float* xs,
   using Group = CellGroup<Cell>;
   Group cells[2] = {Group(c.n_dims), Group(c.n_dims)};
   for_each_group(cells, xs, c.n_dims, 0, n_points, level, level_grad, F, true,
-                 [&](const Group& group, Index first, int size) {
+                 [&](const Group& group, Index first, int size, auto&& ahead) {
+                   if constexpr (FC == 2) {
+                     for (int g = 0; g < size; ++g) {
+                       ahead(g);
+                       const FeaturePair grad =
+                           FeaturePair::load(level_grad_output + (first + g) * 2);
+                       for (int k = 0; k < group.count(); ++k) {
+                         const std::uint32_t row = group.row(g, k);
+                         float* r = level_grad + std::int64_t{2} * row;
+                         FeaturePair::load(r).plus_scaled(group.weight(g, k), grad).store(r);
+                         visit(row);
+                       }
+                     }
+                     return;
+                   }
                    for (int g = 0; g < size; ++g) {
+                     ahead(g);
                      const float* grad = level_grad_output + (first + g) * F;
                      for (int k = 0; k < group.count(); ++k) {
                        const std::uint32_t row = group.row(g, k);
@@ -457,10 +532,11 @@ void HashGrid::backward_input(ConstRowMatrixRef<float> x, ConstRowMatrixRef<floa
           return 0;  // no state
         },
         [&](int, const CellGroup<Cell>& group, Index first, int size, int l,
-            const float* level_table) {
+            const float* level_table, auto&& ahead) {
           const Level& level = levels[l];
           float value[Cell::kVertices];
           for (int g = 0; g < size; ++g) {
+            ahead(g);
             const float* grad = grads.get() + (l * n_points + first + g) * F;
             for (int k = 0; k < group.count(); ++k) {
               const float* r = level_table + static_cast<std::int64_t>(group.row(g, k)) * F;
