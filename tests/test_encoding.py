@@ -2,6 +2,7 @@
 
 import itertools
 import math
+import os
 
 import numpy as np
 import pytest
@@ -348,3 +349,39 @@ def test_blocks_and_group_tails_match_numpy_implementation(lattice, n):
         np.testing.assert_allclose(out, numpy_forward(enc, x), rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(grad_params, numpy_backward(enc, x, g), rtol=1e-4, atol=1e-4)
         np.testing.assert_array_equal(grad_x, results[0][2])
+
+
+def test_baseline_variant_matches_default_variant(tmp_path):
+    # A portable build carries a baseline copy of the core (the scalar fallbacks of the SIMD
+    # paths) beside the AVX2 one; both must give the same encoding and gradients.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from nearlinear.encoding import HashEncoding\n"
+        "rng = np.random.default_rng(7)\n"
+        "out = {}\n"
+        "for lattice in ('simplex', 'cube'):\n"
+        "    for n in (3, 4, 6):\n"
+        "        enc = HashEncoding(n, lattice=lattice, n_levels=6, features_per_level=2,\n"
+        "                           log2_table_size=12, base_resolution=4)\n"
+        "        enc.params[...] = rng.standard_normal(enc.params.shape)\n"
+        "        x = rng.random((777, n), dtype=np.float32)\n"
+        "        x[:5] = np.array([-0.5, 1.5, 0.0, 1.0, np.float32(0.5)])[:, None]\n"
+        "        g = rng.standard_normal((777, enc.output_dims)).astype(np.float32)\n"
+        "        gp, gx = enc.backward(x, g, input_gradient=True)\n"
+        "        out[f'{lattice}{n}'] = np.concatenate(\n"
+        "            [enc.forward(x).ravel(), gp.ravel(), gx.ravel()])\n"
+        "np.savez(sys.argv[1], **out)\n")
+    results = []
+    for variant in ("", "baseline"):
+        path = tmp_path / f"enc_{variant or 'default'}.npz"
+        env = {**os.environ, "NEARLINEAR_CPU": variant}
+        done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                              text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        results.append(np.load(path))
+    for key in results[0].files:
+        np.testing.assert_allclose(results[1][key], results[0][key], rtol=1e-5, atol=1e-6,
+                                   err_msg=key)
