@@ -124,7 +124,9 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
         ``n_passes`` count both). ``"diagonal"``: CG on the normal equations with the
         column-norm preconditioner ``diag(1 / ||a_j||)`` from ``x = 0``, one pass per
         iteration and no sketch: the cheap path when ``A`` is well conditioned up to its
-        column scaling, as random sparse designs are. It returns a least-squares
+        column scaling, as random sparse designs are (for sparse ``A`` the factor also
+        shrinks the direction of the all-ones vector when ``||A 1||`` shows an outlying
+        singular value there, as when the entries share a sign). It returns a least-squares
         solution, the minimum-norm one only when ``A`` has full column rank (use
         ``"precondition"`` or ``"direct"`` for rank-deficient ``A``). Its stopping test is
         that of ``"precondition"`` with ``R = diag(||a_j||)``; the final residual pass is
