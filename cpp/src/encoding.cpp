@@ -64,6 +64,12 @@ void prefetch_point(const Group& cells, int g, const float* table, int F, bool f
                                   for_write);
 }
 
+/// Hint the cache about the table rows of the first size points of a located group.
+template <class Group>
+void prefetch_group(const Group& cells, int size, const float* table, int F, bool for_write) {
+  for (int g = 0; g < size; ++g) prefetch_point(cells, g, table, F, for_write);
+}
+
 /// Visit the points [begin, end) of one level in groups of Group::kSize: visit(cells, first,
 /// size, ahead) sees a located group and must call ahead(g) before it reads the rows of its
 /// point g. Software-pipelined: the next group is located before the current one is
@@ -83,14 +89,14 @@ void for_each_group(Group (&cells)[2], const float* xs, int dims, Index begin, I
   if constexpr (!Group::kPipelined) {
     for (Index first = begin; first < end; first += Group::kSize) {
       const int size = locate(cells[0], first);
-      for (int g = 0; g < size; ++g) prefetch_point(cells[0], g, table, F, for_write);
+      prefetch_group(cells[0], size, table, F, for_write);
       visit(cells[0], first, size, [](int) {});
     }
     return;
   }
   int current = 0;
   int size = locate(cells[current], begin);
-  for (int g = 0; g < size; ++g) prefetch_point(cells[current], g, table, F, for_write);
+  prefetch_group(cells[current], size, table, F, for_write);
   for (Index first = begin; first < end; first += Group::kSize) {
     const Index next = first + Group::kSize;
     const int next_size = next < end ? locate(cells[1 - current], next) : 0;
@@ -100,7 +106,7 @@ void for_each_group(Group (&cells)[2], const float* xs, int dims, Index begin, I
         if (g < next_size) prefetch_point(ahead_group, g, table, F, for_write);
       });
     } else {
-      for (int g = 0; g < next_size; ++g) prefetch_point(ahead_group, g, table, F, for_write);
+      prefetch_group(ahead_group, next_size, table, F, for_write);
       visit(cells[current], first, size, [](int) {});
     }
     current = 1 - current;
