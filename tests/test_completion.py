@@ -6,7 +6,8 @@ import nearlinear
 from nearlinear._native import core
 from nearlinear import completion
 from nearlinear._warnings import ConvergenceWarning
-from nearlinear.completion import CompletionModel, MatrixCompletion, complete, complete_sparse
+from nearlinear.completion import (DEFAULT_SAMPLES, CompletionModel, MatrixCompletion, complete,
+                                   complete_sparse)
 
 # Fixed sweep counts (max_iter with tol=0) are deliberate in several tests.
 pytestmark = pytest.mark.filterwarnings("ignore::nearlinear._warnings.ConvergenceWarning")
@@ -369,6 +370,48 @@ def test_sampling_is_reproducible_with_a_seed():
     assert not np.array_equal(a.U, c.U)
 
 
+@pytest.mark.parametrize("biases", [True, False])
+def test_sampling_in_one_core_call_equals_the_python_loop(monkeypatch, biases):
+    # No hooks: the whole schedule runs in the core; a callback runs the Python loop. Burn-in
+    # on, so that the sample numbering across burn-in is checked too.
+    monkeypatch.setattr(completion, "BURN_IN", 1)
+    train, _ = _ratings_split(26)
+    kwargs = dict(rank=4, seed=5, samples=3, biases=biases)
+    core_loop = complete(*train, (300, 250), **kwargs)
+    seen = []
+    python_loop = complete(*train, (300, 250), callback=lambda s, m: seen.append(s), **kwargs)
+    assert seen == list(range(1, core_loop.n_iter + 1))
+    for name in ("U", "V", "row_bias", "col_bias"):
+        np.testing.assert_array_equal(getattr(core_loop, name), getattr(python_loop, name))
+    assert core_loop.mean == python_loop.mean and core_loop.n_samples == 3
+    assert core_loop.value_range == python_loop.value_range
+    assert core_loop.n_iter == python_loop.n_iter == completion.WARMUP_SWEEPS + 1 + 3
+    for key in ("train_rmse", "objective", "validation_rmse"):
+        np.testing.assert_array_equal(core_loop.history[key], python_loop.history[key])
+    assert np.all(np.diff(core_loop.history["time"]) >= 0)
+    solver = core.CompletionSolver(*train, 300, 250, 4, "als", 0.1, 0.1, True, 0, 0.3, 10)
+    with pytest.raises(ValueError, match="initialize"):
+        solver.sample_posterior(0, 0, 1)
+    solver.initialize()
+    with pytest.raises(ValueError, match="samples"):
+        solver.sample_posterior(1, 0, 0)
+
+
+def test_sampling_in_one_core_call_is_independent_of_the_thread_count():
+    train, _ = _ratings_split(27)
+    before = nearlinear.get_num_threads()
+    models = []
+    try:
+        for threads in (1, 2, 3):
+            nearlinear.set_num_threads(threads)
+            models.append(complete(*train, (300, 250), rank=4, seed=1, samples=3))
+    finally:
+        nearlinear.set_num_threads(before)
+    for model in models[1:]:
+        np.testing.assert_array_equal(model.U, models[0].U)
+        np.testing.assert_array_equal(model.col_bias, models[0].col_bias)
+
+
 def _ratings_split(seed):
     """Noisy rank-3 ratings, 1-5 scale, with 20% held out."""
     M, rows, cols, values = low_rank_problem(300, 250, 3, 0.12, seed=seed, noise=0.6)
@@ -382,7 +425,7 @@ def test_posterior_averaging_lowers_test_error():
     point = complete(*train, (300, 250), rank=3, seed=0, samples=0)
     one = complete(*train, (300, 250), rank=3, seed=0, samples=1)
     averaged = complete(*train, (300, 250), rank=3, seed=0)  # ratings defaults: samples on
-    assert averaged.n_samples == 16
+    assert averaged.n_samples == DEFAULT_SAMPLES
     assert averaged.rmse(*test) < one.rmse(*test)
     assert averaged.rmse(*test) < point.rmse(*test)
 

@@ -78,6 +78,46 @@ void gather_gram_one_pass(const double* rows, const std::int32_t* idx, const dou
   for (Index c = 0; c < d; ++c) W[d * D + c] += by_value[c / 4][c % 4];
   W[d * D + d] += 2.0 * by_value[d / 4][d % 4] + squares;
 }
+
+/// The lower blocks of W = A^T A for D = 12 (rank 10 with biases, the default) when the
+/// 24 accumulators of the one-pass kernel do not fit in the 16 registers of AVX2: two passes
+/// over A (#n by 12 row-major), each with 12 vector accumulators, one broadcast per entry of
+/// the row block and one load per column block. Rows 0-7 against column blocks 0-1 first
+/// (blocks (0,0), (1,0), (1,1)), then rows 8-11 against all three. Writes the same entries
+/// as gram_lower<12>, in half its passes.
+inline void gram_lower_12_two_panels(const double* A, std::int64_t n, double* W) {
+  constexpr int D = 12;
+  Double4 top[3][4] = {};
+  for (std::int64_t t = 0; t < n; ++t) {
+    const double* a = A + t * D;
+    Double4 c0, c1;
+    __builtin_memcpy(&c0, a, sizeof(Double4));
+    __builtin_memcpy(&c1, a + 4, sizeof(Double4));
+    for (int q = 0; q < 4; ++q) top[0][q] += a[q] * c0;
+    for (int q = 0; q < 4; ++q) {
+      const double s = a[4 + q];
+      top[1][q] += s * c0;
+      top[2][q] += s * c1;
+    }
+  }
+  for (int q = 0; q < 4; ++q) {
+    __builtin_memcpy(W + q * D, &top[0][q], sizeof(Double4));
+    __builtin_memcpy(W + (4 + q) * D, &top[1][q], sizeof(Double4));
+    __builtin_memcpy(W + (4 + q) * D + 4, &top[2][q], sizeof(Double4));
+  }
+  Double4 bottom[3][4] = {};
+  for (std::int64_t t = 0; t < n; ++t) {
+    const double* a = A + t * D;
+    for (int cb = 0; cb < 3; ++cb) {
+      Double4 col;
+      __builtin_memcpy(&col, a + 4 * cb, sizeof(Double4));
+      for (int q = 0; q < 4; ++q) bottom[cb][q] += a[8 + q] * col;
+    }
+  }
+  for (int q = 0; q < 4; ++q)
+    for (int cb = 0; cb < 3; ++cb)
+      __builtin_memcpy(W + (8 + q) * D + 4 * cb, &bottom[cb][q], sizeof(Double4));
+}
 #endif
 
 /// Whether gather_gram runs in one pass without storing A for this D (see below).
@@ -124,6 +164,12 @@ void gather_gram(const double* rows, const std::int32_t* idx, const double* valu
     std::memcpy(a, rows + static_cast<Index>(idx[t]) * D, D * sizeof(double));
     a[d] += value[t];
   }
+#if defined(__GNUC__)
+  if constexpr (kD == 12) {
+    gram_lower_12_two_panels(scratch, n, W);
+    return;
+  }
+#endif
   gram_lower<kD>(scratch, n, D, W);
 }
 

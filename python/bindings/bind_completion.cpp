@@ -63,6 +63,23 @@ void bind_completion(py::module_& m) {
       .def("sweep", &completion::Solver::sweep, py::call_guard<py::gil_scoped_release>())
       .def("gibbs_sweep", &completion::Solver::gibbs_sweep, py::arg("index"),
            py::call_guard<py::gil_scoped_release>())
+      .def(
+          "sample_posterior",
+          [](completion::Solver& solver, int warmup, int burn_in, int samples) {
+            completion::PosteriorAverage avg;
+            {
+              py::gil_scoped_release release;
+              avg = solver.sample_posterior(warmup, burn_in, samples);
+            }
+            py::dict history;
+            history["train_rmse"] = py::array(py::cast(std::move(avg.train_rmse)));
+            history["objective"] = py::array(py::cast(std::move(avg.objective)));
+            history["seconds"] = py::array(py::cast(std::move(avg.seconds)));
+            return py::make_tuple(std::move(avg.U), std::move(avg.V), std::move(avg.row_bias),
+                                  std::move(avg.col_bias), history);
+          },
+          py::arg("warmup"), py::arg("burn_in"), py::arg("samples"),
+          "Posterior averaging in one call: (U, V, row_bias, col_bias, per-sweep history).")
       .def_property_readonly("row_means", &completion::Solver::row_means)
       .def_property_readonly("previous_columns", &completion::Solver::previous_columns)
       .def_property_readonly("column_means", &completion::Solver::column_means)

@@ -44,8 +44,12 @@ METHODS = ("robust-am", "als")
 DEFAULT_REG = 0.15
 DEFAULT_BIAS_REG = 0.05
 #: Posterior samples averaged when ``samples=None`` with the ratings defaults (``biases=True``,
-#: ``reg=None``, ``bias_reg=None``): chosen on MovieLens-100K, checked on both official splits.
-DEFAULT_SAMPLES = 16
+#: ``reg=None``, ``bias_reg=None``): chosen on MovieLens-100K, checked on both official splits
+#: over seeds 0-5. The test RMSE falls slowly with more samples (u1 / ua means 0.9118 /
+#: 0.9202 with 8, 0.9104 / 0.9187 with 10, 0.9096 / 0.9179 with 12, 0.9086 / 0.9166 with
+#: 16) while the fit time grows linearly: 12 keeps every seed within 0.001-0.0015 of 16 at
+#: three quarters of the Gibbs sweeps.
+DEFAULT_SAMPLES = 12
 #: With ``samples > 0``: point-estimate sweeps of ``method`` before sampling, and Gibbs sweeps
 #: discarded before averaging (burn-in). Chosen on MovieLens-100K u1 over 4 seeds (burn-ins
 #: of 1-3 sweeps, or 4 warm-up sweeps, changed the test RMSE by under 0.0005; fewer warm-up
@@ -270,7 +274,7 @@ def complete(rows, cols, values, shape=None, *, rank: int = 10, method: str = "r
     max_inner : int, default 10
         ``"robust-am"``: most CG iterations per row solve.
     samples : int, optional
-        Posterior samples to average (0: the point estimate of ``method``). Default 16 when
+        Posterior samples to average (0: the point estimate of ``method``). Default 12 when
         the ratings defaults are in use (``biases=True`` and neither ``reg`` nor ``bias_reg``
         given), else 0. With ``samples > 0`` the fit runs 2 sweeps of ``method`` as a start,
         then ``samples`` Gibbs sweeps of Bayesian probabilistic matrix factorisation
@@ -281,7 +285,7 @@ def complete(rows, cols, values, shape=None, *, rank: int = 10, method: str = "r
         count is fixed: ``max_iter`` and ``tol`` apply to the point estimate only, a
         ``validation`` set is scored (the running average) but does not stop the fit. On
         ratings this lowers the test error of the point estimate by about 0.015 RMSE
-        (see the README); the cost is that of about 18 ALS sweeps.
+        (see the README); the cost is that of about 14 ALS sweeps.
 
     Returns
     -------
@@ -405,7 +409,24 @@ def _iterate(solver, method, max_iter, tol, scale, validation, callback, show_pr
 
 
 def _sample(solver, method, samples, value_range, validation, callback, show_progress, start):
-    """Warm-up sweeps of `method`, then Gibbs sweeps whose predictions are averaged."""
+    """Warm-up sweeps of `method`, then Gibbs sweeps whose predictions are averaged.
+
+    Without per-sweep hooks (validation, callback, progress bar) the whole schedule runs in
+    one call of the core; otherwise this loop, which gives the same model for a seed.
+    """
+    if validation is None and callback is None and not show_progress:
+        U, V, row_bias, col_bias, core_history = solver.sample_posterior(WARMUP_SWEEPS,
+                                                                         BURN_IN, samples)
+        offset = time.perf_counter() - start - core_history["seconds"][-1]
+        total = WARMUP_SWEEPS + BURN_IN + samples
+        history = {"train_rmse": core_history["train_rmse"],
+                   "validation_rmse": np.full(total, np.nan),
+                   "objective": core_history["objective"],
+                   "time": core_history["seconds"] + offset}
+        return CompletionModel(U=U, V=V, row_bias=row_bias, col_bias=col_bias,
+                               mean=float(solver.mean), method=method, history=history,
+                               n_iter=total, converged=True, n_samples=samples,
+                               value_range=value_range)
     history = {"train_rmse": [], "validation_rmse": [], "objective": [], "time": []}
     excluded = 0.0  # seconds spent in the callback
     k = solver.U.shape[1]

@@ -98,6 +98,19 @@ Observations make_observations(Index m, Index n, const std::int64_t* rows,
 int pcg_row_solve(const ConstRowMatrixRef<double>& A, const double* y, const double* lambda,
                   const RowMatrix<double>& precond, double tol, int max_iter, double* x);
 
+/// Result of Solver::sample_posterior: the averaged predictor
+///     mu + b_i + c_j + (1/S) sum_s (E[u_i^s | V^(s-1)] . v_j^(s-1) + u_i^s . E[v_j^s | U^s])
+/// as one product U V^T: sample s fills columns [2 s k, 2 (s + 1) k) of U (#m by #(2 S k))
+/// with [E[u^s | V^(s-1)], u^s] and of V (#n by #(2 S k)) with [v^(s-1), E[v^s | U^s]], each
+/// scaled by 1/sqrt(2 S). The biases are the averages of the same pairs (zeros without
+/// biases). Per sweep (warm-up and burn-in included): the training RMSE, the objective
+/// (NaN for Gibbs sweeps, which minimise nothing) and the seconds since the call began.
+struct PosteriorAverage {
+  RowMatrix<double> U, V;
+  Vector<double> row_bias, col_bias;
+  std::vector<double> train_rmse, objective, seconds;
+};
+
 /// The alternating-minimisation state. Construction validates options against the data;
 /// `initialize()` sets mu, zero biases and the SVD start; each `sweep()` updates rows then
 /// columns. Not thread-safe; every method parallelises internally.
@@ -123,6 +136,13 @@ class Solver {
   const RowMatrix<double>& previous_columns() const { return Y_prev_; }
   const RowMatrix<double>& column_means() const { return Y_mean_; }
   double noise_precision() const { return alpha_; }
+  /// Posterior averaging in one call, with no per-sweep work beyond the sweeps:
+  /// `warmup` sweep()s, `burn_in` discarded gibbs_sweep()s, then `samples` gibbs_sweep()s
+  /// (numbered from 0 across burn-in and samples) whose Rao-Blackwellised predictors are
+  /// averaged (see PosteriorAverage). Throws std::invalid_argument before initialize() or
+  /// for warmup or burn_in < 0 or samples < 1. O(sweeps |Omega| d^2 + (m + n) samples k).
+  PosteriorAverage sample_posterior(int warmup, int burn_in, int samples);
+
   /// The prior mean (#d) and precision (#d by #d) of the rows, and of the columns, drawn by
   /// the last sweep.
   const Vector<double>& row_prior_mean() const { return mu_U_; }
