@@ -79,17 +79,20 @@ void gather_gram_one_pass(const double* rows, const std::int32_t* idx, const dou
   W[d * D + d] += 2.0 * by_value[d / 4][d % 4] + squares;
 }
 
-/// The lower blocks of W = A^T A for D = 12 (rank 10 with biases, the default) when the
-/// 24 accumulators of the one-pass kernel do not fit in the 16 registers of AVX2: two passes
-/// over A (#n by 12 row-major), each with 12 vector accumulators, one broadcast per entry of
-/// the row block and one load per column block. Rows 0-7 against column blocks 0-1 first
-/// (blocks (0,0), (1,0), (1,1)), then rows 8-11 against all three. Writes the same entries
-/// as gram_lower<12>, in half its passes.
-inline void gram_lower_12_two_panels(const double* A, std::int64_t n, double* W) {
+/// gather_gram for D = 12 (rank 10 with biases, the default) when the 24 accumulators of
+/// gather_gram_one_pass<3> do not fit in the 16 vector registers of AVX2: three passes over
+/// the rows idx[t] of `rows`, none storing A. Rows 0-7 of W against column blocks 0-1
+/// (blocks (0,0), (1,0), (1,1): 12 accumulators, two loads and eight broadcasts per row),
+/// then rows 8-11 against all three blocks (12 accumulators, each broadcast against the
+/// three loaded blocks in turn so that 16 registers hold the loop), then the values as in
+/// gather_gram_one_pass.
+inline void gather_gram_12_three_passes(const double* rows, const std::int32_t* idx,
+                                        const double* value, std::int64_t n, Index d,
+                                        double* W) {
   constexpr int D = 12;
   Double4 top[3][4] = {};
   for (std::int64_t t = 0; t < n; ++t) {
-    const double* a = A + t * D;
+    const double* a = rows + static_cast<Index>(idx[t]) * D;
     Double4 c0, c1;
     __builtin_memcpy(&c0, a, sizeof(Double4));
     __builtin_memcpy(&c1, a + 4, sizeof(Double4));
@@ -107,26 +110,38 @@ inline void gram_lower_12_two_panels(const double* A, std::int64_t n, double* W)
   }
   Double4 bottom[3][4] = {};
   for (std::int64_t t = 0; t < n; ++t) {
-    const double* a = A + t * D;
-    for (int cb = 0; cb < 3; ++cb) {
-      Double4 col;
-      __builtin_memcpy(&col, a + 4 * cb, sizeof(Double4));
-      for (int q = 0; q < 4; ++q) bottom[cb][q] += a[8 + q] * col;
+    const double* a = rows + static_cast<Index>(idx[t]) * D;
+    Double4 col[3];
+    for (int cb = 0; cb < 3; ++cb) __builtin_memcpy(&col[cb], a + 4 * cb, sizeof(Double4));
+    for (int q = 0; q < 4; ++q) {
+      const double s = a[8 + q];
+      for (int cb = 0; cb < 3; ++cb) bottom[cb][q] += s * col[cb];
     }
   }
   for (int q = 0; q < 4; ++q)
     for (int cb = 0; cb < 3; ++cb)
       __builtin_memcpy(W + (8 + q) * D + 4 * cb, &bottom[cb][q], sizeof(Double4));
+  Double4 by_value[3] = {};  // sum_t v_t r_t
+  double squares = 0.0;
+  for (std::int64_t t = 0; t < n; ++t) {
+    const double* a = rows + static_cast<Index>(idx[t]) * D;
+    for (int cb = 0; cb < 3; ++cb) {
+      Double4 col;
+      __builtin_memcpy(&col, a + 4 * cb, sizeof(Double4));
+      by_value[cb] += value[t] * col;
+    }
+    squares += value[t] * value[t];
+  }
+  for (Index c = 0; c < d; ++c) W[d * D + c] += by_value[c / 4][c % 4];
+  W[d * D + d] += 2.0 * by_value[d / 4][d % 4] + squares;
 }
 #endif
 
-/// Whether gather_gram runs in one pass without storing A for this D (see below).
+/// Whether gather_gram runs without storing A for this D (see below).
 template <int kD>
 constexpr bool gram_in_one_pass() {
-#if defined(__GNUC__) && defined(__AVX512VL__)
+#if defined(__GNUC__)
   return kD == 4 || kD == 8 || kD == 12;
-#elif defined(__GNUC__)
-  return kD == 4 || kD == 8;
 #else
   return false;
 #endif
@@ -145,13 +160,20 @@ void gram_lower(const double* A, std::int64_t n, Index D_run, double* W) {
   }
 }
 
-/// W = A^T A as gram_lower, for A #n by #D whose row t is row idx[t] of `rows` (#? by #D
-/// row-major) plus value[t] in entry d < D. In one pass that never stores A when the
-/// accumulators fit in the registers (D <= 8; D = 12 with AVX-512's 32 registers), else
+/// The lower triangle of W = A^T A up to row d (what the row draws read), for A #n by #D
+/// whose row t is row idx[t] of `rows` (#? by #D row-major) plus value[t] in entry d < D.
+/// Without storing A when the accumulators fit in the registers (one pass for D <= 8 and for
+/// D = 12 with AVX-512's 32 registers; three passes for D = 12 with AVX2's 16), else
 /// gathered into `scratch` (#n by #D) first.
 template <int kD>
 void gather_gram(const double* rows, const std::int32_t* idx, const double* value,
                  std::int64_t n, Index d, Index D_run, double* scratch, double* W) {
+#if defined(__GNUC__) && !defined(__AVX512VL__)
+  if constexpr (kD == 12) {
+    gather_gram_12_three_passes(rows, idx, value, n, d, W);
+    return;
+  }
+#endif
 #if defined(__GNUC__)
   if constexpr (gram_in_one_pass<kD>()) {
     gather_gram_one_pass<kD / 4>(rows, idx, value, n, d, W);
@@ -164,12 +186,6 @@ void gather_gram(const double* rows, const std::int32_t* idx, const double* valu
     std::memcpy(a, rows + static_cast<Index>(idx[t]) * D, D * sizeof(double));
     a[d] += value[t];
   }
-#if defined(__GNUC__)
-  if constexpr (kD == 12) {
-    gram_lower_12_two_panels(scratch, n, W);
-    return;
-  }
-#endif
   gram_lower<kD>(scratch, n, D, W);
 }
 

@@ -7,8 +7,8 @@
 
 #include "../src/completion_gibbs_kernels.hpp"
 
-using namespace nearlinear;
-using namespace nearlinear::completion;
+using nearlinear::Index;
+namespace detail = nearlinear::completion::detail;
 
 namespace {
 
@@ -38,7 +38,7 @@ void check_gather_gram(Index d, std::int64_t n, unsigned seed) {
   std::uniform_int_distribution<std::int32_t> pick(0, other - 1);
   std::vector<double> rows(other * D, 0.0), value(n);
   for (Index j = 0; j < other; ++j)
-    for (Index c = 0; c < d; ++c) rows[j * D + c] = normal(gen);
+    for (Index c = 0; c <= d; ++c) rows[j * D + c] = normal(gen);
   std::vector<std::int32_t> idx(n);
   for (std::int64_t t = 0; t < n; ++t) {
     idx[t] = pick(gen);
@@ -68,21 +68,30 @@ TEST(CompletionGibbsKernels, GatherGramMatchesTripleLoop) {
 }
 
 #if defined(__GNUC__)
-TEST(CompletionGibbsKernels, TwoPanelGram12MatchesTripleLoop) {
+TEST(CompletionGibbsKernels, ThreePassGram12MatchesTripleLoop) {
   // The AVX2 kernel for D = 12, called directly (an AVX-512 build takes the one-pass kernel).
   std::mt19937_64 gen(9);
   std::normal_distribution<double> normal;
-  for (std::int64_t n : {1, 3, 50}) {
-    std::vector<double> A(n * 12);
-    for (double& a : A) a = normal(gen);
-    std::vector<double> W(144, 0.0);
-    detail::gram_lower_12_two_panels(A.data(), n, W.data());
-    for (Index r = 0; r < 12; ++r)
-      for (Index c = 0; c <= r; ++c)  // the lower triangle, and the full diagonal blocks
-        EXPECT_NEAR(W[r * 12 + c], gram_entry(A, 12, r, c), 1e-12 * (1.0 + n)) << r << "," << c;
-    for (Index r = 0; r < 12; ++r)
-      for (Index c = r; c < (r / 4 + 1) * 4; ++c)
-        EXPECT_NEAR(W[r * 12 + c], gram_entry(A, 12, c, r), 1e-12 * (1.0 + n)) << r << "," << c;
+  std::uniform_int_distribution<std::int32_t> pick(0, 29);
+  for (Index d : {8, 11}) {
+    for (std::int64_t n : {1, 3, 50}) {
+      std::vector<double> rows(30 * 12, 0.0), value(n);
+      for (Index j = 0; j < 30; ++j)
+        for (Index c = 0; c <= d; ++c) rows[j * 12 + c] = normal(gen);  // entry d: -mu - c_j
+      std::vector<std::int32_t> idx(n);
+      for (std::int64_t t = 0; t < n; ++t) {
+        idx[t] = pick(gen);
+        value[t] = normal(gen);
+      }
+      std::vector<double> W(144, 0.0);
+      detail::gather_gram_12_three_passes(rows.data(), idx.data(), value.data(), n, d,
+                                          W.data());
+      const std::vector<double> A = gathered(rows, idx, value, d, 12);
+      for (Index r = 0; r <= d; ++r)
+        for (Index c = 0; c <= r; ++c)
+          EXPECT_NEAR(W[r * 12 + c], gram_entry(A, 12, r, c), 1e-12 * (1.0 + n))
+              << "d " << d << " n " << n << " entry (" << r << ", " << c << ")";
+    }
   }
 }
 #endif
