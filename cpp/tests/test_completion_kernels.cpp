@@ -1,6 +1,7 @@
 // The Gibbs row-draw kernels of completion (private header) against straightforward loops.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -95,3 +96,49 @@ TEST(CompletionGibbsKernels, ThreePassGram12MatchesTripleLoop) {
   }
 }
 #endif
+
+namespace {
+
+// upper_cholesky<kD> on a random SPD G (lower triangle zero): U^T U = G and inv = 1/diag(U);
+// a matrix with a negative pivot fails without a floor and factors with one.
+template <int kD>
+void check_upper_cholesky(Index D, unsigned seed) {
+  std::mt19937_64 gen(seed);
+  std::normal_distribution<double> normal;
+  std::vector<double> B(D * D), G(D * D, 0.0), inv(D);
+  for (double& b : B) b = normal(gen);
+  for (Index r = 0; r < D; ++r)
+    for (Index c = r; c < D; ++c) {
+      double s = r == c ? 1.0 : 0.0;
+      for (Index t = 0; t < D; ++t) s += B[t * D + r] * B[t * D + c];
+      G[r * D + c] = s;
+    }
+  const std::vector<double> G0 = G;
+  ASSERT_TRUE(detail::upper_cholesky<kD>(G.data(), D, 0.0, inv.data()));
+  for (Index r = 0; r < D; ++r) {
+    EXPECT_NEAR(inv[r] * G[r * D + r], 1.0, 1e-14);
+    for (Index c = r; c < D; ++c) {
+      double s = 0.0;  // (U^T U)(r, c) from U's upper triangle only
+      for (Index t = 0; t <= r; ++t) s += G[t * D + r] * G[t * D + c];
+      EXPECT_NEAR(s, G0[r * D + c], 1e-10 * std::abs(G0[r * D + r] + G0[c * D + c]))
+          << "D " << D << " (" << r << ", " << c << ")";
+    }
+  }
+  std::vector<double> bad(D * D, 0.0);
+  for (Index r = 0; r < D; ++r) bad[r * D + r] = r == D - 1 ? -1.0 : 2.0;
+  std::vector<double> copy = bad;
+  EXPECT_FALSE(detail::upper_cholesky<kD>(copy.data(), D, 0.0, inv.data()));
+  ASSERT_TRUE(detail::upper_cholesky<kD>(bad.data(), D, 1e-6, inv.data()));
+  EXPECT_NEAR(bad[(D - 1) * D + D - 1], 1e-3, 1e-15);
+}
+
+}  // namespace
+
+TEST(CompletionGibbsKernels, UpperCholeskyFactorsAndReportsBadPivots) {
+  check_upper_cholesky<4>(4, 1);
+  check_upper_cholesky<8>(8, 2);
+  check_upper_cholesky<12>(12, 3);
+  check_upper_cholesky<24>(24, 4);
+  check_upper_cholesky<0>(12, 5);
+  check_upper_cholesky<0>(7, 6);
+}
