@@ -30,13 +30,19 @@ void thin_qr(const ColMatrix<double>& Y, ColMatrix<double>& Q, RowMatrix<double>
   const Index l = Y.cols();
   Q = Y;
   R = RowMatrix<double>::Identity(l, l);
+  // Coefficient-wise products and column axpys only: Eigen's general products may start
+  // thread teams whose split changes the rounding with the thread count.
   for (int pass = 0; pass < 2; ++pass) {
-    const RowMatrix<double> gram = Q.transpose() * Q;
+    const RowMatrix<double> gram = Q.transpose().lazyProduct(Q);
     Eigen::LLT<RowMatrix<double>> llt(gram);
     const auto diag = llt.matrixLLT().diagonal();
     if (llt.info() != Eigen::Success || !(diag.minCoeff() > 1e-5 * diag.maxCoeff())) break;
-    llt.matrixU().solveInPlace<Eigen::OnTheRight>(Q);
-    R = RowMatrix<double>(llt.matrixU()) * R;
+    const RowMatrix<double> U = llt.matrixU();
+    for (Index c = 0; c < l; ++c) {  // Q <- Q U^-1, column by column
+      for (Index r = 0; r < c; ++r) Q.col(c) -= U(r, c) * Q.col(r);
+      Q.col(c) /= U(c, c);
+    }
+    R = U.lazyProduct(R);
     if (pass == 1) return;
   }
   Eigen::HouseholderQR<ColMatrix<double>> qr(Y);
