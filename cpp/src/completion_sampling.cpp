@@ -115,7 +115,7 @@ struct RowDraw {
   std::uint64_t seed, stream;
   double* T;                // drawn rows, #outer by #d row-major
   double* means;            // their conditional means, #outer by #d
-  double* row_sse;          // squared training residuals of each drawn row
+  double* row_sse;          // squared training residuals of each drawn row (null: skipped)
 };
 
 // Draw row i from N(Q^-1 (Lambda mu + alpha A^T y), Q^-1), Q = Lambda + alpha A^T A, as
@@ -128,7 +128,7 @@ void draw_row(const RowDraw& p, std::int64_t i, Scratch& sc) {
   const std::int64_t b = p.ptr[i], n_i = p.ptr[i + 1] - p.ptr[i];
   if (n_i == 0) {  // cold start: zero factors, as in the point estimate
     std::fill(x, x + d, 0.0);
-    p.row_sse[i] = 0.0;
+    if (p.row_sse != nullptr) p.row_sse[i] = 0.0;
     return;
   }
   double* A = sc.A.data();
@@ -176,6 +176,7 @@ void draw_row(const RowDraw& p, std::int64_t i, Scratch& sc) {
     m[c] = mean[c];
     x[c] = z[c];
   }
+  if (p.row_sse == nullptr) return;
   // ||y - A x||^2 = y^T y - 2 x^T A^T y + x^T A^T A x at the drawn x.
   double sse = W[d * D + d];
   for (Index r = 0; r < d; ++r) {
@@ -240,12 +241,13 @@ void Solver::gibbs_half_step(bool update_rows, std::uint64_t index) {
                         (D == 8 && detail::gram_in_one_pass<8>()) ||
                         (D == 12 && detail::gram_in_one_pass<12>());
   for (auto& sc : scratch) sc.resize(max_count, D, !one_pass);
-  // Squared training residuals of each row after its draw: after the column half-step these
-  // sum to the training SSE of the new state, so train_rmse() costs nothing more.
-  std::vector<double> row_sse(outer, 0.0);
+  // Squared training residuals of each column after its draw: after the column half-step these
+  // sum to the training SSE of the new state, so train_rmse() costs nothing more (the row
+  // half-step's would be stale at once, so it skips them).
+  std::vector<double> row_sse(update_rows ? 0 : outer, 0.0);
   RowDraw draw{ptr.data(), idx.data(), val.data(), padded.data(), d, D, Lambda.data(),
                prior_shift.data(), alpha_, opt_.seed, kRowStream ^ side,
-               T.data(), means.data(), row_sse.data()};
+               T.data(), means.data(), update_rows ? nullptr : row_sse.data()};
   const double work = static_cast<double>(obs_.nnz()) * static_cast<double>(D * D) / 2.0;
   auto run = [&](auto kernel) {
     detail::for_range(
