@@ -82,30 +82,37 @@ void Mlp::backward(ConstRowMatrixRef<float> grad_out, RowMatrix<float>& grad_in)
   const Index rows = grad_out.rows(), chunk = chunk_rows(rows);
   const std::int64_t chunks = (rows + chunk - 1) / chunk;
   grad_in.resize(rows, n_inputs());
-  std::vector<std::vector<RowMatrix<float>>> partial_w(chunks, std::vector<RowMatrix<float>>(layers));
-  std::vector<std::vector<Vector<float>>> partial_b(chunks, std::vector<Vector<float>>(layers));
+  // Per-chunk partial gradients and deltas are kept between calls: allocated afresh each step,
+  // the larger ones were mapped and faulted in page by page every time (about a third of the
+  // backward pass).
+  if (static_cast<std::int64_t>(scratch_.size()) < chunks) scratch_.resize(chunks);
   parallel_for(0, chunks, [&](std::int64_t c) {
     const Index begin = c * chunk, size = std::min(chunk, rows - begin);
-    RowMatrix<float> delta = grad_out.middleRows(begin, size);
+    ChunkScratch& s = scratch_[c];
+    s.grad_weights.resize(layers);
+    s.grad_biases.resize(layers);
+    s.output_delta = grad_out.middleRows(begin, size);
+    const RowMatrix<float>* delta = &s.output_delta;  // dL/d(output of layer k)
     for (std::size_t k = layers; k-- > 0;) {
       const auto input = activations_[k].middleRows(begin, size);
-      partial_w[c][k].noalias() = input.transpose() * delta;
-      partial_b[c][k] = delta.colwise().sum().transpose();
-      RowMatrix<float> back = delta * weights_[k].transpose();
+      s.grad_weights[k].noalias() = input.transpose() * *delta;
+      s.grad_biases[k] = delta->colwise().sum().transpose();
       if (k > 0) {
+        s.back.noalias() = *delta * weights_[k].transpose();
         // ReLU: the gradient passes where the activation was positive.
-        delta = (input.array() > 0.0f).select(back, 0.0f);
+        s.hidden_delta = (input.array() > 0.0f).select(s.back, 0.0f);
+        delta = &s.hidden_delta;
       } else {
-        grad_in.middleRows(begin, size) = back;
+        grad_in.middleRows(begin, size).noalias() = *delta * weights_[k].transpose();
       }
     }
   });
   for (std::size_t k = 0; k < layers; ++k) {  // fixed order: deterministic
-    grad_weights_[k] = partial_w[0][k];
-    grad_biases_[k] = partial_b[0][k];
+    grad_weights_[k] = scratch_[0].grad_weights[k];
+    grad_biases_[k] = scratch_[0].grad_biases[k];
     for (std::int64_t c = 1; c < chunks; ++c) {
-      grad_weights_[k] += partial_w[c][k];
-      grad_biases_[k] += partial_b[c][k];
+      grad_weights_[k] += scratch_[c].grad_weights[k];
+      grad_biases_[k] += scratch_[c].grad_biases[k];
     }
   }
 }

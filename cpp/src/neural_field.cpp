@@ -4,8 +4,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
+#include <utility>
 
-#include "encoding_cells.hpp"
 #include "nearlinear/parallel.hpp"
 #include "nearlinear/random.hpp"
 
@@ -23,47 +24,131 @@ RowMatrix<float> pixel_centres(Index begin, Index end, int height, int width) {
   return x;
 }
 
-constexpr std::size_t kAdamPrefetch = 16;  // rows ahead
+/// Sort keys (each <= max_key) in place, least significant digit first; scratch is resized to
+/// keys.size(). O(keys.size() * passes), passes = ceil(bits of max_key / 11).
+void radix_sort(std::vector<std::uint64_t>& keys, std::vector<std::uint64_t>& scratch,
+                std::uint64_t max_key) {
+  constexpr int kBits = 11;
+  constexpr std::uint64_t kDigits = std::uint64_t{1} << kBits;
+  std::vector<std::size_t> start(kDigits);
+  scratch.resize(keys.size());
+  for (int shift = 0; shift < 64 && (max_key >> shift) != 0; shift += kBits) {
+    std::fill(start.begin(), start.end(), 0);
+    for (const std::uint64_t k : keys) ++start[(k >> shift) & (kDigits - 1)];
+    std::size_t sum = 0;
+    for (std::size_t& s : start) sum += std::exchange(s, sum);
+    for (const std::uint64_t k : keys) scratch[start[(k >> shift) & (kDigits - 1)]++] = k;
+    keys.swap(scratch);
+  }
+}
+
+/// Adam's moment and parameter update of one table entry.
+struct AdamEntry {
+  float b1, b2, step, eps;
+  void operator()(float& param, float& grad, float& m, float& v) const {
+    const float g = grad;
+    m = b1 * m + (1.0f - b1) * g;
+    v = b2 * v + (1.0f - b2) * g * g;
+    param -= step * m / (std::sqrt(v) + eps);
+    grad = 0.0f;
+  }
+};
+
+/// Adam on the rows first .. first + 8 whose flag is set, the others left as they are; FC > 0:
+/// F fixed at compile time. The update is computed for all eight rows and kept where flagged
+/// (the gradient of an unflagged row is zero, so clearing it is harmless): branch-free, so the
+/// compiler vectorises it, with the same operations per entry (so the same bits) as one row
+/// at a time.
+template <int FC>
+void adam_eight_rows(float* param, float* grad, float* m, float* v, const std::uint8_t* flags,
+                     int F_runtime, const AdamEntry& adam) {
+  const int F = FC > 0 ? FC : F_runtime;
+  for (int k = 0; k < 8 * F; ++k) {
+    const bool on = flags[k / F] != 0;
+    float p = param[k], g = grad[k], mk = m[k], vk = v[k];
+    adam(p, g, mk, vk);
+    param[k] = on ? p : param[k];
+    m[k] = on ? mk : m[k];
+    v[k] = on ? vk : v[k];
+    grad[k] = 0.0f;
+  }
+}
 
 /// Adam on the touched rows of the table only (lazy moments, as instant-ngp's sparse update);
-/// clears their gradient and flags. Each thread owns whole levels.
+/// clears their gradient and flags. Each thread owns whole levels. A level's rows are visited
+/// in increasing order, eight at a time, by scanning its flags up to the largest row in touched
+/// (groups of eight without a flag are skipped), rather than one by one in the order the
+/// scatter first touched them: the four arrays are then read as forward streams, which the
+/// hardware prefetcher follows, and the update is vectorised, instead of a cache miss per row
+/// and array.
 void sparse_adam(RowMatrix<float>& params, RowMatrix<float>& grad, RowMatrix<float>& m,
                  RowMatrix<float>& v, std::vector<std::vector<std::uint32_t>>& touched,
                  std::vector<std::uint8_t>& flags, std::int64_t table, const AdamOptions& o,
                  int t) {
-  const float b1 = static_cast<float>(o.beta1), b2 = static_cast<float>(o.beta2);
-  const float step = static_cast<float>(o.learning_rate * std::sqrt(1.0 - std::pow(o.beta2, t)) /
-                                        (1.0 - std::pow(o.beta1, t)));
-  const float eps = static_cast<float>(o.epsilon);
-  const Index F = params.cols();
+  AdamEntry adam;
+  adam.b1 = static_cast<float>(o.beta1);
+  adam.b2 = static_cast<float>(o.beta2);
+  adam.step = static_cast<float>(o.learning_rate * std::sqrt(1.0 - std::pow(o.beta2, t)) /
+                                 (1.0 - std::pow(o.beta1, t)));
+  adam.eps = static_cast<float>(o.epsilon);
+  const int F = static_cast<int>(params.cols());
   parallel_for(
       0, static_cast<std::int64_t>(touched.size()),
       [&](std::int64_t l) {
-        const std::vector<std::uint32_t>& rows = touched[l];
-        const std::size_t count = rows.size();
-        for (std::size_t i = 0; i < count; ++i) {
-          // The rows are scattered over the table: request the arrays' lines a few rows ahead
-          // so that their misses overlap.
-          if (i + kAdamPrefetch < count) {
-            const std::int64_t ahead = l * table + rows[i + kAdamPrefetch];
-            encoding_detail::prefetch_row(&params(ahead, 0), true);
-            encoding_detail::prefetch_row(&grad(ahead, 0), true);
-            encoding_detail::prefetch_row(&m(ahead, 0), true);
-            encoding_detail::prefetch_row(&v(ahead, 0), true);
+        std::vector<std::uint32_t>& rows = touched[l];
+        if (rows.empty()) return;
+        const std::int64_t end = std::int64_t{*std::max_element(rows.begin(), rows.end())} + 1;
+        std::uint8_t* level_flags = flags.data() + l * table;
+        for (std::int64_t first = 0; first < end; first += 8) {
+          if (first + 8 <= table) {
+            std::uint64_t eight;
+            std::memcpy(&eight, level_flags + first, 8);
+            if (eight == 0) continue;
+            const std::int64_t at = (l * table + first) * F;
+            if (F == 2)
+              adam_eight_rows<2>(params.data() + at, grad.data() + at, m.data() + at,
+                                 v.data() + at, level_flags + first, F, adam);
+            else
+              adam_eight_rows<0>(params.data() + at, grad.data() + at, m.data() + at,
+                                 v.data() + at, level_flags + first, F, adam);
+            std::memset(level_flags + first, 0, 8);
+            continue;
           }
-          const std::int64_t r = l * table + rows[i];
-          for (Index j = 0; j < F; ++j) {
-            const float g = grad(r, j);
-            m(r, j) = b1 * m(r, j) + (1.0f - b1) * g;
-            v(r, j) = b2 * v(r, j) + (1.0f - b2) * g * g;
-            params(r, j) -= step * m(r, j) / (std::sqrt(v(r, j)) + eps);
-            grad(r, j) = 0.0f;
+          for (std::int64_t q = first; q < end; ++q) {  // a table of fewer than eight rows
+            if (!level_flags[q]) continue;
+            level_flags[q] = 0;
+            const std::int64_t r = l * table + q;
+            for (int j = 0; j < F; ++j) adam(params(r, j), grad(r, j), m(r, j), v(r, j));
           }
-          flags[r] = 0;
         }
-        touched[l].clear();
+        rows.clear();
       },
       Schedule::Dynamic, 1);
+}
+
+/// Bits of v (< 2^32) moved to the even positions: spread(0b111) = 0b10101.
+std::uint64_t spread_bits(std::uint64_t v) {
+  v &= 0xFFFFFFFFu;
+  v = (v | v << 16) & 0x0000FFFF0000FFFFu;
+  v = (v | v << 8) & 0x00FF00FF00FF00FFu;
+  v = (v | v << 4) & 0x0F0F0F0F0F0F0F0Fu;
+  v = (v | v << 2) & 0x3333333333333333u;
+  return (v | v << 1) & 0x5555555555555555u;
+}
+
+/// The inverse of spread_bits on the even bits of v.
+std::uint64_t gather_bits(std::uint64_t v) {
+  v &= 0x5555555555555555u;
+  v = (v | v >> 1) & 0x3333333333333333u;
+  v = (v | v >> 2) & 0x0F0F0F0F0F0F0F0Fu;
+  v = (v | v >> 4) & 0x00FF00FF00FF00FFu;
+  v = (v | v >> 8) & 0x0000FFFF0000FFFFu;
+  return (v | v >> 16) & 0xFFFFFFFFu;
+}
+
+/// Position of pixel (r, c) on the Z-order (Morton) curve: the bits of r and c interleaved.
+std::uint64_t morton_key(std::uint64_t r, std::uint64_t c) {
+  return spread_bits(r) | spread_bits(c) << 1;
 }
 
 }  // namespace
@@ -127,7 +212,10 @@ FieldTrainingLog NeuralField::fit_image(ConstRowMatrixRef<float> pixels, int hei
   std::vector<std::vector<std::uint32_t>> touched(n_levels);
   std::vector<std::uint8_t> flags(static_cast<std::size_t>(grid_.param_rows()), 0);
   RowMatrix<float> x(batch, 2), target(batch, channels), features(batch, grid_.output_dims());
-  RowMatrix<float> out, grad_features;
+  RowMatrix<float> out, grad_features, residual;
+  std::vector<std::uint64_t> keys(static_cast<std::size_t>(batch)), sort_scratch;
+  // The key grows with r and with c: the largest is that of the last pixel.
+  const std::uint64_t max_key = morton_key(height - 1, width - 1);
 
   FieldTrainingLog log;
   log.loss.reserve(options.steps);
@@ -140,17 +228,27 @@ FieldTrainingLog NeuralField::fit_image(ConstRowMatrixRef<float> pixels, int hei
     // oscillating.
     adam.learning_rate = options.learning_rate *
                          std::pow(0.1, static_cast<double>(step) / std::max(1, options.steps - 1));
+    // The batch is visited along the Z-order curve of its pixels: the loss and its gradients
+    // do not depend on the order of the samples, but in this order consecutive points lie close
+    // together in both image axes, so on every level they read neighbouring table rows, and the
+    // encoding's gathers and scatters mostly hit the cache instead of missing it once per
+    // vertex (on either lattice, with no preferred axis).
     parallel_for(0, batch, [&](std::int64_t b) {
       const std::uint64_t word = rng::hash(options.seed, 1 + static_cast<std::uint64_t>(step),
                                            static_cast<std::uint64_t>(b));
-      const Index p = static_cast<Index>(rng::to_range(word, n_pixels));
-      x(b, 0) = (static_cast<float>(p / width) + 0.5f) / static_cast<float>(height);
-      x(b, 1) = (static_cast<float>(p % width) + 0.5f) / static_cast<float>(width);
-      target.row(b) = pixels.row(p);
+      const std::uint64_t p = rng::to_range(word, n_pixels);
+      keys[b] = morton_key(p / width, p % width);
+    });
+    radix_sort(keys, sort_scratch, max_key);
+    parallel_for(0, batch, [&](std::int64_t b) {
+      const std::uint64_t r = gather_bits(keys[b]), c = gather_bits(keys[b] >> 1);
+      x(b, 0) = (static_cast<float>(r) + 0.5f) / static_cast<float>(height);
+      x(b, 1) = (static_cast<float>(c) + 0.5f) / static_cast<float>(width);
+      target.row(b) = pixels.row(static_cast<Index>(r * width + c));
     });
     grid_.forward(x, params_, features);
     mlp_.forward_train(features, out);
-    RowMatrix<float> residual = out - target;
+    residual.noalias() = out - target;
     log.loss.push_back(static_cast<float>(residual.cast<double>().squaredNorm() /
                                           static_cast<double>(residual.size())));
     residual *= 2.0f / static_cast<float>(residual.size());  // d(mean squared error)/d(out)

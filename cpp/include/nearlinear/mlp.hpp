@@ -43,6 +43,14 @@ class Mlp {
   std::vector<RowMatrix<float>> activations_;  // input of each layer, from forward_train
   std::vector<RowMatrix<float>> grad_weights_, adam_m_weights_, adam_v_weights_;
   std::vector<Vector<float>> grad_biases_, adam_m_biases_, adam_v_biases_;
+  // Per-chunk work space of backward, reused between calls (every hidden layer has the same
+  // width, so the hidden deltas keep one shape).
+  struct ChunkScratch {
+    std::vector<RowMatrix<float>> grad_weights;
+    std::vector<Vector<float>> grad_biases;
+    RowMatrix<float> output_delta, hidden_delta, back;
+  };
+  std::vector<ChunkScratch> scratch_;
 };
 
 }  // namespace nearlinear
