@@ -63,6 +63,16 @@ RowMatrix<double> augment_rhs(const RowMatrix<double>& B, Index d, double reg) {
   return out;
 }
 
+/// A sketch in double precision: moved when it already is (no copy of the #m by #d matrix).
+template <typename T>
+RowMatrix<double> as_double(RowMatrix<T>&& M) {
+  if constexpr (std::is_same_v<T, double>) {
+    return std::move(M);
+  } else {
+    return M.template cast<double>();
+  }
+}
+
 /// Householder QR of M (#rows by #d, rows >= d): the factor of R and c = (Q^T rhs)[:d].
 TriangularFactor factor_and_project(ColMatrix<double> M, const RowMatrix<double>& rhs,
                                     double rcond, RowMatrix<double>& c) {
@@ -87,9 +97,11 @@ constexpr double kMaxFloatGramCond = 100;
 
 /// The lower triangle of SA^T SA (+ reg I) as a symmetric rank update (m d^2 flops, half of
 /// a general product), split into a fixed number of row blocks run in parallel and summed in
-/// order (the same result on any thread count). T: the precision of the products.
-template <typename T>
-ColMatrix<double> lower_gram(const ColMatrix<T>& SA, double reg) {
+/// order (the same result on any thread count). The scalar of Matrix (a RowMatrix or
+/// ColMatrix) is the precision of the products.
+template <typename Matrix>
+ColMatrix<double> lower_gram(const Matrix& SA, double reg) {
+  using T = typename Matrix::Scalar;
   const Index m = SA.rows(), d = SA.cols();
   const Index blocks = std::clamp<Index>(m / 1024, 1, 4), per_block = (m + blocks - 1) / blocks;
   std::vector<ColMatrix<T>> partial(static_cast<std::size_t>(blocks));
@@ -116,12 +128,12 @@ ColMatrix<double> lower_gram(const ColMatrix<T>& SA, double reg) {
 /// and costs 2 m d^2 - 2 d^3 / 3. Returns nothing (and the caller factors S A by Householder
 /// QR) when the Cholesky fails, when cond(R) exceeds kMaxGramCond, or when R is near rank
 /// deficiency (the SVD path needs the QR's accuracy).
-std::optional<TriangularFactor> gram_factor(const ColMatrix<double>& SA,
+std::optional<TriangularFactor> gram_factor(const RowMatrix<double>& SA,
                                             const RowMatrix<double>& SB, double reg,
                                             double rcond, RowMatrix<double>& c) {
   for (const bool single : {true, false}) {
     const ColMatrix<double> gram =
-        single ? lower_gram<float>(SA.cast<float>(), reg) : lower_gram<double>(SA, reg);
+        single ? lower_gram(RowMatrix<float>(SA.cast<float>()), reg) : lower_gram(SA, reg);
     Eigen::LLT<ColMatrix<double>, Eigen::Lower> llt(gram);
     if (llt.info() != Eigen::Success) {
       if (single) continue;
@@ -356,7 +368,7 @@ LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, const ConstRowMatri
   res.sketch_size = spec.m;
 
   RowMatrix<double> SB = sketch_dense<double>(spec, B);
-  ColMatrix<double> SA = sketch_a(spec);
+  RowMatrix<double> SA = sketch_a(spec);
   res.n_passes = 1;
   RowMatrix<double> c;
   const double rcond = resolve_rcond(o, n, d);
@@ -366,7 +378,7 @@ LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, const ConstRowMatri
   if (o.method == LstsqMethod::Precondition) gram = gram_factor(SA, SB, o.reg, rcond, c);
   const TriangularFactor F =
       gram ? std::move(*gram)
-           : factor_and_project(augment(std::move(SA), o.reg), augment_rhs(SB, d, o.reg), rcond, c);
+           : factor_and_project(augment(ColMatrix<double>(SA), o.reg), augment_rhs(SB, d, o.reg), rcond, c);
   res.rank = F.rank();
   res.cond_estimate = F.sigma_min() > 0 ? F.sigma_max() / F.sigma_min()
                                         : std::numeric_limits<double>::infinity();
@@ -515,7 +527,7 @@ LstsqResult dense_impl(const MatrixRef& A, const ConstRowMatrixRef<double>& B,
     return direct_solve(op, A.template cast<double>(), B, o);
   if (o.method == LstsqMethod::Diagonal) return diagonal_solve(op, B, o);
   return sketched_solve(
-      op, [&](const SketchSpec& spec) { return sketch_dense<T>(spec, A).template cast<double>().eval(); },
+      op, [&](const SketchSpec& spec) { return as_double<T>(sketch_dense<T>(spec, A)); },
       B, static_cast<double>(A.rows()) * static_cast<double>(A.cols()), o);
 }
 
@@ -616,7 +628,7 @@ LstsqResult sparse_impl(const View& A, const ConstRowMatrixRef<double>& B,
         op,
         [&](const SketchSpec& spec) {
           const WideIndices<T> wide(A);
-          return sketch_sparse<T>(spec, wide.view).template cast<double>().eval();
+          return as_double<T>(sketch_sparse<T>(spec, wide.view));
         },
         B, static_cast<double>(A.nnz()), options);
   };
