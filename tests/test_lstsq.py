@@ -283,6 +283,17 @@ def test_wide_problem_direct_minimum_norm():
         nl.lstsq(A, b, method="precondition")
 
 
+def test_sketch_and_solve_srht_consistent_system():
+    """srht sketch-and-solve keeps a single-precision sketch only where its rounding is
+    negligible against the residual: a consistent system is still solved to double precision."""
+    rng = fresh_rng()
+    A = rng.standard_normal((4000, 50))
+    x = rng.standard_normal(50)
+    res = nl.lstsq(A, A @ x, method="sketch", sketch="srht", eps=0.5, seed=rng)
+    assert rel(res.x, x) < 1e-12
+    assert res.n_passes == 4  # both sketches and their residual passes
+
+
 @pytest.mark.parametrize("sketch", ["srht", "gaussian", "sparse_sign"])
 def test_sketch_and_solve_quality(sketch):
     """Sketch-and-solve: residual within (1 + O(eps)) of optimal, better with smaller eps."""

@@ -351,10 +351,70 @@ void iterate(const Op& op, const ConstRowMatrixRef<double>& B, const Factor& F,
   preconditioned_cg(op, B, F, o.reg, tol, max_iter, X, res, first, drift);
 }
 
-/// Sketch-and-precondition or sketch-and-solve. SketchA(spec) returns S A (#m by #d).
-template <typename Op, typename SketchA>
-LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, const ConstRowMatrixRef<double>& B,
-                           double nnz, const LstsqOptions& o) {
+/// The factor of the sketched problem and its solution X = argmin ||S A X - S B||: the Cholesky
+/// QR of the Gram matrix for the precondition method (the warm start), Householder QR
+/// otherwise (sketch-and-solve returns the solution of the sketched problem itself, so it
+/// keeps the backward-stable QR; the precondition method only needs a good R).
+TriangularFactor solve_sketched(RowMatrix<double> SA, const RowMatrix<double>& SB,
+                                const LstsqOptions& o, double rcond, RowMatrix<double>& X,
+                                LstsqResult& res) {
+  const Index d = SA.cols();
+  RowMatrix<double> c;
+  std::optional<TriangularFactor> gram;
+  if (o.method == LstsqMethod::Precondition) gram = gram_factor(SA, SB, o.reg, rcond, c);
+  TriangularFactor F =
+      gram ? std::move(*gram)
+           : factor_and_project(augment(ColMatrix<double>(SA), o.reg), augment_rhs(SB, d, o.reg),
+                                rcond, c);
+  res.rank = F.rank();
+  res.cond_estimate = F.sigma_min() > 0 ? F.sigma_max() / F.sigma_min()
+                                        : std::numeric_limits<double>::infinity();
+  X = F.solve(c);
+  return F;
+}
+
+/// Largest share of a column's residual norm that the single-precision rounding of a
+/// sketch-and-solve may move (see single_sketch_solve).
+constexpr double kMaxSingleSketchShare = 1e-3;
+
+/// Sketch-and-solve (reg = 0) from an SRHT of A and B formed in single precision
+/// (sketch_dense_single: about twice as fast as in double). The rounding perturbs S A by E
+/// and S B by e, of relative size about u = depth 2^-24 (depth: srht_single_rounding_depth),
+/// and moves the solution by dx = (S A)^+ (e - E x) to first order, so its residual by
+/// ||A dx|| ~ ||S A dx|| <= u (||b|| + ||S A|| ||x||) (the sketch's distortion aside). A
+/// column is kept when that is below kMaxSingleSketchShare ||A x - b|| (the sketch's own
+/// error, a factor 1 + O(eps) of the optimal residual, dominates it by far) and
+/// cond(S A) u <= 1e-2 (first order holds, and no rank is lost to the rounding); the others
+/// (near-consistent or ill-conditioned problems) are left to the double-precision sketch.
+/// Each column's outcome depends on that column alone, as if it were solved by itself.
+/// SA, SB: the single-precision sketches, widened. Returns the kept columns (none when the
+/// condition test fails), with their solution in X and squared residual norms in rsq.
+template <typename Op>
+std::vector<char> single_sketch_solve(const Op& op, RowMatrix<double> SA,
+                                      const RowMatrix<double>& SB,
+                                      const ConstRowMatrixRef<double>& B, const SketchSpec& spec,
+                                      const LstsqOptions& o, double rcond, RowMatrix<double>& X,
+                                      Vector<double>& rsq, LstsqResult& res) {
+  const double u = std::ldexp(static_cast<double>(srht_single_rounding_depth(spec.n, spec.m)), -24);
+  const Index k = B.cols();
+  const TriangularFactor F = solve_sketched(std::move(SA), SB, o, rcond, X, res);
+  if (F.uses_svd() || !(res.cond_estimate * u <= 1e-2)) return std::vector<char>(k, 0);
+  op.residual_norms(X, B, rsq);
+  ++res.n_passes;
+  const Vector<double> bnorm = B.colwise().norm().transpose();
+  std::vector<char> kept(k);
+  for (Index j = 0; j < k; ++j)
+    kept[j] = u * (bnorm[j] + F.sigma_max() * X.col(j).norm()) <=
+              kMaxSingleSketchShare * std::sqrt(rsq[j]);
+  return kept;
+}
+
+/// Sketch-and-precondition or sketch-and-solve. SketchA(spec) returns S A (#m by #d);
+/// SketchSingle(spec) returns the SRHT of a dense double A in single precision
+/// (sketch_dense_single, widened), or is nullptr where there is none.
+template <typename Op, typename SketchA, typename SketchSingle>
+LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, SketchSingle&& sketch_single,
+                           const ConstRowMatrixRef<double>& B, double nnz, const LstsqOptions& o) {
   const Index n = op.rows(), d = op.cols();
   LstsqResult res;
   SketchSpec spec;
@@ -366,27 +426,37 @@ LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, const ConstRowMatri
   spec.nnz_per_column = std::min<Index>(o.nnz_per_column, spec.m);
   validate_sketch(spec);
   res.sketch_size = spec.m;
-
-  RowMatrix<double> SB = sketch_dense<double>(spec, B);
-  RowMatrix<double> SA = sketch_a(spec);
-  res.n_passes = 1;
-  RowMatrix<double> c;
   const double rcond = resolve_rcond(o, n, d);
-  // Sketch-and-solve returns the solution of the sketched problem itself, so it keeps the
-  // backward-stable Householder QR; the precondition method only needs a good R.
-  std::optional<TriangularFactor> gram;
-  if (o.method == LstsqMethod::Precondition) gram = gram_factor(SA, SB, o.reg, rcond, c);
-  const TriangularFactor F =
-      gram ? std::move(*gram)
-           : factor_and_project(augment(ColMatrix<double>(SA), o.reg), augment_rhs(SB, d, o.reg), rcond, c);
-  res.rank = F.rank();
-  res.cond_estimate = F.sigma_min() > 0 ? F.sigma_max() / F.sigma_min()
-                                        : std::numeric_limits<double>::infinity();
-  RowMatrix<double> X = F.solve(c);
+
+  res.n_passes = 1;
+  RowMatrix<double> X_single;
+  Vector<double> rsq_single;
+  std::vector<char> kept;
+  if constexpr (!std::is_same_v<std::decay_t<SketchSingle>, std::nullptr_t>) {
+    if (o.method == LstsqMethod::Sketch && spec.kind == SketchKind::SRHT && o.reg == 0) {
+      const RowMatrix<double> SB = sketch_dense_single(spec, B).cast<double>();
+      kept = single_sketch_solve(op, sketch_single(spec), SB, B, spec, o, rcond, X_single,
+                                 rsq_single, res);
+      if (std::all_of(kept.begin(), kept.end(), [](char c) { return c != 0; })) {
+        res.residual_norm = rsq_single.cwiseSqrt();
+        res.x = std::move(X_single);
+        return res;
+      }
+      ++res.n_passes;  // the double-precision sketch below
+    }
+  }
+  RowMatrix<double> SB = sketch_dense<double>(spec, B);
+  RowMatrix<double> X;
+  const TriangularFactor F = solve_sketched(sketch_a(spec), SB, o, rcond, X, res);
   if (o.method == LstsqMethod::Sketch) {
     Vector<double> rsq;
     op.residual_norms(X, B, rsq);
     ++res.n_passes;
+    for (Index j = 0; j < static_cast<Index>(kept.size()); ++j)
+      if (kept[j]) {
+        X.col(j) = X_single.col(j);
+        rsq[j] = rsq_single[j];
+      }
     res.residual_norm = rsq.cwiseSqrt();
   } else {
     iterate(op, B, F, o, X, res);
@@ -526,9 +596,16 @@ LstsqResult dense_impl(const MatrixRef& A, const ConstRowMatrixRef<double>& B,
   if (o.method == LstsqMethod::Direct)
     return direct_solve(op, A.template cast<double>(), B, o);
   if (o.method == LstsqMethod::Diagonal) return diagonal_solve(op, B, o);
-  return sketched_solve(
-      op, [&](const SketchSpec& spec) { return as_double<T>(sketch_dense<T>(spec, A)); },
-      B, static_cast<double>(A.rows()) * static_cast<double>(A.cols()), o);
+  auto sketch_a = [&](const SketchSpec& spec) { return as_double<T>(sketch_dense<T>(spec, A)); };
+  const double nnz = static_cast<double>(A.rows()) * static_cast<double>(A.cols());
+  if constexpr (std::is_same_v<T, double>) {
+    auto sketch_single = [&](const SketchSpec& spec) {
+      return RowMatrix<double>(sketch_dense_single(spec, A).template cast<double>());
+    };
+    return sketched_solve(op, sketch_a, sketch_single, B, nnz, o);
+  } else {  // a float A is sketched in float already
+    return sketched_solve(op, sketch_a, nullptr, B, nnz, o);
+  }
 }
 
 /// CSR copy of a CSC matrix (counting sort by row; column order within a row preserved),
@@ -630,7 +707,7 @@ LstsqResult sparse_impl(const View& A, const ConstRowMatrixRef<double>& B,
           const WideIndices<T> wide(A);
           return as_double<T>(sketch_sparse<T>(spec, wide.view));
         },
-        B, static_cast<double>(A.nnz()), options);
+        nullptr, B, static_cast<double>(A.nnz()), options);
   };
   if (A.row_major) return solve(CsrArrays<T, I>{A.rows, A.cols, A.indptr, A.indices, A.data});
   const CsrCopy<T, I> copy(A.rows, A.cols, A.indptr, A.indices, A.data);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <unordered_set>
 
 #include "nearlinear/parallel.hpp"
@@ -35,18 +36,29 @@ bool all_finite(const DataView<T>& A) {
   return true;
 }
 
-template <typename T>
-RowMatrix<T> apply(const SketchSpec& spec, const DataView<T>& A) {
+/// M in precision C: moved when it already is.
+template <typename C, typename T>
+RowMatrix<C> in_precision(RowMatrix<T>&& M) {
+  if constexpr (std::is_same_v<C, T>) {
+    return std::move(M);
+  } else {
+    return M.template cast<C>();
+  }
+}
+
+/// S A in precision C (the srht transforms in C; the other kinds compute in T and round).
+template <typename T, typename C = T>
+RowMatrix<C> apply(const SketchSpec& spec, const DataView<T>& A) {
   validate_sketch(spec);
   NL_CHECK(A.rows == spec.n, "A must have n = " << spec.n << " rows (the sketch's column count); got "
                                                 << A.rows);
   NL_CHECK(A.cols >= 1, "A must have at least one column; got shape (" << A.rows << ", "
                                                                         << A.cols << ")");
-  RowMatrix<T> out;
+  RowMatrix<C> out;
   switch (spec.kind) {
-    case SketchKind::SparseSign: out = apply_sparse_sign(spec, A); break;
-    case SketchKind::SRHT: out = apply_srht(spec, A); break;
-    case SketchKind::Gaussian: out = apply_gaussian(spec, A); break;
+    case SketchKind::SparseSign: out = in_precision<C>(apply_sparse_sign(spec, A)); break;
+    case SketchKind::SRHT: out = apply_srht<T, C>(spec, A); break;
+    case SketchKind::Gaussian: out = in_precision<C>(apply_gaussian(spec, A)); break;
   }
   // Every entry of A reaches some entry of S A with a nonzero (or, for the Gaussian, almost
   // surely nonzero; inf * 0 is NaN anyway) coefficient, so NaN/inf in A always shows in the
@@ -124,6 +136,24 @@ template <typename T>
 RowMatrix<T> sketch_dense(const SketchSpec& spec, const ConstColMatrixRef<T>& A) {
   return apply(spec, dense_view<T>(DataView<T>::Layout::ColMajor, A.rows(), A.cols(), A.data(),
                                    A.outerStride()));
+}
+
+RowMatrix<float> sketch_dense_single(const SketchSpec& spec, const ConstRowMatrixRef<double>& A) {
+  return apply<double, float>(spec, dense_view<double>(DataView<double>::Layout::RowMajor, A.rows(),
+                                                       A.cols(), A.data(), A.outerStride()));
+}
+
+RowMatrix<float> sketch_dense_single(const SketchSpec& spec, const ConstColMatrixRef<double>& A) {
+  return apply<double, float>(spec, dense_view<double>(DataView<double>::Layout::ColMajor, A.rows(),
+                                                       A.cols(), A.data(), A.outerStride()));
+}
+
+Index srht_single_rounding_depth(Index n, Index m) {
+  const Index B = srht_block_size(srht_padded_size(n), std::max<Index>(m, 1));
+  Index log_b = 0;
+  while ((Index(1) << log_b) < B) ++log_b;
+  // The load, log2 B butterflies, one accumulation per block of B rows, the final scaling.
+  return 1 + log_b + (n + B - 1) / B + 1;
 }
 
 template <typename T>

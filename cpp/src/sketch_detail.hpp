@@ -61,16 +61,18 @@ struct DataView {
 /// Copy rows [i0, i1) and columns [c0, c1) of A, multiplied by row_sign(i), into columns
 /// [0, c1 - c0) of the row-major `tile` with row stride ld; rows past A's end are zero.
 /// Columns from c1 - c0 to ld are left alone. CSC is read through one binary search per column.
-template <typename T, typename RowSign>
-void load_tile(const DataView<T>& A, Index i0, Index i1, Index c0, Index c1, T* tile, Index ld,
+/// The tile's type C may be narrower than A's (values rounded as they are copied).
+template <typename T, typename C, typename RowSign>
+void load_tile(const DataView<T>& A, Index i0, Index i1, Index c0, Index c1, C* tile, Index ld,
                RowSign&& row_sign);
 
 /// Copy rows [i0, i1) of A, multiplied by row_sign(i), into `tile` in chunk-major layout:
 /// columns [kW, kW + W) go to the row-major block tile + k * tile_rows * W (row stride W).
 /// A is read in its storage order (whole rows of a row-major A or CSR, column runs
 /// otherwise); rows past A's end are zero; padding columns past A's last are left alone.
-template <typename T, typename RowSign>
-void load_chunked(const DataView<T>& A, Index i0, Index i1, Index W, T* tile, Index tile_rows,
+/// The tile's type C may be narrower than A's (values rounded as they are copied).
+template <typename T, typename C, typename RowSign>
+void load_chunked(const DataView<T>& A, Index i0, Index i1, Index W, C* tile, Index tile_rows,
                   RowSign&& row_sign);
 
 /// A constant row sign of 1, for load_tile without signs.
@@ -118,6 +120,10 @@ std::vector<std::uint32_t> sparse_sign_codes(const SketchSpec& spec);
 /// The SRHT's m sampled rows of H (distinct, ascending, in [0, N)).
 std::vector<Index> srht_rows(const SketchSpec& spec);
 
+/// The SRHT's block size B: the power of two at or above m within [64, 8192], at most N. The
+/// transform is applied to blocks of B rows (log2 B butterflies), each added into the m rows.
+Index srht_block_size(Index N, Index m);
+
 /// The SRHT's sign of row i of A: +1 or -1.
 double srht_sign(const SketchSpec& spec, Index i);
 
@@ -129,8 +135,9 @@ void gaussian_column(const SketchSpec& spec, Index j, T* out);
 // ---- kernels, one per kind (sketch_<kind>.cpp) ----
 template <typename T>
 RowMatrix<T> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A);
-template <typename T>
-RowMatrix<T> apply_srht(const SketchSpec& spec, const DataView<T>& A);
+/// C: the precision of the transform (A's values are rounded to it as they are read).
+template <typename T, typename C = T>
+RowMatrix<C> apply_srht(const SketchSpec& spec, const DataView<T>& A);
 template <typename T>
 RowMatrix<T> apply_gaussian(const SketchSpec& spec, const DataView<T>& A);
 
@@ -141,21 +148,21 @@ inline std::uint64_t kind_seed(const SketchSpec& spec) {
 
 // ---- template definitions ----
 
-template <typename T, typename RowSign>
-void load_tile(const DataView<T>& A, Index i0, Index i1, Index c0, Index c1, T* tile, Index ld,
+template <typename T, typename C, typename RowSign>
+void load_tile(const DataView<T>& A, Index i0, Index i1, Index c0, Index c1, C* tile, Index ld,
                RowSign&& row_sign) {
   using Layout = typename DataView<T>::Layout;
   const Index w = c1 - c0;
   const Index last = std::max(i0, std::min(i1, A.rows));
   auto zero_rows = [&](Index r0, Index r1) {
-    for (Index i = r0; i < r1; ++i) std::fill(tile + (i - i0) * ld, tile + (i - i0) * ld + w, T(0));
+    for (Index i = r0; i < r1; ++i) std::fill(tile + (i - i0) * ld, tile + (i - i0) * ld + w, C(0));
   };
   if (A.layout == Layout::RowMajor) {
     for (Index i = i0; i < last; ++i) {
       const T sign = static_cast<T>(row_sign(i));
       const T* __restrict src = A.dense + i * A.ld + c0;
-      T* __restrict dst = tile + (i - i0) * ld;
-      for (Index c = 0; c < w; ++c) dst[c] = sign * src[c];
+      C* __restrict dst = tile + (i - i0) * ld;
+      for (Index c = 0; c < w; ++c) dst[c] = static_cast<C>(sign * src[c]);
     }
   } else if (A.layout == Layout::ColMajor) {
     // Read each column's run of rows contiguously; the tile rows are cache-resident.
@@ -163,7 +170,7 @@ void load_tile(const DataView<T>& A, Index i0, Index i1, Index c0, Index c1, T* 
     for (Index i = i0; i < last; ++i) signs[i - i0] = static_cast<T>(row_sign(i));
     for (Index c = 0; c < w; ++c) {
       const T* __restrict src = A.dense + (c0 + c) * A.ld + i0;
-      for (Index i = 0; i < last - i0; ++i) tile[i * ld + c] = signs[i] * src[i];
+      for (Index i = 0; i < last - i0; ++i) tile[i * ld + c] = static_cast<C>(signs[i] * src[i]);
     }
   } else {
     zero_rows(i0, last);
@@ -171,10 +178,10 @@ void load_tile(const DataView<T>& A, Index i0, Index i1, Index c0, Index c1, T* 
     if (A.layout == Layout::Csr) {
       for (Index i = i0; i < last; ++i) {
         const T sign = static_cast<T>(row_sign(i));
-        T* dst = tile + (i - i0) * ld;
+        C* dst = tile + (i - i0) * ld;
         for (std::int64_t p = S.indptr[i]; p < S.indptr[i + 1]; ++p) {
           const Index c = S.indices[p];
-          if (c >= c0 && c < c1) dst[c - c0] = sign * S.data[p];
+          if (c >= c0 && c < c1) dst[c - c0] = static_cast<C>(sign * S.data[p]);
         }
       }
     } else {
@@ -184,7 +191,8 @@ void load_tile(const DataView<T>& A, Index i0, Index i1, Index c0, Index c1, T* 
         for (const std::int64_t* q = std::lower_bound(begin, end, i0); q != end && *q < last;
              ++q) {
           const Index i = *q;
-          tile[(i - i0) * ld + (c - c0)] = static_cast<T>(row_sign(i)) * S.data[q - S.indices];
+          tile[(i - i0) * ld + (c - c0)] =
+              static_cast<C>(static_cast<T>(row_sign(i)) * S.data[q - S.indices]);
         }
       }
     }
@@ -192,8 +200,8 @@ void load_tile(const DataView<T>& A, Index i0, Index i1, Index c0, Index c1, T* 
   zero_rows(last, i1);
 }
 
-template <typename T, typename RowSign>
-void load_chunked(const DataView<T>& A, Index i0, Index i1, Index W, T* tile, Index tile_rows,
+template <typename T, typename C, typename RowSign>
+void load_chunked(const DataView<T>& A, Index i0, Index i1, Index W, C* tile, Index tile_rows,
                   RowSign&& row_sign) {
   using Layout = typename DataView<T>::Layout;
   const Index d = A.cols, chunks = (d + W - 1) / W;
@@ -205,9 +213,9 @@ void load_chunked(const DataView<T>& A, Index i0, Index i1, Index W, T* tile, In
   const Index last = std::max(i0, std::min(i1, A.rows));
   for (Index k = 0; k < chunks; ++k) {
     const Index w = std::min(W, d - k * W);
-    T* block = tile + k * tile_rows * W;
+    C* block = tile + k * tile_rows * W;
     const Index zero_from = A.layout == Layout::Csr ? i0 : last;
-    for (Index i = zero_from; i < i1; ++i) std::fill(block + (i - i0) * W, block + (i - i0) * W + w, T(0));
+    for (Index i = zero_from; i < i1; ++i) std::fill(block + (i - i0) * W, block + (i - i0) * W + w, C(0));
   }
   if (A.layout == Layout::RowMajor) {
     for (Index i = i0; i < last; ++i) {
@@ -215,8 +223,8 @@ void load_chunked(const DataView<T>& A, Index i0, Index i1, Index W, T* tile, In
       const T* __restrict src = A.dense + i * A.ld;
       for (Index k = 0; k < chunks; ++k) {
         const Index w = std::min(W, d - k * W);
-        T* __restrict dst = tile + k * tile_rows * W + (i - i0) * W;
-        for (Index c = 0; c < w; ++c) dst[c] = sign * src[k * W + c];
+        C* __restrict dst = tile + k * tile_rows * W + (i - i0) * W;
+        for (Index c = 0; c < w; ++c) dst[c] = static_cast<C>(sign * src[k * W + c]);
       }
     }
   } else {
@@ -225,7 +233,7 @@ void load_chunked(const DataView<T>& A, Index i0, Index i1, Index W, T* tile, In
       const T sign = static_cast<T>(row_sign(i));
       for (std::int64_t p = S.indptr[i]; p < S.indptr[i + 1]; ++p) {
         const Index c = S.indices[p];
-        tile[(c / W) * tile_rows * W + (i - i0) * W + c % W] = sign * S.data[p];
+        tile[(c / W) * tile_rows * W + (i - i0) * W + c % W] = static_cast<C>(sign * S.data[p]);
       }
     }
   }

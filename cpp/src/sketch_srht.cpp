@@ -19,19 +19,22 @@
 
 namespace nearlinear::sketch_detail {
 
-template <typename T>
-RowMatrix<T> apply_srht(const SketchSpec& spec, const DataView<T>& A) {
+// The block size: the additions log2 B + m / B are least near B = m ln 2, but the m / B
+// updates of the accumulators (m rows, beyond L2) cost more per addition than the butterflies
+// (on a tile in L2), so B is the power of two at or above m (measured 10-15% faster than
+// m / 2 at m = 800, d = 200).
+Index srht_block_size(Index N, Index m) {
+  Index B = 64;
+  while (B < m && B < 8192) B *= 2;
+  return std::min(B, N);
+}
+
+template <typename T, typename C>
+RowMatrix<C> apply_srht(const SketchSpec& spec, const DataView<T>& A) {
   const Index n = A.rows, d = A.cols, m = spec.m;
   const Index N = srht_padded_size(n);
   const std::vector<Index> rows = srht_rows(spec);
-
-  // Block size: the additions log2 B + m / B are least near B = m ln 2, but the m / B
-  // updates of the accumulators (m rows, beyond L2) cost more per addition than the
-  // butterflies (on a tile in L2), so B is the power of two at or above m (measured
-  // 10-15% faster than m / 2 at m = 800, d = 200).
-  Index B = 64;
-  while (B < m && B < 8192) B *= 2;
-  B = std::min(B, N);
+  const Index B = srht_block_size(N, m);
   int log_b = 0;
   while ((Index(1) << log_b) < B) ++log_b;
   // Columns in chunks of W values, so that a block's chunk (B x W) is transformed in L2. Each
@@ -39,12 +42,12 @@ RowMatrix<T> apply_srht(const SketchSpec& spec, const DataView<T>& A) {
   // column chunk of a row-major A strided is several times slower than a sequential pass.
   // A narrow A (a right-hand side, d < one cache line) gets W = d: padding it to a line
   // would transform the zero columns too.
-  const Index line = 64 / static_cast<Index>(sizeof(T));
+  const Index line = 64 / static_cast<Index>(sizeof(C));
   Index W = std::min(line, d);
-  while (W < 4 * line && W < d && 2 * B * W * static_cast<Index>(sizeof(T)) <= (256 << 10))
+  while (W < 4 * line && W < d && 2 * B * W * static_cast<Index>(sizeof(C)) <= (256 << 10))
     W *= 2;
   const Index chunks = (d + W - 1) / W;
-  TaskPlan plan = make_plan(N, d, m, d, B, B, sizeof(T));
+  TaskPlan plan = make_plan(N, d, m, d, B, B, sizeof(C));
   plan.pad = W;
 
   std::vector<std::uint64_t> sign_words(static_cast<std::size_t>((n + 63) / 64));
@@ -59,36 +62,37 @@ RowMatrix<T> apply_srht(const SketchSpec& spec, const DataView<T>& A) {
     block_of_row[t] = rows[t] >> log_b;
   }
 
-  RowMatrix<T> out = run_plan<T>(plan, N, m, d, [&](Index i0, Index i1, Index, Index, T* acc,
+  RowMatrix<C> out = run_plan<C>(plan, N, m, d, [&](Index i0, Index i1, Index, Index, C* acc,
                                                     Index) {
-    Scratch<T, 1> tile(static_cast<std::size_t>(chunks * B * W));
+    Scratch<C, 1> tile(static_cast<std::size_t>(chunks * B * W));
     if (d % W != 0)  // zero the padding columns, which loading leaves alone
-      std::fill(tile.data(), tile.data() + chunks * B * W, T(0));
+      std::fill(tile.data(), tile.data() + chunks * B * W, C(0));
     for (Index b0 = i0; b0 < i1 && b0 < n; b0 += B) {
       const auto block = static_cast<unsigned long long>(b0 >> log_b);
       load_chunked(A, b0, b0 + B, W, tile.data(), B, row_sign);
       for (Index k = 0; k < chunks; ++k) {
-        T* sub = tile.data() + k * B * W;
+        C* sub = tile.data() + k * B * W;
         fwht_rows(sub, B, W);
         for (Index t = 0; t < m; ++t) {
-          const T* __restrict src = sub + row_in_block[t] * W;
-          T* __restrict dst = acc + (k * m + t) * W;
+          const C* __restrict src = sub + row_in_block[t] * W;
+          C* __restrict dst = acc + (k * m + t) * W;
           // A multiply by +-1, not a branch: the signs are random.
-          const T sign = __builtin_parityll(static_cast<unsigned long long>(block_of_row[t]) &
+          const C sign = __builtin_parityll(static_cast<unsigned long long>(block_of_row[t]) &
                                             block)
-                             ? T(-1)
-                             : T(1);
+                             ? C(-1)
+                             : C(1);
 #pragma omp simd
           for (Index c = 0; c < W; ++c) dst[c] += sign * src[c];
         }
       }
     }
   });
-  out *= static_cast<T>(1.0 / std::sqrt(static_cast<double>(m)));
+  out *= static_cast<C>(1.0 / std::sqrt(static_cast<double>(m)));
   return out;
 }
 
-template RowMatrix<float> apply_srht(const SketchSpec&, const DataView<float>&);
-template RowMatrix<double> apply_srht(const SketchSpec&, const DataView<double>&);
+template RowMatrix<float> apply_srht<float, float>(const SketchSpec&, const DataView<float>&);
+template RowMatrix<double> apply_srht<double, double>(const SketchSpec&, const DataView<double>&);
+template RowMatrix<float> apply_srht<double, float>(const SketchSpec&, const DataView<double>&);
 
 }  // namespace nearlinear::sketch_detail

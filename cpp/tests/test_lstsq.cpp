@@ -9,6 +9,7 @@
 
 #include "nearlinear/lstsq.hpp"
 #include "nearlinear/random.hpp"
+#include "nearlinear/sketch.hpp"
 
 namespace nl = nearlinear;
 
@@ -251,6 +252,49 @@ TEST(Lstsq, SketchAndSolveIsNearOptimalAndDeterministic) {
   EXPECT_EQ(r1.x, r2.x);
   EXPECT_GE(r1.residual_norm[0], opt * (1 - 1e-12));
   EXPECT_LE(r1.residual_norm[0], 1.2 * opt);
+}
+
+TEST(Lstsq, SrhtSketchAndSolveInSinglePrecisionWhereItsRoundingIsNegligible) {
+  // Sketch-and-solve with srht forms the sketch in single precision and keeps the solution
+  // when the rounding's share of the residual is negligible: then within about 1e-5 of the
+  // solution of the sketched problem min ||S (A x - b)|| (S explicit, double), in two passes.
+  // A near-consistent column, or an ill-conditioned A, is sketched again in double (four or
+  // three passes) and matches it to double precision.
+  const nl::Index n = 3000, d = 30;
+  const auto A = gaussian(n, d, 21);
+  auto o = options(nl::LstsqMethod::Sketch, nl::SketchKind::SRHT);
+  o.sketch_size = 240;
+  nl::SketchSpec spec;
+  spec.kind = nl::SketchKind::SRHT;
+  spec.m = o.sketch_size;
+  spec.n = n;
+  spec.seed = o.seed;
+  const nl::RowMatrix<double> S = nl::sketch_matrix(spec);
+  auto sketched = [&](const nl::RowMatrix<double>& M, const nl::RowMatrix<double>& B) {
+    return reference(S * M, S * B);
+  };
+  nl::RowMatrix<double> B = gaussian(n, 2, 22);
+  B.col(1) = A * gaussian(d, 1, 23) + 1e-9 * B.col(1);  // near-consistent
+  const auto r = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B, o);
+  const nl::RowMatrix<double> X = sketched(A, B);
+  EXPECT_EQ(r.n_passes, 4);
+  const double noisy = rel(r.x.col(0), X.col(0));
+  EXPECT_GT(noisy, 1e-12);  // from the single-precision sketch
+  EXPECT_LT(noisy, 1e-5);
+  EXPECT_LT(rel(r.x.col(1), X.col(1)), 1e-12);  // sketched again in double
+  const auto r0 = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A),
+                                          nl::RowMatrix<double>(B.col(0)), o);
+  EXPECT_EQ(r0.n_passes, 2);
+  EXPECT_LT(rel(r0.x, r.x.col(0)), 1e-12);  // as if solved alone
+  EXPECT_NEAR(r0.residual_norm[0], r.residual_norm[0], 1e-12 * r.residual_norm[0]);
+
+  nl::RowMatrix<double> Ac = A;  // cond ~ 1e7 from the column scaling
+  for (nl::Index j = 0; j < d; ++j) Ac.col(j) *= std::pow(10.0, -7.0 * j / (d - 1));
+  const auto rc = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(Ac),
+                                          nl::RowMatrix<double>(B.col(0)), o);
+  EXPECT_EQ(rc.n_passes, 3);
+  const nl::RowMatrix<double> Xc = sketched(Ac, nl::RowMatrix<double>(B.col(0)));
+  EXPECT_LT(rel(rc.x, Xc), 1e-8);
 }
 
 TEST(Lstsq, DefaultSketchSizes) {

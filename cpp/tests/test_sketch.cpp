@@ -173,6 +173,36 @@ TEST(Sketch, FloatMatchesDouble) {
   }
 }
 
+TEST(Sketch, SingleWithinItsRoundingBound) {
+  // Each entry of the srht in single precision is a sum of +-a_ij / sqrt(m) formed with at
+  // most depth roundings of unit 2^-24: within depth 2^-24 sum_i |a_ij| / sqrt(m) of the
+  // exact value (the double sketch, from the explicit S). Several blocks of rows (n > B),
+  // both layouts, and a column count that leaves padding in the last chunk.
+  for (Index n : {Index(3000), Index(700)}) {
+    const SketchSpec spec = make_spec(SketchKind::SRHT, 100, n);
+    const RowMatrix<double> A = random_matrix(n, 21, 13);
+    const RowMatrix<double> exact = sketch_matrix(spec) * A;
+    const double depth = static_cast<double>(srht_single_rounding_depth(n, spec.m));
+    const RowMatrix<double> bound =
+        (std::ldexp(depth, -24) / std::sqrt(100.0)) *
+        RowMatrix<double>::Ones(spec.m, 1) * A.cwiseAbs().colwise().sum();
+    const ColMatrix<double> Acol = A;
+    const RowMatrix<float> row = sketch_dense_single(spec, ConstRowMatrixRef<double>(A));
+    const RowMatrix<float> col = sketch_dense_single(spec, ConstColMatrixRef<double>(Acol));
+    for (const RowMatrix<float>& result : {row, col}) {
+      const RowMatrix<double> single = result.cast<double>();
+      const RowMatrix<double> err = (single - exact).cwiseAbs();
+      EXPECT_TRUE((err.array() <= bound.array()).all());
+      EXPECT_GT(err.maxCoeff(), 0.0);  // it is single precision
+    }
+  }
+  // The other kinds: the double sketch, rounded.
+  const SketchSpec spec = make_spec(SketchKind::SparseSign, 40, 500);
+  const RowMatrix<double> A = random_matrix(500, 5, 3);
+  EXPECT_EQ(RowMatrix<float>(sketch_dense<double>(spec, A).cast<float>()),
+            sketch_dense_single(spec, ConstRowMatrixRef<double>(A)));
+}
+
 TEST(Sketch, SparseSignColumnsHaveSDistinctEntries) {
   for (int s : {1, 4, 8}) {
     const SketchSpec spec = make_spec(SketchKind::SparseSign, 8, 100, 3, s);

@@ -149,6 +149,9 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
         ``"sketch"`` only: target distortion; the sketch has
         ``m = min(n, ceil(d / eps**2))`` rows (default ``eps = 0.5``, ``m = 4 d``). The
         error of sketch-and-solve is measured in ``bench/linf_evaluation.py``, not promised.
+        With ``sketch="srht"``, a dense float64 ``A`` and ``reg = 0``, the sketch is formed
+        in single precision first and kept for each column where its rounding moves the
+        residual by at most 1e-3 of it (else that column is sketched again in double).
     reg : float
         Ridge weight ``>= 0``. The augmented system ``[A; sqrt(reg) I]`` is solved; its
         identity block is appended to ``S A`` unsketched.

@@ -66,6 +66,18 @@ RowMatrix<T> sketch_dense(const SketchSpec& spec, const Vector<T>& b) {
   return sketch_dense<T>(spec, ConstColMatrixRef<T>(b));
 }
 
+/// S A of a double A computed in single precision. For srht the transform itself runs in
+/// float (A's values are rounded as they are read): twice the SIMD width and half the cache
+/// traffic of sketch_dense<double>. Each entry of the result is then a sum of +-A's entries
+/// (scaled) formed with at most srht_single_rounding_depth(n, m) successive roundings of unit
+/// 2^-24 (the load, the butterflies, one accumulation per block of rows, the scaling). The
+/// other kinds compute in double and round the result. The same S and errors as sketch_dense.
+RowMatrix<float> sketch_dense_single(const SketchSpec& spec, const ConstRowMatrixRef<double>& A);
+RowMatrix<float> sketch_dense_single(const SketchSpec& spec, const ConstColMatrixRef<double>& A);
+
+/// The roundings along each sum of sketch_dense_single's srht for n rows and m samples.
+Index srht_single_rounding_depth(Index n, Index m);
+
 /// S A for a sparse CSR or CSC A (#n by #d). @return #m by #d row-major matrix.
 /// Same errors as sketch_dense, and also for a malformed structure (indptr not starting at 0
 /// or decreasing, indices unsorted, duplicated or out of range).
