@@ -546,14 +546,14 @@ void HashGrid::backward_params(ConstRowMatrixRef<float> x, ConstRowMatrixRef<flo
 void HashGrid::accumulate_param_gradient(ConstRowMatrixRef<float> x,
                                          ConstRowMatrixRef<float> grad_output,
                                          RowMatrixRef<float> grad_params,
-                                         std::vector<std::vector<std::uint32_t>>& touched,
+                                         std::vector<std::uint32_t>& row_end,
                                          std::vector<std::uint8_t>& flags) const {
   check_shapes(x, grad_params.rows(), grad_params.cols());
   NL_CHECK(grad_output.rows() == x.rows() && grad_output.cols() == output_dims(),
            "grad_output must have shape (" << x.rows() << ", " << output_dims() << ")");
-  NL_CHECK(static_cast<int>(touched.size()) == config_.n_levels &&
+  NL_CHECK(static_cast<int>(row_end.size()) == config_.n_levels &&
                static_cast<std::int64_t>(flags.size()) == param_rows(),
-           "touched must have n_levels lists and flags param_rows entries");
+           "row_end must have n_levels entries and flags param_rows entries");
   const std::vector<Level>& levels = levels_->level;
   const std::int64_t table = table_size();
   const std::int64_t level_size = table * config_.features_per_level;
@@ -565,16 +565,17 @@ void HashGrid::accumulate_param_gradient(ConstRowMatrixRef<float> x,
         0, config_.n_levels,
         [&](std::int64_t l) {
           std::uint8_t* level_flags = flags.data() + l * table;
-          std::vector<std::uint32_t>& rows = touched[l];
+          std::uint32_t end = row_end[l];
+          // Flag and bound without a branch: whether a row was already flagged is as good as
+          // random, and a mispredicted branch per vertex cost more than the stores.
           scatter_level<Cell, FC>(config_, levels[l], x.data(), x.rows(),
                                   grads.get() + l * x.rows() * config_.features_per_level,
                                   grad_params.data() + l * level_size,
                                   [&](std::uint32_t row) {
-                                    if (!level_flags[row]) {
-                                      level_flags[row] = 1;
-                                      rows.push_back(row);
-                                    }
+                                    level_flags[row] = 1;
+                                    end = std::max(end, row + 1);
                                   });
+          row_end[l] = end;
         },
         Schedule::Dynamic, 1);
   });

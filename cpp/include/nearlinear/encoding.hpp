@@ -138,12 +138,13 @@ class HashGrid {
                       ConstRowMatrixRef<float> grad_output, RowMatrixRef<float> grad_x) const;
 
   /// For training: add the parameter gradient of a batch into grad_params (#param_rows by #F,
-  /// which must hold zeros outside the rows listed in touched) and append the rows it makes
-  /// nonzero to touched[l] (flags, #param_rows bytes, marks rows already listed). Parallel over
+  /// which must hold zeros outside the rows whose flag is set), set the flags (#param_rows
+  /// bytes) of the rows it adds to, and raise row_end[l] (#n_levels entries: one past the
+  /// largest flagged row of level l, relative to the level) to cover them. Parallel over
   /// levels, deterministic.
   void accumulate_param_gradient(ConstRowMatrixRef<float> x, ConstRowMatrixRef<float> grad_output,
                                  RowMatrixRef<float> grad_params,
-                                 std::vector<std::vector<std::uint32_t>>& touched,
+                                 std::vector<std::uint32_t>& row_end,
                                  std::vector<std::uint8_t>& flags) const;
 
  private:
