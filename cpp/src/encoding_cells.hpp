@@ -312,6 +312,20 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
           rank[i][p] += later;
           rank[j][p] += 1 - later;
         }
+    // Vertex k + 1 steps along the axis of rank k. Hashed: its row differs from vertex k's by
+    // that axis's change of XOR term, computed once per axis here and selected per vertex
+    // below. Dense: by that axis's stride in the row numbering (axis 0: one more along the row).
+    std::uint32_t step[D][kSize];
+    std::uint32_t start[kSize] = {};
+    if (!level.dense) {
+      for (int i = 0; i < D; ++i)
+        #pragma omp simd
+        for (int p = 0; p < kSize; ++p) {
+          const std::uint32_t b = static_cast<std::uint32_t>(base[i][p]);
+          start[p] ^= b * kPrimes[i];
+          step[i][p] = (b * kPrimes[i]) ^ ((b + 1u) * kPrimes[i]);
+        }
+    }
     // sorted = the fraction of rank k; weight k = sorted_{k-1} - sorted_k.
     float previous[kSize];
     #pragma omp simd
@@ -327,20 +341,17 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
     }
     #pragma omp simd
     for (int p = 0; p < kSize; ++p) weight_[D][p] = previous[p];
-    // Vertex k + 1 steps along the axis of rank k. Dense: the step changes the row number by
-    // that axis's stride (axis 0: the position in the row by one). Hashed: it changes the XOR
-    // by that axis's change of term, computed once per axis here and selected per vertex.
     if (level.dense) {
       std::uint32_t outer[kSize] = {}, along[kSize];
       for (int i = 1; i < D; ++i)
         #pragma omp simd
         for (int p = 0; p < kSize; ++p)
           outer[p] += static_cast<std::uint32_t>(base[i][p]) * level.stride[i];
-      const std::uint32_t* start = level.row_start;
+      const std::uint32_t* row_start = level.row_start;
       #pragma omp simd
       for (int p = 0; p < kSize; ++p) {
         along[p] = static_cast<std::uint32_t>(base[0][p]);
-        row_[0][p] = start[outer[p]] + along[p];
+        row_[0][p] = row_start[outer[p]] + along[p];
       }
       for (int k = 0; k < D; ++k)
         #pragma omp simd
@@ -349,18 +360,9 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
           for (int i = 1; i < D; ++i) change = rank[i][p] == k ? level.stride[i] : change;
           outer[p] += change;
           along[p] += rank[0][p] == k;
-          row_[k + 1][p] = start[outer[p]] + along[p];
+          row_[k + 1][p] = row_start[outer[p]] + along[p];
         }
     } else {
-      std::uint32_t step[D][kSize];
-      std::uint32_t start[kSize] = {};
-      for (int i = 0; i < D; ++i)
-        #pragma omp simd
-        for (int p = 0; p < kSize; ++p) {
-          const std::uint32_t b = static_cast<std::uint32_t>(base[i][p]);
-          start[p] ^= b * kPrimes[i];
-          step[i][p] = (b * kPrimes[i]) ^ ((b + 1u) * kPrimes[i]);
-        }
       #pragma omp simd
       for (int p = 0; p < kSize; ++p) row_[0][p] = start[p] & level.mask;
       for (int k = 0; k < D; ++k)
