@@ -58,19 +58,34 @@ def test_weights_sum_to_one(lattice, n):
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4])
 def test_simplex_reproduces_linear_functions_on_a_dense_level(n):
+    from nearlinear._bench.encoding import simplex_row_starts
+
     rng = np.random.default_rng(10 + n)
     enc = HashEncoding(n, n_levels=1, features_per_level=1, log2_table_size=16,
                        base_resolution=4)
     assert enc.dense_levels == [True]
     res = 4
     extent = math.floor(res * math.sqrt(n + 1)) + 2
+    # The dense layout: row r of the box (v_1 .. v_{n-1}, axis 1 fastest) holds v_0 in
+    # [first[r], last[r]] at table rows starts[r] + v_0.
+    starts, first, last = simplex_row_starts(n, res, extent, enc.table_size)
     skew_back = (1 - 1 / math.sqrt(n + 1)) / n
     vertices = np.array(list(itertools.product(range(extent), repeat=n)))[:, ::-1]
-    index = sum(vertices[:, i] * extent**i for i in range(n))
+    row = vertices[:, 1:] @ extent ** np.arange(n - 1)
+    kept = (vertices[:, 0] >= first[row]) & (vertices[:, 0] <= last[row])
+    vertices, row = vertices[kept], row[kept]
+    index = starts[row] + vertices[:, 0]
+    # The kept vertices fill the first rows of the table, each its own row: compact.
+    np.testing.assert_array_equal(np.sort(index), np.arange(len(index)))
+    # Fewer rows than the box, more than the vertices of the skewed cube.
+    assert math.sqrt(n + 1) * res**n < len(index) <= extent**n
     u = vertices - skew_back * vertices.sum(axis=1, keepdims=True)  # unskewed positions
     slope, offset = rng.standard_normal(n), 0.3
     enc.params[0, index, 0] = u @ slope + offset
-    x = rng.random((500, n), dtype=np.float32)
+    # Interior points, and points on the faces and corners of [0, 1]^n (the ends of the rows).
+    x = rng.random((2000, n), dtype=np.float32)
+    x[:1000] = np.where(rng.random((1000, n)) < 0.5, x[:1000],
+                        rng.integers(0, 2, (1000, n)).astype(np.float32))
     expected = (res * x.astype(np.float64)) @ slope + offset
     np.testing.assert_allclose(enc.forward(x)[:, 0], expected, atol=2e-4)
 

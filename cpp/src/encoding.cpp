@@ -173,25 +173,90 @@ int level_resolution(const HashGridConfig& c, int l) {
   return static_cast<int>(std::floor(c.base_resolution * std::pow(c.per_level_scale, l)));
 }
 
-std::vector<Level> make_levels(const HashGridConfig& c) {
+/// Row starts of a simplex level of resolution N and R vertices per axis (see encoding.hpp):
+/// one per row of the box (v_1 .. v_{n-1}), row-major with axis 1 fastest; false when the
+/// rows or their vertices do not fit in table rows (the level is then hashed).
+bool simplex_row_starts(int n, int resolution, std::int64_t R, std::int64_t table,
+                        std::vector<std::uint32_t>& starts) {
+  const double box_rows = std::pow(static_cast<double>(R), n - 1);
+  if (box_rows > static_cast<double>(table)) return false;
+  const std::int64_t rows = static_cast<std::int64_t>(box_rows);
+  starts.assign(static_cast<std::size_t>(rows), 0);
+  const double N = resolution;
+  const double G = (1.0 - 1.0 / std::sqrt(n + 1.0)) / n;  // the unskew: u = s - G sum(s)
+  std::vector<std::int64_t> v(std::max(n, 1), 0);          // v[1 .. n-1]: the row
+  std::int64_t total = 0;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    // u_0 = (1 - G) s_0 - G t and u_j = s_j - G s_0 - G t (t = s_1 + ... + s_{n-1}) lie in
+    // [0, N]: s_0 >= G t / (1 - G), s_0 >= (s_j - G t - N) / G, s_0 <= (N + G t) / (1 - G),
+    // s_0 <= (s_j - G t) / G; each bound at its extreme over v_i - 1 <= s_i <= v_i + 1.
+    std::int64_t sum_low = 0, sum_high = 0;
+    for (int i = 1; i < n; ++i) {
+      sum_low += v[i] - 1;
+      sum_high += v[i] + 1;
+    }
+    double low = G * static_cast<double>(sum_low) / (1.0 - G);
+    double high = (N + G * static_cast<double>(sum_high)) / (1.0 - G);
+    for (int j = 1; j < n; ++j) {
+      const double low_j = (static_cast<double>(v[j] - 1) -
+                            G * static_cast<double>(sum_high - 2) - N) / G;
+      const double high_j = (static_cast<double>(v[j] + 1) -
+                             G * static_cast<double>(sum_low + 2)) / G;
+      low = std::max(low, low_j);
+      high = std::min(high, high_j);
+    }
+    // Vertex v_0 is floor(s_0) or floor(s_0) + 1; one more on each side against rounding.
+    const std::int64_t first =
+        std::max<std::int64_t>(0, static_cast<std::int64_t>(std::floor(low)) - 1);
+    const std::int64_t last =
+        std::min<std::int64_t>(R - 1, static_cast<std::int64_t>(std::floor(high)) + 2);
+    starts[r] = static_cast<std::uint32_t>(total - first);  // modulo 2^32
+    total += std::max<std::int64_t>(0, last - first + 1);
+    if (total > table) return false;
+    for (int i = 1; i < n && ++v[i] == R; ++i) v[i] = 0;
+  }
+  return true;
+}
+
+std::shared_ptr<const encoding_detail::LevelTables> make_levels(const HashGridConfig& c) {
   const std::int64_t table = std::int64_t{1} << c.log2_table_size;
-  std::vector<Level> levels(c.n_levels);
+  auto tables = std::make_shared<encoding_detail::LevelTables>();
+  std::vector<Level>& levels = tables->level;
+  levels.resize(c.n_levels);
+  tables->row_starts.resize(c.n_levels);
   for (int l = 0; l < c.n_levels; ++l) {
     Level& level = levels[l];
     const int resolution = level_resolution(c, l);
     const double extent = axis_vertices(c, resolution);
     level.scale = static_cast<float>(resolution);
-    level.skew = c.lattice == Lattice::Simplex ? static_cast<float>(simplex_skew(c.n_dims)) : 0.0f;
     level.max_base = static_cast<std::int32_t>(extent) - 2;
-    level.dense = std::pow(extent, c.n_dims) <= static_cast<double>(table);
     level.mask = static_cast<std::uint32_t>(table - 1);
+    if (c.lattice == Lattice::Cube) {
+      level.dense = std::pow(extent, c.n_dims) <= static_cast<double>(table);
+      std::uint32_t stride = 1;
+      for (int i = 0; i < c.n_dims && level.dense; ++i) {
+        level.stride[i] = stride;
+        stride *= static_cast<std::uint32_t>(extent);
+      }
+      continue;
+    }
+    level.skew = static_cast<float>(simplex_skew(c.n_dims));
+    std::vector<std::uint32_t>& starts = tables->row_starts[l];
+    level.dense = simplex_row_starts(c.n_dims, resolution, static_cast<std::int64_t>(extent),
+                                     table, starts);
+    if (!level.dense) {
+      starts.clear();
+      starts.shrink_to_fit();
+      continue;
+    }
+    level.row_start = starts.data();
     std::uint32_t stride = 1;
-    for (int i = 0; i < c.n_dims && level.dense; ++i) {
+    for (int i = 1; i < c.n_dims; ++i) {
       level.stride[i] = stride;
       stride *= static_cast<std::uint32_t>(extent);
     }
   }
-  return levels;
+  return tables;
 }
 
 template <class T>
@@ -287,6 +352,7 @@ HashGrid::HashGrid(const HashGridConfig& c) : config_(c) {
                                         kMaxAxisVertices,
            "the finest level's resolution (" << finest << ") is too fine for float32 inputs: "
            "lower base_resolution, per_level_scale or n_levels");
+  levels_ = make_levels(config_);
 }
 
 std::vector<int> HashGrid::resolutions() const {
@@ -297,7 +363,7 @@ std::vector<int> HashGrid::resolutions() const {
 
 std::vector<bool> HashGrid::dense_levels() const {
   std::vector<bool> out;
-  for (const Level& level : make_levels(config_)) out.push_back(level.dense);
+  for (const Level& level : levels_->level) out.push_back(level.dense);
   return out;
 }
 
@@ -328,7 +394,7 @@ void HashGrid::forward(ConstRowMatrixRef<float> x, ConstRowMatrixRef<float> para
   check_shapes(x, params.rows(), params.cols());
   NL_CHECK(out.rows() == x.rows() && out.cols() == output_dims(),
            "out must have shape (" << x.rows() << ", " << output_dims() << ")");
-  const std::vector<Level> levels = make_levels(config_);
+  const std::vector<Level>& levels = levels_->level;
   const Index n_points = x.rows(), table = table_size();
   const int dims = config_.n_dims, out_cols = output_dims();
   const float* xs = x.data();
@@ -458,7 +524,7 @@ void HashGrid::backward_params(ConstRowMatrixRef<float> x, ConstRowMatrixRef<flo
            "grad_output must have shape (" << x.rows() << ", " << output_dims() << "); got ("
                                            << grad_output.rows() << ", " << grad_output.cols()
                                            << ")");
-  const std::vector<Level> levels = make_levels(config_);
+  const std::vector<Level>& levels = levels_->level;
   const std::int64_t level_size = table_size() * config_.features_per_level;
   const ScratchBuffer grads = level_major(config_, grad_output);
   dispatch(config_, [&](auto tag, auto features) {
@@ -480,15 +546,15 @@ void HashGrid::backward_params(ConstRowMatrixRef<float> x, ConstRowMatrixRef<flo
 void HashGrid::accumulate_param_gradient(ConstRowMatrixRef<float> x,
                                          ConstRowMatrixRef<float> grad_output,
                                          RowMatrixRef<float> grad_params,
-                                         std::vector<std::vector<std::uint32_t>>& touched,
+                                         std::vector<std::uint32_t>& row_end,
                                          std::vector<std::uint8_t>& flags) const {
   check_shapes(x, grad_params.rows(), grad_params.cols());
   NL_CHECK(grad_output.rows() == x.rows() && grad_output.cols() == output_dims(),
            "grad_output must have shape (" << x.rows() << ", " << output_dims() << ")");
-  NL_CHECK(static_cast<int>(touched.size()) == config_.n_levels &&
+  NL_CHECK(static_cast<int>(row_end.size()) == config_.n_levels &&
                static_cast<std::int64_t>(flags.size()) == param_rows(),
-           "touched must have n_levels lists and flags param_rows entries");
-  const std::vector<Level> levels = make_levels(config_);
+           "row_end must have n_levels entries and flags param_rows entries");
+  const std::vector<Level>& levels = levels_->level;
   const std::int64_t table = table_size();
   const std::int64_t level_size = table * config_.features_per_level;
   const ScratchBuffer grads = level_major(config_, grad_output);
@@ -499,16 +565,17 @@ void HashGrid::accumulate_param_gradient(ConstRowMatrixRef<float> x,
         0, config_.n_levels,
         [&](std::int64_t l) {
           std::uint8_t* level_flags = flags.data() + l * table;
-          std::vector<std::uint32_t>& rows = touched[l];
+          std::uint32_t end = row_end[l];
+          // Flag and bound without a branch: whether a row was already flagged is as good as
+          // random, and a mispredicted branch per vertex cost more than the stores.
           scatter_level<Cell, FC>(config_, levels[l], x.data(), x.rows(),
                                   grads.get() + l * x.rows() * config_.features_per_level,
                                   grad_params.data() + l * level_size,
                                   [&](std::uint32_t row) {
-                                    if (!level_flags[row]) {
-                                      level_flags[row] = 1;
-                                      rows.push_back(row);
-                                    }
+                                    level_flags[row] = 1;
+                                    end = std::max(end, row + 1);
                                   });
+          row_end[l] = end;
         },
         Schedule::Dynamic, 1);
   });
@@ -522,7 +589,7 @@ void HashGrid::backward_input(ConstRowMatrixRef<float> x, ConstRowMatrixRef<floa
            "grad_output must have shape (" << x.rows() << ", " << output_dims() << ")");
   NL_CHECK(grad_x.rows() == x.rows() && grad_x.cols() == x.cols(),
            "grad_x must have the shape of x");
-  const std::vector<Level> levels = make_levels(config_);
+  const std::vector<Level>& levels = levels_->level;
   const Index n_points = x.rows(), table = table_size();
   const int dims = config_.n_dims;
   const ScratchBuffer grads = level_major(config_, grad_output);

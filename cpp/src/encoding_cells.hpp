@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -32,7 +33,18 @@ struct Level {
   std::int32_t max_base = 0; // largest cell corner per axis, so corner + 1 stays in the box
   bool dense = false;
   std::uint32_t mask = 0;    // table_size - 1
-  std::uint32_t stride[kMaxSimplexDims] = {};  // dense row-major strides, axis 0 fastest
+  // Dense strides. Cube: row-major over the vertex box, axis 0 fastest. Simplex: the stride
+  // of axis i >= 1 in the row-major numbering of the rows (v_1 .. v_{n-1}), 0 for axis 0.
+  std::uint32_t stride[kMaxSimplexDims] = {};
+  // Dense simplex levels: row_start[r] + v_0 is the table row of vertex v of row r (modulo
+  // 2^32: a start may be "negative"). Owned by LevelTables.
+  const std::uint32_t* row_start = nullptr;
+};
+
+/// Every level of a grid, and the storage of the row starts of its dense simplex levels.
+struct LevelTables {
+  std::vector<Level> level;
+  std::vector<std::vector<std::uint32_t>> row_starts;
 };
 
 inline float clamp_unit(float v, bool& inside) {
@@ -93,12 +105,14 @@ struct SimplexCell {
     // Consecutive vertices differ by one unit step, so each row follows from the previous
     // one in O(1): add a stride, or swap one axis's term of the XOR hash.
     if (level.dense) {
-      std::uint32_t index = 0;
-      for (int i = 0; i < n; ++i) index += static_cast<std::uint32_t>(base[i]) * level.stride[i];
-      row[0] = index;
+      std::uint32_t outer = 0, along = static_cast<std::uint32_t>(base[0]);
+      for (int i = 1; i < n; ++i) outer += static_cast<std::uint32_t>(base[i]) * level.stride[i];
+      row[0] = level.row_start[outer] + along;
       for (int k = 1; k <= n; ++k) {
-        index += level.stride[axis[k - 1]];
-        row[k] = index;
+        const int a = axis[k - 1];
+        outer += level.stride[a];  // 0 for axis 0
+        along += a == 0;
+        row[k] = level.row_start[outer] + along;
       }
     } else {
       std::uint32_t key = 0;
@@ -298,19 +312,12 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
           rank[i][p] += later;
           rank[j][p] += 1 - later;
         }
-    // Vertex k + 1 steps along the axis of rank k: its row differs from vertex k's by that
-    // axis's stride (dense) or by that axis's change of XOR term (hashed), computed once per
-    // axis here and selected per vertex below.
+    // Vertex k + 1 steps along the axis of rank k. Hashed: its row differs from vertex k's by
+    // that axis's change of XOR term, computed once per axis here and selected per vertex
+    // below. Dense: by that axis's stride in the row numbering (axis 0: one more along the row).
     std::uint32_t step[D][kSize];
     std::uint32_t start[kSize] = {};
-    if (level.dense) {
-      for (int i = 0; i < D; ++i)
-        #pragma omp simd
-        for (int p = 0; p < kSize; ++p) {
-          start[p] += static_cast<std::uint32_t>(base[i][p]) * level.stride[i];
-          step[i][p] = level.stride[i];
-        }
-    } else {
+    if (!level.dense) {
       for (int i = 0; i < D; ++i)
         #pragma omp simd
         for (int p = 0; p < kSize; ++p) {
@@ -334,17 +341,39 @@ struct CellGroup<SimplexCell<D>, std::enable_if_t<(D > 0)>> {
     }
     #pragma omp simd
     for (int p = 0; p < kSize; ++p) weight_[D][p] = previous[p];
-    const std::uint32_t mask = level.dense ? ~0u : level.mask;
-    #pragma omp simd
-    for (int p = 0; p < kSize; ++p) row_[0][p] = start[p] & mask;
-    for (int k = 0; k < D; ++k)
+    if (level.dense) {
+      std::uint32_t outer[kSize] = {}, along[kSize];
+      for (int i = 1; i < D; ++i)
+        #pragma omp simd
+        for (int p = 0; p < kSize; ++p)
+          outer[p] += static_cast<std::uint32_t>(base[i][p]) * level.stride[i];
+      const std::uint32_t* row_start = level.row_start;
       #pragma omp simd
       for (int p = 0; p < kSize; ++p) {
-        std::uint32_t change = 0;
-        for (int i = 0; i < D; ++i) change = rank[i][p] == k ? step[i][p] : change;
-        start[p] = level.dense ? start[p] + change : start[p] ^ change;
-        row_[k + 1][p] = start[p] & mask;
+        along[p] = static_cast<std::uint32_t>(base[0][p]);
+        row_[0][p] = row_start[outer[p]] + along[p];
       }
+      for (int k = 0; k < D; ++k)
+        #pragma omp simd
+        for (int p = 0; p < kSize; ++p) {
+          std::uint32_t change = 0;
+          for (int i = 1; i < D; ++i) change = rank[i][p] == k ? level.stride[i] : change;
+          outer[p] += change;
+          along[p] += rank[0][p] == k;
+          row_[k + 1][p] = row_start[outer[p]] + along[p];
+        }
+    } else {
+      #pragma omp simd
+      for (int p = 0; p < kSize; ++p) row_[0][p] = start[p] & level.mask;
+      for (int k = 0; k < D; ++k)
+        #pragma omp simd
+        for (int p = 0; p < kSize; ++p) {
+          std::uint32_t change = 0;
+          for (int i = 0; i < D; ++i) change = rank[i][p] == k ? step[i][p] : change;
+          start[p] ^= change;
+          row_[k + 1][p] = start[p] & level.mask;
+        }
+    }
     std::memcpy(rank_, rank, sizeof(rank));
   }
   /// u[q] = clamp(u[q], 0, 1) * scale and inside[q] = (0 <= u[q] <= 1) for q < D * kSize, as

@@ -74,15 +74,15 @@ void adam_eight_rows(float* param, float* grad, float* m, float* v, const std::u
   }
 }
 
-/// Adam on the touched rows of the table only (lazy moments, as instant-ngp's sparse update);
-/// clears their gradient and flags. Each thread owns whole levels. A level's rows are visited
-/// in increasing order, eight at a time, by scanning its flags up to the largest row in touched
+/// Adam on the flagged rows of the table only (lazy moments, as instant-ngp's sparse update);
+/// clears their gradient and flags, and row_end. Each thread owns whole levels. A level's rows
+/// are visited in increasing order, eight at a time, by scanning its flags up to row_end[l]
 /// (groups of eight without a flag are skipped), rather than one by one in the order the
 /// scatter first touched them: the four arrays are then read as forward streams, which the
 /// hardware prefetcher follows, and the update is vectorised, instead of a cache miss per row
 /// and array.
 void sparse_adam(RowMatrix<float>& params, RowMatrix<float>& grad, RowMatrix<float>& m,
-                 RowMatrix<float>& v, std::vector<std::vector<std::uint32_t>>& touched,
+                 RowMatrix<float>& v, std::vector<std::uint32_t>& row_end,
                  std::vector<std::uint8_t>& flags, std::int64_t table, const AdamOptions& o,
                  int t) {
   AdamEntry adam;
@@ -93,11 +93,9 @@ void sparse_adam(RowMatrix<float>& params, RowMatrix<float>& grad, RowMatrix<flo
   adam.eps = static_cast<float>(o.epsilon);
   const int F = static_cast<int>(params.cols());
   parallel_for(
-      0, static_cast<std::int64_t>(touched.size()),
+      0, static_cast<std::int64_t>(row_end.size()),
       [&](std::int64_t l) {
-        std::vector<std::uint32_t>& rows = touched[l];
-        if (rows.empty()) return;
-        const std::int64_t end = std::int64_t{*std::max_element(rows.begin(), rows.end())} + 1;
+        const std::int64_t end = row_end[l];
         std::uint8_t* level_flags = flags.data() + l * table;
         for (std::int64_t first = 0; first < end; first += 8) {
           if (first + 8 <= table) {
@@ -121,7 +119,7 @@ void sparse_adam(RowMatrix<float>& params, RowMatrix<float>& grad, RowMatrix<flo
             for (int j = 0; j < F; ++j) adam(params(r, j), grad(r, j), m(r, j), v(r, j));
           }
         }
-        rows.clear();
+        row_end[l] = 0;
       },
       Schedule::Dynamic, 1);
 }
@@ -209,7 +207,7 @@ FieldTrainingLog NeuralField::fit_image(ConstRowMatrixRef<float> pixels, int hei
 
   RowMatrix<float> grad_table = RowMatrix<float>::Zero(params_.rows(), params_.cols());
   RowMatrix<float> adam_m = grad_table, adam_v = grad_table;
-  std::vector<std::vector<std::uint32_t>> touched(n_levels);
+  std::vector<std::uint32_t> row_end(n_levels, 0);
   std::vector<std::uint8_t> flags(static_cast<std::size_t>(grid_.param_rows()), 0);
   RowMatrix<float> x(batch, 2), target(batch, channels), features(batch, grid_.output_dims());
   RowMatrix<float> out, grad_features, residual;
@@ -253,8 +251,8 @@ FieldTrainingLog NeuralField::fit_image(ConstRowMatrixRef<float> pixels, int hei
                                           static_cast<double>(residual.size())));
     residual *= 2.0f / static_cast<float>(residual.size());  // d(mean squared error)/d(out)
     mlp_.backward(residual, grad_features);
-    grid_.accumulate_param_gradient(x, grad_features, grad_table, touched, flags);
-    sparse_adam(params_, grad_table, adam_m, adam_v, touched, flags, table, adam, step + 1);
+    grid_.accumulate_param_gradient(x, grad_features, grad_table, row_end, flags);
+    sparse_adam(params_, grad_table, adam_m, adam_v, row_end, flags, table, adam, step + 1);
     mlp_.adam_step(adam, step + 1);
     elapsed += std::chrono::duration<double>(Clock::now() - start).count();
     log.time.push_back(elapsed);

@@ -24,20 +24,60 @@ PRIMES = np.array([1, 2654435761, 805459861, 3674653429, 2097192037, 1434869437,
 MASK32 = np.uint64(0xFFFFFFFF)
 
 
+def simplex_row_starts(n: int, res: int, extent: int, table_size: int):
+    """Dense layout of a simplex level: ``(starts, first, last)``, or None when it is hashed.
+
+    Row ``r`` (the vertices with equal ``v_1 .. v_{n-1}``, numbered row-major over the box,
+    axis 1 fastest) holds the vertices ``v_0`` in ``[first[r], last[r]]`` (empty when
+    ``last[r] < first[r]``) at table rows ``starts[r] + v_0``. The range bounds ``v_0``
+    over the points ``s`` of the skewed unit cube with ``v_i - 1 <= s_i <= v_i + 1`` (see
+    nearlinear/encoding.hpp), with the same floating-point operations as the C++ code.
+    """
+    if extent ** (n - 1) > table_size:
+        return None
+    g = (1.0 - 1.0 / math.sqrt(n + 1.0)) / n
+    # v[r, i - 1] = v_i of row r, axis 1 fastest.
+    grids = np.meshgrid(*[np.arange(extent, dtype=np.int64)] * (n - 1), indexing="ij")
+    v = np.stack([a.ravel() for a in reversed(grids)], axis=1) if n > 1 else np.zeros(
+        (1, 0), dtype=np.int64)
+    sum_low = (v - 1).sum(axis=1)
+    sum_high = (v + 1).sum(axis=1)
+    low = g * sum_low.astype(np.float64) / (1.0 - g)
+    high = (float(res) + g * sum_high.astype(np.float64)) / (1.0 - g)
+    for j in range(n - 1):
+        low_j = ((v[:, j] - 1).astype(np.float64) - g * (sum_high - 2).astype(np.float64)
+                 - float(res)) / g
+        high_j = ((v[:, j] + 1).astype(np.float64) - g * (sum_low + 2).astype(np.float64)) / g
+        low = np.maximum(low, low_j)
+        high = np.minimum(high, high_j)
+    first = np.maximum(0, np.floor(low).astype(np.int64) - 1)
+    last = np.minimum(extent - 1, np.floor(high).astype(np.int64) + 2)
+    length = np.maximum(0, last - first + 1)
+    offset = np.concatenate([[0], np.cumsum(length)[:-1]])
+    if length.sum() > table_size:
+        return None
+    return offset - first, first, last
+
+
 def _level_geometry(enc: HashEncoding, level: int):
+    """(resolution, vertices per axis of the box, dense layout or None)."""
     res = math.floor(enc.base_resolution * enc.per_level_scale**level)
     n = enc.n_dims
     if enc.lattice == "cube":
         extent = res + 1
-    else:
-        extent = math.floor(res * math.sqrt(n + 1)) + 2
-    return res, extent, extent**n <= enc.table_size
+        return res, extent, ("box" if extent**n <= enc.table_size else None)
+    extent = math.floor(res * math.sqrt(n + 1)) + 2
+    return res, extent, simplex_row_starts(n, res, extent, enc.table_size)
 
 
-def _rows(vertex, extent, dense, table_size):
-    if dense:
+def _rows(vertex, extent, layout, table_size):
+    if isinstance(layout, str):  # the cube's box, row-major with axis 0 fastest
         strides = extent ** np.arange(vertex.shape[-1], dtype=np.int64)
         return vertex @ strides
+    if layout is not None:  # a dense simplex level, row by row
+        starts = layout[0]
+        strides = extent ** np.arange(vertex.shape[-1] - 1, dtype=np.int64)
+        return starts[vertex[..., 1:] @ strides] + vertex[..., 0]
     key = (vertex.astype(np.uint64) * PRIMES[: vertex.shape[-1]]) & MASK32
     key = np.bitwise_xor.reduce(key, axis=-1)
     return (key & np.uint64(table_size - 1)).astype(np.int64)
@@ -45,7 +85,7 @@ def _rows(vertex, extent, dense, table_size):
 
 def _cells(enc: HashEncoding, x: np.ndarray, level: int):
     """Table rows (N, K) and weights (N, K) of every point on one level, vectorised."""
-    res, extent, dense = _level_geometry(enc, level)
+    res, extent, layout = _level_geometry(enc, level)
     n = enc.n_dims
     u = np.clip(x, 0.0, 1.0).astype(np.float32) * np.float32(res)
     if enc.lattice == "cube":
@@ -71,7 +111,7 @@ def _cells(enc: HashEncoding, x: np.ndarray, level: int):
             steps[:, k] = steps[:, k - 1]
             np.put_along_axis(steps[:, k], order[:, k - 1:k], 1, axis=1)
         vertex = base[:, None, :] + steps
-    return _rows(vertex, extent, dense, enc.table_size), weight
+    return _rows(vertex, extent, layout, enc.table_size), weight
 
 
 def numpy_forward(enc: HashEncoding, x: np.ndarray) -> np.ndarray:
