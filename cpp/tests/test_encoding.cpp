@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <vector>
 
 #include "nearlinear/encoding.hpp"
 #include "nearlinear/neural_field.hpp"
@@ -38,6 +39,42 @@ TEST(Encoding, WeightsSumToOneInEveryDimension) {
       RowMatrix<float> out(200, grid.output_dims());
       grid.forward(x, params, out);
       EXPECT_LT((out.array() - 1.0f).abs().maxCoeff(), 2e-6f) << "n = " << n;
+    }
+  }
+}
+
+// Dense simplex levels store only the vertices that points of [0, 1]^n can read, row after row:
+// the rows the points touch start at 0, fill most of the range they span, and that range is
+// well below the skewed cube's bounding box of R^n vertices, R = floor(N sqrt(n + 1)) + 2.
+TEST(Encoding, DenseSimplexLevelsArePacked) {
+  for (int n : {2, 3}) {
+    HashGridConfig c = config(n, Lattice::Simplex, 2, 14);
+    c.base_resolution = 8;
+    c.per_level_scale = 1.5;
+    const HashGrid grid(c);
+    ASSERT_EQ(grid.dense_levels(), std::vector<bool>(2, true)) << "n = " << n;
+    const Index N = 100000;
+    const RowMatrix<float> x = uniform(N, n, 40 + n);
+    const RowMatrix<float> g = RowMatrix<float>::Ones(N, grid.output_dims());
+    RowMatrix<float> grad(grid.param_rows(), 2);
+    grid.backward_params(x, g, grad);
+    for (int l = 0; l < c.n_levels; ++l) {
+      Index used = 0, end = 0;
+      double total = 0;
+      for (Index r = 0; r < grid.table_size(); ++r) {
+        const float v = grad(l * grid.table_size() + r, 0);
+        total += v;
+        if (v != 0.0f) {
+          ++used;
+          end = r + 1;
+        }
+      }
+      EXPECT_NEAR(total, static_cast<double>(N), 1e-3 * N);  // the weights sum to one
+      const double box = std::pow(std::floor(grid.resolutions()[l] * std::sqrt(n + 1.0)) + 2, n);
+      EXPECT_GE(static_cast<double>(used), (n == 2 ? 0.75 : 0.55) * static_cast<double>(end))
+          << "n = " << n << ", level " << l;
+      EXPECT_LE(static_cast<double>(end), (n == 2 ? 0.85 : 0.5) * box)
+          << "n = " << n << ", level " << l;
     }
   }
 }
