@@ -233,25 +233,23 @@ std::shared_ptr<const encoding_detail::LevelTables> make_levels(const HashGridCo
     level.mask = static_cast<std::uint32_t>(table - 1);
     if (c.lattice == Lattice::Cube) {
       level.dense = std::pow(extent, c.n_dims) <= static_cast<double>(table);
-      std::uint32_t stride = 1;
-      for (int i = 0; i < c.n_dims && level.dense; ++i) {
-        level.stride[i] = stride;
-        stride *= static_cast<std::uint32_t>(extent);
+    } else {
+      level.skew = static_cast<float>(simplex_skew(c.n_dims));
+      std::vector<std::uint32_t>& starts = tables->row_starts[l];
+      level.dense = simplex_row_starts(c.n_dims, resolution, static_cast<std::int64_t>(extent),
+                                       table, starts);
+      if (level.dense) {
+        level.row_start = starts.data();
+      } else {
+        starts.clear();
+        starts.shrink_to_fit();
       }
-      continue;
     }
-    level.skew = static_cast<float>(simplex_skew(c.n_dims));
-    std::vector<std::uint32_t>& starts = tables->row_starts[l];
-    level.dense = simplex_row_starts(c.n_dims, resolution, static_cast<std::int64_t>(extent),
-                                     table, starts);
-    if (!level.dense) {
-      starts.clear();
-      starts.shrink_to_fit();
-      continue;
-    }
-    level.row_start = starts.data();
+    // Dense strides, row-major over the vertex box (cube) or over its rows (simplex: axis 0
+    // runs along a row and has none).
+    const int first_axis = c.lattice == Lattice::Cube ? 0 : 1;
     std::uint32_t stride = 1;
-    for (int i = 1; i < c.n_dims; ++i) {
+    for (int i = first_axis; i < c.n_dims && level.dense; ++i) {
       level.stride[i] = stride;
       stride *= static_cast<std::uint32_t>(extent);
     }

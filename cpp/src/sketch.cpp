@@ -148,14 +148,6 @@ RowMatrix<float> sketch_dense_single(const SketchSpec& spec, const ConstColMatri
                                                        A.cols(), A.data(), A.outerStride()));
 }
 
-Index srht_single_rounding_depth(Index n, Index m) {
-  const Index B = srht_block_size(srht_padded_size(n), std::max<Index>(m, 1));
-  Index log_b = 0;
-  while ((Index(1) << log_b) < B) ++log_b;
-  // The load, log2 B butterflies, one accumulation per block of B rows, the final scaling.
-  return 1 + log_b + (n + B - 1) / B + 1;
-}
-
 template <typename T>
 RowMatrix<T> sketch_sparse(const SketchSpec& spec, const SparseView<T>& A) {
   check_sparse_structure(A);

@@ -29,14 +29,22 @@ Index srht_block_size(Index N, Index m) {
   return std::min(B, N);
 }
 
+namespace {
+/// log2 of the block size B (a power of two).
+int block_log2(Index B) {
+  int log_b = 0;
+  while ((Index(1) << log_b) < B) ++log_b;
+  return log_b;
+}
+}  // namespace
+
 template <typename T, typename C>
 RowMatrix<C> apply_srht(const SketchSpec& spec, const DataView<T>& A) {
   const Index n = A.rows, d = A.cols, m = spec.m;
   const Index N = srht_padded_size(n);
   const std::vector<Index> rows = srht_rows(spec);
   const Index B = srht_block_size(N, m);
-  int log_b = 0;
-  while ((Index(1) << log_b) < B) ++log_b;
+  const int log_b = block_log2(B);
   // Columns in chunks of W values, so that a block's chunk (B x W) is transformed in L2. Each
   // task reads its blocks of A whole, in storage order, into a chunk-major tile: reading a
   // column chunk of a row-major A strided is several times slower than a sequential pass.
@@ -96,3 +104,13 @@ template RowMatrix<double> apply_srht<double, double>(const SketchSpec&, const D
 template RowMatrix<float> apply_srht<double, float>(const SketchSpec&, const DataView<double>&);
 
 }  // namespace nearlinear::sketch_detail
+
+namespace nearlinear {
+
+Index srht_single_rounding_depth(Index n, Index m) {
+  const Index B = sketch_detail::srht_block_size(srht_padded_size(n), std::max<Index>(m, 1));
+  // The load, log2 B butterflies, one accumulation per block of B rows, the final scaling.
+  return 1 + sketch_detail::block_log2(B) + (n + B - 1) / B + 1;
+}
+
+}  // namespace nearlinear
