@@ -427,7 +427,7 @@ struct NarrowPassWidth<Op, std::void_t<decltype(std::declval<const Op&>().narrow
 /// start with the smaller residual is the one closer to x* in that norm, exactly. The warm
 /// start is the better one when b is well explained by A; when most of b is noise it is not:
 /// its error, about sqrt(d / (m - d)) ||r*|| (sketch-and-solve), exceeds ||A x*||, the error of
-/// zero (a Gaussian 100000 x 1000 with random b: 0.45 ||b|| against 0.1 ||b||, two
+/// zero (a Gaussian 100000 x 1000 with random b: 0.45 ||b|| against 0.1 ||b||, one to two
 /// iterations). One pass with B and X side by side evaluates both: the residual pass at zero
 /// is A^T b and ||b||^2. Columns that start from zero have X set to zero.
 template <typename Op>
