@@ -190,6 +190,34 @@ def test_multiple_right_hand_sides(method, sparse):
             assert rel(res.x[:, j], x) < 1e-10
 
 
+@pytest.mark.parametrize("signal", [0.0, 0.1, 10.0])
+@pytest.mark.parametrize("reg", [0.0, 1.0])
+def test_precondition_starts_from_the_better_of_warm_and_zero(signal, reg):
+    """With a C-ordered A and one right-hand side, CG starts from the sketch-and-solve
+    solution or from zero, whichever has the smaller residual (one pass evaluates both); an
+    F-ordered A always starts warm. Both reach the solution; when b is mostly noise, zero is
+    the closer start (the warm start's error, sqrt(d / (m - d)) ||r*||, exceeds ||A x*||) and
+    saves iterations, and otherwise the choice costs none."""
+    rng = fresh_rng()
+    n, d = 4000, 50
+    A = rng.standard_normal((n, d))
+    b = signal * (A @ rng.standard_normal(d)) + rng.standard_normal(n)
+    x = np.linalg.solve(A.T @ A + reg * np.eye(d), A.T @ b)
+    kw = dict(method="precondition", seed=1, sketch_size=4 * d, reg=reg)
+    c = nl.lstsq(A, b, **kw)
+    f = nl.lstsq(np.asfortranarray(A), b, **kw)
+    assert c.converged and f.converged
+    assert rel(c.x, x) < 1e-10 and rel(f.x, x) < 1e-10
+    assert np.isclose(c.residual_norm, np.linalg.norm(A @ c.x - b), rtol=1e-12)
+    # Iterations at a loose tol, where CG stops on its recurrences (no confirming restarts).
+    c_loose = nl.lstsq(A, b, tol=1e-6, **kw).n_iter
+    f_loose = nl.lstsq(np.asfortranarray(A), b, tol=1e-6, **kw).n_iter
+    if signal == 0.0:
+        assert c_loose < f_loose
+    else:
+        assert c_loose <= f_loose + 1
+
+
 @pytest.mark.parametrize("method", ["precondition", "direct"])
 @pytest.mark.parametrize("reg", [1e-3, 1.0, 100.0])
 def test_ridge_against_normal_equations(method, reg):

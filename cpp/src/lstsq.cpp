@@ -409,6 +409,47 @@ std::vector<char> single_sketch_solve(const Op& op, RowMatrix<double> SA,
   return kept;
 }
 
+/// The widest B whose pass costs an operator about as much as a pass with one column, where
+/// it says (DenseOperator), else 1.
+template <typename Op, typename = void>
+struct NarrowPassWidth {
+  static Index get(const Op&) { return 1; }
+};
+template <typename Op>
+struct NarrowPassWidth<Op, std::void_t<decltype(std::declval<const Op&>().narrow_pass_width())>> {
+  static Index get(const Op& op) { return op.narrow_pass_width(); }
+};
+
+/// The first pass of the precondition method from the better of two starts, column by
+/// column: the sketch-and-solve solution X and zero. CG on the normal equations reduces the
+/// error in the norm ||A e|| (plus reg ||e||^2 with ridge), and ||A (x - x*)||^2 =
+/// ||A x - b||^2 - ||A x* - b||^2 (with ridge, the same for the augmented system), so the
+/// start with the smaller residual is the one closer to x* in that norm, exactly. The warm
+/// start is the better one when b is well explained by A; when most of b is noise it is not:
+/// its error, about sqrt(d / (m - d)) ||r*|| (sketch-and-solve), exceeds ||A x*||, the error of
+/// zero (a Gaussian 100000 x 1000 with random b: 0.45 ||b|| against 0.1 ||b||, one to two
+/// iterations). One pass with B and X side by side evaluates both: the residual pass at zero
+/// is A^T b and ||b||^2. Columns that start from zero have X set to zero.
+template <typename Op>
+FirstPass better_start(const Op& op, const ConstRowMatrixRef<double>& B, double reg,
+                       RowMatrix<double>& X) {
+  const Index d = X.rows(), k = X.cols();
+  RowMatrix<double> X2 = RowMatrix<double>::Zero(d, 2 * k), B2(B.rows(), 2 * k);
+  X2.leftCols(k) = X;
+  B2 << B, B;
+  RowMatrix<double> G2;
+  Vector<double> rsq2;
+  op.residual(X2, B2, G2, rsq2);
+  FirstPass first{G2.leftCols(k), rsq2.head(k)};
+  for (Index j = 0; j < k; ++j) {
+    if (rsq2[j] + reg * X.col(j).squaredNorm() <= rsq2[k + j]) continue;
+    X.col(j).setZero();
+    first.G.col(j) = G2.col(k + j);
+    first.rsq[j] = rsq2[k + j];
+  }
+  return first;
+}
+
 /// Sketch-and-precondition or sketch-and-solve. SketchA(spec) returns S A (#m by #d);
 /// SketchSingle(spec) returns the SRHT of a dense double A in single precision
 /// (sketch_dense_single, widened), or is nullptr where there is none.
@@ -459,7 +500,13 @@ LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, SketchSingle&& sket
       }
     res.residual_norm = rsq.cwiseSqrt();
   } else {
-    iterate(op, B, F, o, X, res);
+    if (2 * B.cols() <= NarrowPassWidth<Op>::get(op)) {
+      FirstPass first = better_start(op, B, o.reg, X);
+      ++res.n_passes;
+      iterate(op, B, F, o, X, res, &first);
+    } else {
+      iterate(op, B, F, o, X, res);
+    }
   }
   res.x = std::move(X);
   return res;

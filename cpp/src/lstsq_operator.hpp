@@ -92,6 +92,9 @@ class DenseOperator {
     for (const auto& s : sq) q += s;
   }
 
+  /// The widest W whose pass streams A about as fast as one column (the row kernel).
+  Index narrow_pass_width() const { return kRowMajor ? 2 : 1; }
+
   /// A bound on the number of terms of any sum a pass with k right-hand sides accumulates.
   Index accumulation_terms(Index k) const {
     const RowBlocks blocks(A_.rows(), A_.cols(), k);
@@ -121,6 +124,8 @@ class DenseOperator {
     const Index sub_rows = std::max<Index>(8, 32768 / std::max<Index>(1, d));
     std::vector<RowMatrix<double>> parts(blocks.count);
     std::vector<Vector<double>> sq(blocks.count), csq(col_sq ? blocks.count : 0);
+    ColMatrix<double> W_columns;  // W with contiguous columns, for few_rhs_rows
+    if (kRowMajor && k <= 2 && !col_sq) W_columns = W;
     parallel_for(0, blocks.count, [&](std::int64_t b) {
       RowMatrix<double> acc = RowMatrix<double>::Zero(d, k);
       Vector<double> s = Vector<double>::Zero(k);
@@ -128,9 +133,14 @@ class DenseOperator {
       const Index begin = b * blocks.rows_per_block;
       const Index end = std::min(n, begin + blocks.rows_per_block);
       if constexpr (kRowMajor) {
-        if (k == 1 && !col_sq) {  // one right-hand side: rows read once, reused from L1
-          single_rhs_rows(begin, end, W, B, acc, s[0]);
-          parts[b] = std::move(acc);
+        if (k <= 2 && !col_sq) {  // one or two right-hand sides: rows read once, reused from L1
+          ColMatrix<double> columns = ColMatrix<double>::Zero(d, k);
+          if (k == 1) {
+            few_rhs_rows<1>(begin, end, W_columns, B, columns, s);
+          } else {
+            few_rhs_rows<2>(begin, end, W_columns, B, columns, s);
+          }
+          parts[b] = columns;
           sq[b] = std::move(s);
           return;
         }
@@ -167,47 +177,80 @@ class DenseOperator {
 
   static constexpr bool kRowMajor = std::is_same_v<MatrixRef, ConstRowMatrixRef<T>>;
 
-  /// Rows [begin, end) of the pass for k = 1: y_i = a_i w (or b_i - a_i w), acc += y_i a_i^T.
-  /// A general matrix product would pack the block for a one-column W. Four rows at a time:
-  /// four dot products on rows fresh from memory, then one update of acc with all four
-  /// (acc is loaded and stored once per four rows instead of once per row).
-  void single_rhs_rows(Index begin, Index end, const RowMatrix<double>& W,
-                       const ConstRowMatrixRef<double>* B, RowMatrix<double>& acc,
-                       double& sq) const {
+  /// Rows [begin, end) of the pass for K = 1 or 2 right-hand sides: y_i = a_i W (or B_i - a_i
+  /// W), acc += a_i^T y_i (acc: #d by K, its columns contiguous, as are those of W). A
+  /// general matrix product would pack the block for a W this narrow. Four rows at a time:
+  /// their dot products on rows fresh from memory, then one sweep over the four rows (now in
+  /// L1 or L2) that updates every column of acc (loaded and stored once per four rows). A
+  /// zero column of W (the residual at x = 0) needs no dot product: y = B.
+  template <int K>
+  void few_rhs_rows(Index begin, Index end, const ColMatrix<double>& W,
+                    const ConstRowMatrixRef<double>* B, ColMatrix<double>& acc,
+                    Vector<double>& sq) const {
     const Index d = A_.cols();
-    const Eigen::Map<const Vector<double>> w(W.data(), d);
-    Eigen::Map<Vector<double>> a(acc.data(), d);
-    auto value = [&](Index i, const auto& row) {
-      const double y = row.dot(w);
-      return B ? (*B)(i, 0) - y : y;
+    bool zero[K];
+    for (int c = 0; c < K; ++c) zero[c] = B && W.col(c).isZero(0.0);
+    auto value = [&](Index i, int c, const auto& row) {
+      const double y = zero[c] ? 0.0 : row.dot(W.col(c));
+      return B ? (*B)(i, c) - y : y;
     };
-    double ss = 0.0;
+    double ss[K] = {};
     if constexpr (std::is_same_v<T, double>) {
       Index i = begin;
       for (; i + 4 <= end; i += 4) {
         const auto r0 = A_.row(i).transpose(), r1 = A_.row(i + 1).transpose();
         const auto r2 = A_.row(i + 2).transpose(), r3 = A_.row(i + 3).transpose();
-        const double y0 = value(i, r0), y1 = value(i + 1, r1);
-        const double y2 = value(i + 2, r2), y3 = value(i + 3, r3);
-        ss += (y0 * y0 + y1 * y1) + (y2 * y2 + y3 * y3);
-        a.noalias() += y0 * r0 + y1 * r1 + y2 * r2 + y3 * r3;
+        double y[K][4];
+        for (int c = 0; c < K; ++c) {
+          y[c][0] = value(i, c, r0);
+          y[c][1] = value(i + 1, c, r1);
+          y[c][2] = value(i + 2, c, r2);
+          y[c][3] = value(i + 3, c, r3);
+          ss[c] += (y[c][0] * y[c][0] + y[c][1] * y[c][1]) + (y[c][2] * y[c][2] + y[c][3] * y[c][3]);
+        }
+        update_four<K>(r0.data(), r1.data(), r2.data(), r3.data(), y, d, acc);
       }
       for (; i < end; ++i) {
         const auto row = A_.row(i).transpose();
-        const double yi = value(i, row);
-        ss += yi * yi;
-        a.noalias() += yi * row;
+        for (int c = 0; c < K; ++c) {
+          const double yi = value(i, c, row);
+          ss[c] += yi * yi;
+          acc.col(c).noalias() += yi * row;
+        }
       }
     } else {
       Vector<double> row(d);
       for (Index i = begin; i < end; ++i) {
         row = A_.row(i).transpose().template cast<double>();
-        const double yi = value(i, row);
-        ss += yi * yi;
-        a.noalias() += yi * row;
+        for (int c = 0; c < K; ++c) {
+          const double yi = value(i, c, row);
+          ss[c] += yi * yi;
+          acc.col(c).noalias() += yi * row;
+        }
       }
     }
-    sq = ss;
+    for (int c = 0; c < K; ++c) sq[c] = ss[c];
+  }
+
+  /// acc.col(c) += y[c][0] r0 + y[c][1] r1 + y[c][2] r2 + y[c][3] r3 for every c, reading the
+  /// four rows (of length d) once, eight values at a time.
+  template <int K>
+  static void update_four(const double* r0, const double* r1, const double* r2,
+                          const double* r3, const double (&y)[K][4], Index d,
+                          ColMatrix<double>& acc) {
+    using Lane = Eigen::Array<double, 8, 1>;
+    using Row = Eigen::Map<const Lane>;
+    Index j = 0;
+    for (; j + 8 <= d; j += 8) {
+      const Lane a0 = Row(r0 + j), a1 = Row(r1 + j), a2 = Row(r2 + j), a3 = Row(r3 + j);
+      for (int c = 0; c < K; ++c) {
+        Eigen::Map<Lane> out(acc.col(c).data() + j);
+        out += y[c][0] * a0 + y[c][1] * a1 + y[c][2] * a2 + y[c][3] * a3;
+      }
+    }
+    for (; j < d; ++j)
+      for (int c = 0; c < K; ++c)
+        acc(j, c) += y[c][0] * r0[j] + y[c][1] * r1[j] + y[c][2] * r2[j] + y[c][3] * r3[j];
   }
 
   const MatrixRef& A_;

@@ -101,6 +101,27 @@ TEST(Lstsq, LooseTolStopsOnTheRecurrencesWithinItsBound) {
   }
 }
 
+TEST(Lstsq, RowMajorStartsFromZeroWhenTheRightHandSideIsNoise) {
+  // b independent of A: zero (error ||A x*|| ~ sqrt(d / n) ||b||) is a closer start than
+  // sketch-and-solve (error ~ sqrt(d / (m - d)) ||b||). The row-major path evaluates both in
+  // its first pass and starts from zero; the column-major path always starts warm.
+  const auto A = gaussian(4000, 50, 11);
+  const auto B = gaussian(4000, 1, 12);
+  const nl::ColMatrix<double> Acol = A;
+  const auto X = reference(A, B);
+  auto o = options(nl::LstsqMethod::Precondition);
+  o.sketch_size = 200;
+  const auto r_row = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B, o);
+  EXPECT_TRUE(r_row.converged);
+  EXPECT_LT(rel(r_row.x, X), 1e-10);
+  EXPECT_NEAR(r_row.residual_norm[0], (A * r_row.x - B).norm(), 1e-12 * r_row.residual_norm[0]);
+  o.tol = 1e-6;
+  const auto loose_row = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B, o);
+  const auto loose_col = nl::lstsq_dense<double>(nl::ConstColMatrixRef<double>(Acol), B, o);
+  EXPECT_LT(loose_row.n_iter, loose_col.n_iter);
+  EXPECT_EQ(loose_row.n_passes, loose_row.n_iter + 2);  // sketch, the paired first pass, CG
+}
+
 TEST(Lstsq, ColumnMajorAndFloatAgree) {
   const auto A = gaussian(1200, 30, 3);
   const auto B = gaussian(1200, 1, 4);

@@ -110,7 +110,9 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
         ``"precondition"``: sketch ``A``, factor ``S A = Q R`` and run conjugate gradients
         on the normal equations of the preconditioned problem ``min ||A R^-1 y - b||``
         (well conditioned, so CG is as stable there as LSQR), warm-started from the
-        sketch-and-solve solution, one pass over ``A`` per iteration, until ``tol``, then
+        sketch-and-solve solution (C-ordered ``A``, one right-hand side: from it or from zero,
+        whichever has the smaller residual, both evaluated by the first pass), one pass over
+        ``A`` per iteration, until ``tol``, then
         confirmed on the true residual (refined if needed; at a ``tol`` 1000x above the
         rounding drift of the CG recurrences, ``reg = 0`` and full rank, the recurrences'
         own test stands and that pass is saved). ``"sketch"``:
