@@ -409,17 +409,6 @@ std::vector<char> single_sketch_solve(const Op& op, RowMatrix<double> SA,
   return kept;
 }
 
-/// The widest B whose pass costs an operator about as much as a pass with one column, where
-/// it says (DenseOperator), else 1.
-template <typename Op, typename = void>
-struct NarrowPassWidth {
-  static Index get(const Op&) { return 1; }
-};
-template <typename Op>
-struct NarrowPassWidth<Op, std::void_t<decltype(std::declval<const Op&>().narrow_pass_width())>> {
-  static Index get(const Op& op) { return op.narrow_pass_width(); }
-};
-
 /// The first pass of the precondition method from the better of two starts, column by
 /// column: the sketch-and-solve solution X and zero. CG on the normal equations reduces the
 /// error in the norm ||A e|| (plus reg ||e||^2 with ridge), and ||A (x - x*)||^2 =
@@ -500,7 +489,7 @@ LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, SketchSingle&& sket
       }
     res.residual_norm = rsq.cwiseSqrt();
   } else {
-    if (2 * B.cols() <= NarrowPassWidth<Op>::get(op)) {
+    if (2 * B.cols() <= op.narrow_pass_width()) {
       FirstPass first = better_start(op, B, o.reg, X);
       ++res.n_passes;
       iterate(op, B, F, o, X, res, &first);
@@ -557,17 +546,6 @@ class OnesShrunkJacobi {
   double g_ = 0.0;
 };
 
-/// ||A 1||^2 from the operator's first pass where it provides it (CsrOperator), else 0
-/// (no shrinking).
-template <typename Op, typename = void>
-struct OnesNorm {
-  static double get(const Op&) { return 0.0; }
-};
-template <typename Op>
-struct OnesNorm<Op, std::void_t<decltype(std::declval<const Op&>().ones_norm_squared())>> {
-  static double get(const Op& op) { return op.ones_norm_squared(); }
-};
-
 /// Conjugate gradients on the normal equations with the column-norm preconditioner (with
 /// the all-ones direction shrunk, see OnesShrunkJacobi), from x = 0 (CGLS with Jacobi
 /// scaling). No sketch and no factorisation: the first pass gives A^T b, the column norms
@@ -587,7 +565,7 @@ LstsqResult diagonal_solve(const Op& op, const ConstRowMatrixRef<double>& B,
   // the exact scan before the error).
   if (!col_sq.allFinite()) NL_CHECK(op.all_finite(), "`A` must not contain NaN or inf");
   const OnesShrunkJacobi F(col_sq.array() + o.reg, std::sqrt(col_sq.maxCoeff() + o.reg),
-                           OnesNorm<Op>::get(op), o.reg);
+                           op.ones_norm_squared(), o.reg);
   DriftBound drift;
   drift.gamma = 1.01 * kEps * static_cast<double>(op.accumulation_terms(B.cols()) + 2);
   for (Index j = 0; j < d; ++j)

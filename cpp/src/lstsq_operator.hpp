@@ -94,6 +94,8 @@ class DenseOperator {
 
   /// The widest W whose pass streams A about as fast as one column (the row kernel).
   Index narrow_pass_width() const { return kRowMajor ? 2 : 1; }
+  /// ||A 1||^2 is not measured by the dense passes: 0 (no all-ones shrinking).
+  double ones_norm_squared() const { return 0.0; }
 
   /// A bound on the number of terms of any sum a pass with k right-hand sides accumulates.
   Index accumulation_terms(Index k) const {
@@ -351,6 +353,9 @@ class CsrOperator {
   /// ||A 1||^2 (the squared norm of the row sums), computed by the last residual pass that
   /// returned column norms; 0 before any.
   double ones_norm_squared() const { return ones_norm_sq_; }
+  /// The widest W whose pass costs about as much as one column: 1 (each column adds its
+  /// products per entry).
+  Index narrow_pass_width() const { return 1; }
 
  private:
   using U = std::make_unsigned_t<I>;
