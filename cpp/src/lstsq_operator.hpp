@@ -129,9 +129,7 @@ class DenseOperator {
     ColMatrix<double> W_columns;  // W with contiguous columns, for few_rhs_rows
     if (kRowMajor && k <= 2 && !col_sq) W_columns = W;
     parallel_for(0, blocks.count, [&](std::int64_t b) {
-      RowMatrix<double> acc = RowMatrix<double>::Zero(d, k);
       Vector<double> s = Vector<double>::Zero(k);
-      Vector<double> c = Vector<double>::Zero(col_sq ? d : 0);
       const Index begin = b * blocks.rows_per_block;
       const Index end = std::min(n, begin + blocks.rows_per_block);
       if constexpr (kRowMajor) {
@@ -147,6 +145,8 @@ class DenseOperator {
           return;
         }
       }
+      RowMatrix<double> acc = RowMatrix<double>::Zero(d, k);
+      Vector<double> c = Vector<double>::Zero(col_sq ? d : 0);
       RowMatrix<double> Y, widened;
       for (Index r0 = begin; r0 < end; r0 += sub_rows) {
         const Index len = std::min(sub_rows, end - r0);
