@@ -126,26 +126,34 @@ DataView<T> dense_view(typename DataView<T>::Layout layout, Index rows, Index co
   return view;
 }
 
+/// A dense matrix's view, in its storage order.
+template <typename T>
+DataView<T> view_of(const ConstRowMatrixRef<T>& A) {
+  return dense_view<T>(DataView<T>::Layout::RowMajor, A.rows(), A.cols(), A.data(),
+                       A.outerStride());
+}
+template <typename T>
+DataView<T> view_of(const ConstColMatrixRef<T>& A) {
+  return dense_view<T>(DataView<T>::Layout::ColMajor, A.rows(), A.cols(), A.data(),
+                       A.outerStride());
+}
+
 template <typename T>
 RowMatrix<T> sketch_dense(const SketchSpec& spec, const ConstRowMatrixRef<T>& A) {
-  return apply(spec, dense_view<T>(DataView<T>::Layout::RowMajor, A.rows(), A.cols(), A.data(),
-                                   A.outerStride()));
+  return apply(spec, view_of(A));
 }
 
 template <typename T>
 RowMatrix<T> sketch_dense(const SketchSpec& spec, const ConstColMatrixRef<T>& A) {
-  return apply(spec, dense_view<T>(DataView<T>::Layout::ColMajor, A.rows(), A.cols(), A.data(),
-                                   A.outerStride()));
+  return apply(spec, view_of(A));
 }
 
 RowMatrix<float> sketch_dense_single(const SketchSpec& spec, const ConstRowMatrixRef<double>& A) {
-  return apply<double, float>(spec, dense_view<double>(DataView<double>::Layout::RowMajor, A.rows(),
-                                                       A.cols(), A.data(), A.outerStride()));
+  return apply<double, float>(spec, view_of(A));
 }
 
 RowMatrix<float> sketch_dense_single(const SketchSpec& spec, const ConstColMatrixRef<double>& A) {
-  return apply<double, float>(spec, dense_view<double>(DataView<double>::Layout::ColMajor, A.rows(),
-                                                       A.cols(), A.data(), A.outerStride()));
+  return apply<double, float>(spec, view_of(A));
 }
 
 template <typename T>
