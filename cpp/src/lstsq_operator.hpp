@@ -16,6 +16,7 @@
 
 #include "nearlinear/common.hpp"
 #include "nearlinear/parallel.hpp"
+#include "lstsq_csr_rows.hpp"
 
 namespace nearlinear::lstsq_detail {
 
@@ -282,7 +283,10 @@ template <typename T, typename I>
 class CsrOperator {
  public:
   CsrOperator(const CsrArrays<T, I>& A, bool validated)
-      : A_(A), nnz_(static_cast<Index>(A.indptr[A.rows])), validated_(validated) {
+      : A_(A),
+        nnz_(static_cast<Index>(A.indptr[A.rows])),
+        short_rows_(nnz_ <= kShortRows * A.rows),
+        validated_(validated) {
     NL_CHECK(A.indptr[0] == 0, "sparse `A`: indptr[0] must be 0; got " << A.indptr[0]);
     NL_CHECK(nnz_ >= 0, "sparse `A`: indptr[-1] must be >= 0; got " << nnz_);
   }
@@ -378,13 +382,20 @@ class CsrOperator {
   /// sum of the squared row sums). With kCheck, malformed rows and entries are skipped and
   /// the result is false if there were any.
   template <bool kCheck, bool kResidual, bool kColumns>
-  bool pass_single(Index begin, Index end, const double* w, const double* b, double* acc,
-                   double* col, double& sq, double& ones) const {
+  bool pass_single(Index begin, Index end, const double* w, bool w_zero, const double* b,
+                   double* acc, double* col, double& sq, double& ones) const {
     const I* const indices = A_.indices;
     const T* const data = A_.data;
     bool valid = true;
     double ss = 0.0, os = 0.0;
-    for (Index i = begin; i < end; ++i) {
+    Index i = begin;
+    if constexpr (kCsrRowsByFour) {
+      if (short_rows_)
+        i = csr_rows_by_four<kCheck, kResidual, kColumns>(begin, end, A_.indptr, indices, data,
+                                                          nnz_, A_.cols, w_zero ? nullptr : w,
+                                                          b, acc, col, ss, os, valid);
+    }
+    for (; i < end; ++i) {
       const I p0 = A_.indptr[i], p1 = A_.indptr[i + 1];
       if (kCheck && !row_in_range(p0, p1)) {
         valid = false;
@@ -425,6 +436,7 @@ class CsrOperator {
     const bool check = !validated_;
     Vector<double> b_column;
     if (k == 1 && B && B->outerStride() != 1) b_column = B->col(0);  // else read in place
+    const bool w_zero = k == 1 && W.isZero(0.0);  // the residual at x = 0: no products
     parallel_for(0, blocks.count, [&](std::int64_t b) {
       const Index begin = b * blocks.rows_per_block;
       const Index end = std::min(n, begin + blocks.rows_per_block);
@@ -438,9 +450,12 @@ class CsrOperator {
           constexpr bool kCheck = decltype(checking)::value;
           double* a = acc.data();
           double& o = ones[b];
-          if (!B) return pass_single<kCheck, false, false>(begin, end, wp, nullptr, a, nullptr, s[0], o);
-          if (!col_sq) return pass_single<kCheck, true, false>(begin, end, wp, bp, a, nullptr, s[0], o);
-          return pass_single<kCheck, true, true>(begin, end, wp, bp, a, c.data(), s[0], o);
+          if (!B)
+            return pass_single<kCheck, false, false>(begin, end, wp, w_zero, nullptr, a, nullptr,
+                                                     s[0], o);
+          if (!col_sq)
+            return pass_single<kCheck, true, false>(begin, end, wp, w_zero, bp, a, nullptr, s[0], o);
+          return pass_single<kCheck, true, true>(begin, end, wp, w_zero, bp, a, c.data(), s[0], o);
         };
         valid[b] = check ? run(std::true_type{}) : run(std::false_type{});
         parts[b] = std::move(acc);
@@ -500,8 +515,13 @@ class CsrOperator {
     }
   }
 
+  /// Rows this short on average (entries per row) take the four-row kernel of
+  /// lstsq_csr_rows.hpp; longer rows amortise a loop exit, and the plain loop is faster.
+  static constexpr Index kShortRows = 24;
+
   CsrArrays<T, I> A_;
   Index nnz_;
+  bool short_rows_;
   mutable bool validated_;
   mutable double ones_norm_sq_ = 0.0;
 };
