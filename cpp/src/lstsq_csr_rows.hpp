@@ -11,8 +11,10 @@
 // acc[j] += a_ij y_i runs over the same run with y_i picked per lane.
 //
 // The run is read in whole vectors, so up to three entries past its end: entries of later
-// rows, which are valid (A's structure has been checked) and contribute nothing (masked).
-// Rows whose vectors would reach past nnz are left to the caller's scalar loop.
+// rows, which contribute nothing (masked); their indices are gathered or written (as an
+// exact zero) only once the structure has been checked. Rows whose vectors would reach past
+// nnz are left to the caller's scalar loop. At x = 0 (the first pass of the diagonal
+// method) y_i = b_i is known before its row is read, and one sweep does both.
 #pragma once
 
 #include <algorithm>
@@ -35,11 +37,10 @@ namespace csr_rows {
 
 inline __m256d load4(const double* p) { return _mm256_loadu_pd(p); }
 inline __m256d load4(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
-inline __m256d gather4(const double* w, const std::int32_t* idx) {
-  return _mm256_i32gather_pd(w, _mm_loadu_si128(reinterpret_cast<const __m128i*>(idx)), 8);
-}
-inline __m256d gather4(const double* w, const std::int64_t* idx) {
-  return _mm256_i64gather_pd(w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)), 8);
+/// w at four indices: four scalar loads, which measure faster than the gather instruction.
+template <typename I>
+inline __m256d gather4(const double* w, const I* idx) {
+  return _mm256_setr_pd(w[idx[0]], w[idx[1]], w[idx[2]], w[idx[3]]);
 }
 /// The lanes of four column indices outside [0, d), as a 64-bit lane mask.
 inline __m256i out_of_range(const std::int32_t* idx, std::int64_t d) {
@@ -77,121 +78,173 @@ inline double sum4(__m256d v) {
   return (t[0] + t[1]) + (t[2] + t[3]);
 }
 
+/// Four consecutive rows, entries [s0, s4): which row each lane of a vector of positions
+/// belongs to.
+struct FourRows {
+  __m256i e1, e2, e3, e4;
+  /// Lane masks of positions p..p+3: in row 0 (< s1), in rows 0-1 (< s2), 0-2, 0-3 (< s4,
+  /// inside the run).
+  void masks(std::int64_t p, __m256i& g1, __m256i& g2, __m256i& g3, __m256i& g4) const {
+    const __m256i pos = _mm256_add_epi64(_mm256_set1_epi64x(p), _mm256_setr_epi64x(0, 1, 2, 3));
+    g1 = _mm256_cmpgt_epi64(e1, pos);
+    g2 = _mm256_cmpgt_epi64(e2, pos);
+    g3 = _mm256_cmpgt_epi64(e3, pos);
+    g4 = _mm256_cmpgt_epi64(e4, pos);
+  }
+};
+
+/// v where lo is false and hi true (the lanes of one row).
+inline __m256d pick(__m256d v, __m256i lo, __m256i hi) {
+  return _mm256_and_pd(v, _mm256_castsi256_pd(_mm256_andnot_si256(lo, hi)));
+}
+
+/// acc[j_l] += v_l y_{row(l)} (and col[j_l] += v_l^2) for the lanes inside the run, y_r: the
+/// row values broadcast. Lanes past the run add an exact 0 to a valid column; with kCheck
+/// their indices are unchecked, so they are not written at all.
+template <bool kCheck, bool kColumns, typename I>
+inline void scatter4(std::int64_t p, std::int64_t s4, __m256d v, __m256i g1, __m256i g2,
+                     __m256i g3, __m256i g4, __m256d y_0, __m256d y_1, __m256d y_2,
+                     __m256d y_3, const I* indices, double* acc, double* col) {
+  __m256d y = _mm256_blendv_pd(y_3, y_2, _mm256_castsi256_pd(g3));
+  y = _mm256_blendv_pd(y, y_1, _mm256_castsi256_pd(g2));
+  y = _mm256_blendv_pd(y, y_0, _mm256_castsi256_pd(g1));
+  const __m256d inside = _mm256_castsi256_pd(g4);
+  alignas(32) double part[4], square[4];
+  _mm256_store_pd(part, _mm256_and_pd(_mm256_mul_pd(v, y), inside));
+  if constexpr (kColumns) _mm256_store_pd(square, _mm256_and_pd(_mm256_mul_pd(v, v), inside));
+  const int lanes = kCheck ? static_cast<int>(std::min<std::int64_t>(4, s4 - p)) : 4;
+  if (!kCheck || lanes == 4) {
+    for (int l = 0; l < 4; ++l) acc[indices[p + l]] += part[l];
+    if constexpr (kColumns)
+      for (int l = 0; l < 4; ++l) col[indices[p + l]] += square[l];
+  } else {
+    for (int l = 0; l < lanes; ++l) acc[indices[p + l]] += part[l];
+    if constexpr (kColumns)
+      for (int l = 0; l < lanes; ++l) col[indices[p + l]] += square[l];
+  }
+}
+
+/// Whether four rows' bounds are non-decreasing from 0 (the caller has s4 + 3 <= nnz).
+inline bool ordered(std::int64_t s0, std::int64_t s1, std::int64_t s2, std::int64_t s3,
+                    std::int64_t s4) {
+  return 0 <= s0 && s0 <= s1 && s1 <= s2 && s2 <= s3 && s3 <= s4;
+}
+
 }  // namespace csr_rows
 
 /// Rows [begin, end) of one fused pass with one right-hand side, four at a time:
-/// y_i = a_i . w (kResidual: b_i - a_i . w; with w == nullptr, w = 0 and no products are
-/// formed), sq += y_i^2, acc += y_i a_i^T, and with kColumns col_j += a_ij^2 and
-/// ones += (sum_j a_ij)^2. A has d columns and nnz entries. With kCheck the structure is
-/// checked as it is read, like the caller's loop does: four rows whose bounds are not
-/// non-decreasing from 0 to nnz, or one of whose entries has a column outside [0, d), are
-/// skipped and valid is set to false (no memory outside the arrays is read). Returns the
-/// first row it did not process (the caller finishes from there): it stops at end, or where
-/// four more rows would read past nnz.
-template <bool kCheck, bool kResidual, bool kColumns, typename T, typename I>
+/// y_i = a_i . w (kResidual: b_i - a_i . w), sq += y_i^2 and acc += y_i a_i^T. A has d
+/// columns and nnz entries. With kCheck the structure is checked as it is read, like the
+/// caller's loop does: four rows whose bounds are not non-decreasing from 0, or one of whose
+/// entries has a column outside [0, d), are skipped and valid is set to false (no memory
+/// outside the arrays is read). Returns the first row it did not process (the caller
+/// finishes from there): it stops at end, or where four more rows would read past nnz.
+template <bool kCheck, bool kResidual, typename T, typename I>
 Index csr_rows_by_four(Index begin, Index end, const I* indptr, const I* indices, const T* data,
                        Index nnz, Index d, const double* w, const double* b, double* acc,
-                       double* col, double& sq, double& ones, bool& valid) {
+                       double& sq, bool& valid) {
   using namespace csr_rows;
-  static_assert(kResidual || !kColumns, "column norms come with the residual pass");
-  const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
   const __m256d zero = _mm256_setzero_pd();
-  __m256d ss = zero, os = zero;
-  alignas(32) double part[4], square[4];
+  __m256d ss = zero;
   Index i = begin;
   for (; i + 4 <= end && static_cast<Index>(indptr[i + 4]) + 3 <= nnz; i += 4) {
-    const std::int64_t s0 = indptr[i], s1 = indptr[i + 1], s2 = indptr[i + 2];
-    const std::int64_t s3 = indptr[i + 3], s4 = indptr[i + 4];
-    if (kCheck && !(0 <= s0 && s0 <= s1 && s1 <= s2 && s2 <= s3 && s3 <= s4)) {
+    const std::int64_t s0 = indptr[i], s4 = indptr[i + 4];
+    const FourRows run{_mm256_set1_epi64x(indptr[i + 1]), _mm256_set1_epi64x(indptr[i + 2]),
+                       _mm256_set1_epi64x(indptr[i + 3]), _mm256_set1_epi64x(s4)};
+    if (kCheck && !ordered(s0, indptr[i + 1], indptr[i + 2], indptr[i + 3], s4)) {
       valid = false;
       continue;
     }
-    const __m256i e1 = _mm256_set1_epi64x(s1), e2 = _mm256_set1_epi64x(s2);
-    const __m256i e3 = _mm256_set1_epi64x(s3), e4 = _mm256_set1_epi64x(s4);
-    // Lane masks of positions p..p+3: row 0 (< e1), 1, 2, 3 (< e4); none: past the run.
-    auto masks = [&](std::int64_t p, __m256i& g1, __m256i& g2, __m256i& g3, __m256i& g4) {
-      const __m256i pos = _mm256_add_epi64(_mm256_set1_epi64x(p), lane);
-      g1 = _mm256_cmpgt_epi64(e1, pos);
-      g2 = _mm256_cmpgt_epi64(e2, pos);
-      g3 = _mm256_cmpgt_epi64(e3, pos);
-      g4 = _mm256_cmpgt_epi64(e4, pos);
-    };
-    auto pick = [](__m256d v, __m256i lo, __m256i hi) {  // v where lo is false and hi true
-      return _mm256_and_pd(v, _mm256_castsi256_pd(_mm256_andnot_si256(lo, hi)));
-    };
     __m256d y0 = zero, y1 = zero, y2 = zero, y3 = zero;
-    __m256d t0 = zero, t1 = zero, t2 = zero, t3 = zero;
     __m256i bad_lanes = _mm256_setzero_si256();
-    if (w || kColumns || kCheck) {
-      for (std::int64_t p = s0; p < s4; p += 4) {
-        __m256i g1, g2, g3, g4;
-        masks(p, g1, g2, g3, g4);
-        const __m256d v = load4(data + p);
-        __m256i bad = _mm256_setzero_si256();
-        if constexpr (kCheck) {
-          bad = out_of_range(indices + p, d);
-          bad_lanes = _mm256_or_si256(bad_lanes, _mm256_and_si256(bad, g4));
-        }
-        if (w) {
-          const __m256d wj = kCheck ? gather4_masked(w, indices + p, bad) : gather4(w, indices + p);
-          const __m256d prod = _mm256_mul_pd(v, wj);
-          y0 = _mm256_add_pd(y0, _mm256_and_pd(prod, _mm256_castsi256_pd(g1)));
-          y1 = _mm256_add_pd(y1, pick(prod, g1, g2));
-          y2 = _mm256_add_pd(y2, pick(prod, g2, g3));
-          y3 = _mm256_add_pd(y3, pick(prod, g3, g4));
-        }
-        if constexpr (kColumns) {
-          t0 = _mm256_add_pd(t0, _mm256_and_pd(v, _mm256_castsi256_pd(g1)));
-          t1 = _mm256_add_pd(t1, pick(v, g1, g2));
-          t2 = _mm256_add_pd(t2, pick(v, g2, g3));
-          t3 = _mm256_add_pd(t3, pick(v, g3, g4));
-        }
+    for (std::int64_t p = s0; p < s4; p += 4) {
+      __m256i g1, g2, g3, g4;
+      run.masks(p, g1, g2, g3, g4);
+      __m256d wj;
+      if constexpr (kCheck) {
+        const __m256i bad = out_of_range(indices + p, d);
+        bad_lanes = _mm256_or_si256(bad_lanes, _mm256_and_si256(bad, g4));
+        wj = gather4_masked(w, indices + p, bad);
+      } else {
+        wj = gather4(w, indices + p);
       }
+      const __m256d prod = _mm256_mul_pd(load4(data + p), wj);
+      y0 = _mm256_add_pd(y0, _mm256_and_pd(prod, _mm256_castsi256_pd(g1)));
+      y1 = _mm256_add_pd(y1, pick(prod, g1, g2));
+      y2 = _mm256_add_pd(y2, pick(prod, g2, g3));
+      y3 = _mm256_add_pd(y3, pick(prod, g3, g4));
     }
     if (kCheck && !_mm256_testz_si256(bad_lanes, bad_lanes)) {
       valid = false;
       continue;
     }
-    __m256d y = w ? lane_sums(y0, y1, y2, y3) : zero;
+    __m256d y = lane_sums(y0, y1, y2, y3);
     if constexpr (kResidual) y = _mm256_sub_pd(_mm256_loadu_pd(b + i), y);
     ss = _mm256_add_pd(ss, _mm256_mul_pd(y, y));
-    if constexpr (kColumns) {
-      const __m256d t = lane_sums(t0, t1, t2, t3);
-      os = _mm256_add_pd(os, _mm256_mul_pd(t, t));
-    }
     const __m256d y_0 = _mm256_permute4x64_pd(y, 0x00), y_1 = _mm256_permute4x64_pd(y, 0x55);
     const __m256d y_2 = _mm256_permute4x64_pd(y, 0xAA), y_3 = _mm256_permute4x64_pd(y, 0xFF);
     for (std::int64_t p = s0; p < s4; p += 4) {
       __m256i g1, g2, g3, g4;
-      masks(p, g1, g2, g3, g4);
-      __m256d yp = _mm256_blendv_pd(y_3, y_2, _mm256_castsi256_pd(g3));
-      yp = _mm256_blendv_pd(yp, y_1, _mm256_castsi256_pd(g2));
-      yp = _mm256_blendv_pd(yp, y_0, _mm256_castsi256_pd(g1));
-      const __m256d v = load4(data + p);
-      const __m256d inside = _mm256_castsi256_pd(g4);
-      _mm256_store_pd(part, _mm256_and_pd(_mm256_mul_pd(v, yp), inside));
-      // Lanes past the run add an exact 0 to a valid column (checked: lanes past the run
-      // may hold any index, so they are not written at all).
-      const int lanes = kCheck ? static_cast<int>(std::min<std::int64_t>(4, s4 - p)) : 4;
-      if (!kCheck || lanes == 4) {
-        acc[indices[p]] += part[0];
-        acc[indices[p + 1]] += part[1];
-        acc[indices[p + 2]] += part[2];
-        acc[indices[p + 3]] += part[3];
-      } else {
-        for (int l = 0; l < lanes; ++l) acc[indices[p + l]] += part[l];
-      }
-      if constexpr (kColumns) {
-        _mm256_store_pd(square, _mm256_and_pd(_mm256_mul_pd(v, v), inside));
-        if (!kCheck || lanes == 4) {
-          col[indices[p]] += square[0];
-          col[indices[p + 1]] += square[1];
-          col[indices[p + 2]] += square[2];
-          col[indices[p + 3]] += square[3];
-        } else {
-          for (int l = 0; l < lanes; ++l) col[indices[p + l]] += square[l];
+      run.masks(p, g1, g2, g3, g4);
+      scatter4<kCheck, false>(p, s4, load4(data + p), g1, g2, g3, g4, y_0, y_1, y_2, y_3,
+                              indices, acc, nullptr);
+    }
+  }
+  sq += sum4(ss);
+  return i;
+}
+
+/// The residual pass at x = 0 (y_i = b_i, known before the row is read), as
+/// csr_rows_by_four but in one sweep over each run; with kColumns also col_j += a_ij^2 and
+/// ones += (sum_j a_ij)^2 (the first pass of the diagonal method).
+template <bool kCheck, bool kColumns, typename T, typename I>
+Index csr_rows_by_four_at_zero(Index begin, Index end, const I* indptr, const I* indices,
+                               const T* data, Index nnz, Index d, const double* b, double* acc,
+                               double* col, double& sq, double& ones, bool& valid) {
+  using namespace csr_rows;
+  const __m256d zero = _mm256_setzero_pd();
+  __m256d ss = zero, os = zero;
+  Index i = begin;
+  for (; i + 4 <= end && static_cast<Index>(indptr[i + 4]) + 3 <= nnz; i += 4) {
+    const std::int64_t s0 = indptr[i], s4 = indptr[i + 4];
+    const FourRows run{_mm256_set1_epi64x(indptr[i + 1]), _mm256_set1_epi64x(indptr[i + 2]),
+                       _mm256_set1_epi64x(indptr[i + 3]), _mm256_set1_epi64x(s4)};
+    if (kCheck && !ordered(s0, indptr[i + 1], indptr[i + 2], indptr[i + 3], s4)) {
+      valid = false;
+      continue;
+    }
+    const __m256d y = _mm256_loadu_pd(b + i);
+    const __m256d y_0 = _mm256_permute4x64_pd(y, 0x00), y_1 = _mm256_permute4x64_pd(y, 0x55);
+    const __m256d y_2 = _mm256_permute4x64_pd(y, 0xAA), y_3 = _mm256_permute4x64_pd(y, 0xFF);
+    __m256d t0 = zero, t1 = zero, t2 = zero, t3 = zero;
+    bool ok = true;
+    for (std::int64_t p = s0; p < s4; p += 4) {
+      __m256i g1, g2, g3, g4;
+      run.masks(p, g1, g2, g3, g4);
+      if constexpr (kCheck) {
+        const __m256i bad = _mm256_and_si256(out_of_range(indices + p, d), g4);
+        if (!_mm256_testz_si256(bad, bad)) {
+          ok = false;
+          break;
         }
       }
+      const __m256d v = load4(data + p);
+      if constexpr (kColumns) {
+        t0 = _mm256_add_pd(t0, _mm256_and_pd(v, _mm256_castsi256_pd(g1)));
+        t1 = _mm256_add_pd(t1, pick(v, g1, g2));
+        t2 = _mm256_add_pd(t2, pick(v, g2, g3));
+        t3 = _mm256_add_pd(t3, pick(v, g3, g4));
+      }
+      scatter4<kCheck, kColumns>(p, s4, v, g1, g2, g3, g4, y_0, y_1, y_2, y_3, indices, acc, col);
+    }
+    if (kCheck && !ok) {
+      valid = false;
+      continue;
+    }
+    ss = _mm256_add_pd(ss, _mm256_mul_pd(y, y));
+    if constexpr (kColumns) {
+      const __m256d t = lane_sums(t0, t1, t2, t3);
+      os = _mm256_add_pd(os, _mm256_mul_pd(t, t));
     }
   }
   sq += sum4(ss);
@@ -202,9 +255,14 @@ Index csr_rows_by_four(Index begin, Index end, const I* indptr, const I* indices
 inline constexpr bool kCsrRowsByFour = false;
 
 /// Without AVX2 every row is left to the caller's loop.
-template <bool kCheck, bool kResidual, bool kColumns, typename T, typename I>
+template <bool kCheck, bool kResidual, typename T, typename I>
 Index csr_rows_by_four(Index begin, Index, const I*, const I*, const T*, Index, Index,
-                       const double*, const double*, double*, double*, double&, double&, bool&) {
+                       const double*, const double*, double*, double&, bool&) {
+  return begin;
+}
+template <bool kCheck, bool kColumns, typename T, typename I>
+Index csr_rows_by_four_at_zero(Index begin, Index, const I*, const I*, const T*, Index, Index,
+                               const double*, double*, double*, double&, double&, bool&) {
   return begin;
 }
 #endif

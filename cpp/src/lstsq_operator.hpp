@@ -390,10 +390,13 @@ class CsrOperator {
     double ss = 0.0, os = 0.0;
     Index i = begin;
     if constexpr (kCsrRowsByFour) {
-      if (short_rows_)
-        i = csr_rows_by_four<kCheck, kResidual, kColumns>(begin, end, A_.indptr, indices, data,
-                                                          nnz_, A_.cols, w_zero ? nullptr : w,
-                                                          b, acc, col, ss, os, valid);
+      if (short_rows_ && kResidual && w_zero) {
+        i = csr_rows_by_four_at_zero<kCheck, kColumns>(begin, end, A_.indptr, indices, data,
+                                                       nnz_, A_.cols, b, acc, col, ss, os, valid);
+      } else if (short_rows_ && !kColumns) {
+        i = csr_rows_by_four<kCheck, kResidual>(begin, end, A_.indptr, indices, data, nnz_,
+                                                A_.cols, w, b, acc, ss, valid);
+      }
     }
     for (; i < end; ++i) {
       const I p0 = A_.indptr[i], p1 = A_.indptr[i + 1];
