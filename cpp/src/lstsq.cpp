@@ -200,7 +200,9 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const F
                        double reg, double tol, Index max_iter, RowMatrix<double>& X,
                        LstsqResult& res, FirstPass* first, const DriftBound* drift = nullptr) {
   const Index k = B.cols();
-  const Vector<double> bnorm = B.colwise().norm().transpose();
+  // ||b||: the first pass's residual norms when it was made at X = 0 (no extra read of B).
+  const Vector<double> bnorm = first && X.isZero(0.0) ? first->rsq.cwiseSqrt().eval()
+                                                      : B.colwise().norm().transpose().eval();
   const double anorm = F.sigma_max();
   const double kappa = F.sigma_min() > 0 ? F.sigma_max() / F.sigma_min() : 1.0;
   auto threshold = [&](Index j, double rnorm, double rfactor) {
