@@ -440,6 +440,20 @@ def test_diagonal_sparse_against_numpy_and_lsqr(fmt):
     assert rel(res.x, x_lsqr) < 1e-8
 
 
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_diagonal_sparse_float32_short_rows(index_dtype):
+    """float32 values (widened as read) and either index width, on rows of 0 to a dozen
+    entries (the four-row kernel of the CSR passes): LAPACK's float64 solution for the
+    float32 matrix."""
+    rng = fresh_rng()
+    A = sp.random(9001, 90, density=0.04, random_state=rng, format="csr", dtype=np.float32)
+    A.indptr, A.indices = A.indptr.astype(index_dtype), A.indices.astype(index_dtype)
+    b = rng.standard_normal(9001)
+    res = nl.lstsq(A, b, method="diagonal")
+    assert res.converged
+    assert rel(res.x, numpy_solution(A.toarray().astype(np.float64), b)) < 1e-10
+
+
 def test_diagonal_dense_ridge_and_multiple_rhs():
     rng = fresh_rng()
     A = rng.standard_normal((3000, 40)) * rng.uniform(0.1, 10.0, 40)
