@@ -81,7 +81,15 @@ inline double sum4(__m256d v) {
 /// Four consecutive rows, entries [s0, s4): which row each lane of a vector of positions
 /// belongs to.
 struct FourRows {
+  std::int64_t s0, s1, s2, s3, s4;
   __m256i e1, e2, e3, e4;
+  template <typename I>
+  explicit FourRows(const I* bounds)  // indptr + i
+      : s0(bounds[0]), s1(bounds[1]), s2(bounds[2]), s3(bounds[3]), s4(bounds[4]),
+        e1(_mm256_set1_epi64x(s1)), e2(_mm256_set1_epi64x(s2)), e3(_mm256_set1_epi64x(s3)),
+        e4(_mm256_set1_epi64x(s4)) {}
+  /// Whether the bounds are non-decreasing from 0 (the caller has checked s4 + 3 <= nnz).
+  bool ordered() const { return 0 <= s0 && s0 <= s1 && s1 <= s2 && s2 <= s3 && s3 <= s4; }
   /// Lane masks of positions p..p+3: in row 0 (< s1), in rows 0-1 (< s2), 0-2, 0-3 (< s4,
   /// inside the run).
   void masks(std::int64_t p, __m256i& g1, __m256i& g2, __m256i& g3, __m256i& g4) const {
@@ -93,9 +101,16 @@ struct FourRows {
   }
 };
 
-/// v where lo is false and hi true (the lanes of one row).
-inline __m256d pick(__m256d v, __m256i lo, __m256i hi) {
-  return _mm256_and_pd(v, _mm256_castsi256_pd(_mm256_andnot_si256(lo, hi)));
+/// r_k += the lanes of v in row k of the run (masks g1..g4 of FourRows::masks).
+inline void add_by_row(__m256d v, __m256i g1, __m256i g2, __m256i g3, __m256i g4,
+                       __m256d (&r)[4]) {
+  auto pick = [v](__m256i lo, __m256i hi) {  // lo false, hi true
+    return _mm256_and_pd(v, _mm256_castsi256_pd(_mm256_andnot_si256(lo, hi)));
+  };
+  r[0] = _mm256_add_pd(r[0], _mm256_and_pd(v, _mm256_castsi256_pd(g1)));
+  r[1] = _mm256_add_pd(r[1], pick(g1, g2));
+  r[2] = _mm256_add_pd(r[2], pick(g2, g3));
+  r[3] = _mm256_add_pd(r[3], pick(g3, g4));
 }
 
 /// acc[j_l] += v_l y_{row(l)} (and col[j_l] += v_l^2) for the lanes inside the run, y_r: the
@@ -124,10 +139,22 @@ inline void scatter4(std::int64_t p, std::int64_t s4, __m256d v, __m256i g1, __m
   }
 }
 
-/// Whether four rows' bounds are non-decreasing from 0 (the caller has s4 + 3 <= nnz).
-inline bool ordered(std::int64_t s0, std::int64_t s1, std::int64_t s2, std::int64_t s3,
-                    std::int64_t s4) {
-  return 0 <= s0 && s0 <= s1 && s1 <= s2 && s2 <= s3 && s3 <= s4;
+/// body(i, run) for rows i = begin, begin + 4, ... while four more rows fit before end and
+/// their vectors stay within nnz; with kCheck a run whose bounds are out of order is skipped
+/// and valid set to false. Returns the first row not visited.
+template <bool kCheck, typename I, typename Body>
+Index for_each_four_rows(Index begin, Index end, const I* indptr, Index nnz, bool& valid,
+                         Body&& body) {
+  Index i = begin;
+  for (; i + 4 <= end && static_cast<Index>(indptr[i + 4]) + 3 <= nnz; i += 4) {
+    const FourRows run(indptr + i);
+    if (kCheck && !run.ordered()) {
+      valid = false;
+      continue;
+    }
+    body(i, run);
+  }
+  return i;
 }
 
 }  // namespace csr_rows
@@ -146,18 +173,11 @@ Index csr_rows_by_four(Index begin, Index end, const I* indptr, const I* indices
   using namespace csr_rows;
   const __m256d zero = _mm256_setzero_pd();
   __m256d ss = zero;
-  Index i = begin;
-  for (; i + 4 <= end && static_cast<Index>(indptr[i + 4]) + 3 <= nnz; i += 4) {
-    const std::int64_t s0 = indptr[i], s4 = indptr[i + 4];
-    const FourRows run{_mm256_set1_epi64x(indptr[i + 1]), _mm256_set1_epi64x(indptr[i + 2]),
-                       _mm256_set1_epi64x(indptr[i + 3]), _mm256_set1_epi64x(s4)};
-    if (kCheck && !ordered(s0, indptr[i + 1], indptr[i + 2], indptr[i + 3], s4)) {
-      valid = false;
-      continue;
-    }
-    __m256d y0 = zero, y1 = zero, y2 = zero, y3 = zero;
+  const Index next = for_each_four_rows<kCheck>(begin, end, indptr, nnz, valid,
+                                                [&](Index i, const FourRows& run) {
+    __m256d dots[4] = {zero, zero, zero, zero};
     __m256i bad_lanes = _mm256_setzero_si256();
-    for (std::int64_t p = s0; p < s4; p += 4) {
+    for (std::int64_t p = run.s0; p < run.s4; p += 4) {
       __m256i g1, g2, g3, g4;
       run.masks(p, g1, g2, g3, g4);
       __m256d wj;
@@ -168,30 +188,26 @@ Index csr_rows_by_four(Index begin, Index end, const I* indptr, const I* indices
       } else {
         wj = gather4(w, indices + p);
       }
-      const __m256d prod = _mm256_mul_pd(load4(data + p), wj);
-      y0 = _mm256_add_pd(y0, _mm256_and_pd(prod, _mm256_castsi256_pd(g1)));
-      y1 = _mm256_add_pd(y1, pick(prod, g1, g2));
-      y2 = _mm256_add_pd(y2, pick(prod, g2, g3));
-      y3 = _mm256_add_pd(y3, pick(prod, g3, g4));
+      add_by_row(_mm256_mul_pd(load4(data + p), wj), g1, g2, g3, g4, dots);
     }
     if (kCheck && !_mm256_testz_si256(bad_lanes, bad_lanes)) {
       valid = false;
-      continue;
+      return;
     }
-    __m256d y = lane_sums(y0, y1, y2, y3);
+    __m256d y = lane_sums(dots[0], dots[1], dots[2], dots[3]);
     if constexpr (kResidual) y = _mm256_sub_pd(_mm256_loadu_pd(b + i), y);
     ss = _mm256_add_pd(ss, _mm256_mul_pd(y, y));
     const __m256d y_0 = _mm256_permute4x64_pd(y, 0x00), y_1 = _mm256_permute4x64_pd(y, 0x55);
     const __m256d y_2 = _mm256_permute4x64_pd(y, 0xAA), y_3 = _mm256_permute4x64_pd(y, 0xFF);
-    for (std::int64_t p = s0; p < s4; p += 4) {
+    for (std::int64_t p = run.s0; p < run.s4; p += 4) {
       __m256i g1, g2, g3, g4;
       run.masks(p, g1, g2, g3, g4);
-      scatter4<kCheck, false>(p, s4, load4(data + p), g1, g2, g3, g4, y_0, y_1, y_2, y_3,
+      scatter4<kCheck, false>(p, run.s4, load4(data + p), g1, g2, g3, g4, y_0, y_1, y_2, y_3,
                               indices, acc, nullptr);
     }
-  }
+  });
   sq += sum4(ss);
-  return i;
+  return next;
 }
 
 /// The residual pass at x = 0 (y_i = b_i, known before the row is read), as
@@ -204,21 +220,14 @@ Index csr_rows_by_four_at_zero(Index begin, Index end, const I* indptr, const I*
   using namespace csr_rows;
   const __m256d zero = _mm256_setzero_pd();
   __m256d ss = zero, os = zero;
-  Index i = begin;
-  for (; i + 4 <= end && static_cast<Index>(indptr[i + 4]) + 3 <= nnz; i += 4) {
-    const std::int64_t s0 = indptr[i], s4 = indptr[i + 4];
-    const FourRows run{_mm256_set1_epi64x(indptr[i + 1]), _mm256_set1_epi64x(indptr[i + 2]),
-                       _mm256_set1_epi64x(indptr[i + 3]), _mm256_set1_epi64x(s4)};
-    if (kCheck && !ordered(s0, indptr[i + 1], indptr[i + 2], indptr[i + 3], s4)) {
-      valid = false;
-      continue;
-    }
+  const Index next = for_each_four_rows<kCheck>(begin, end, indptr, nnz, valid,
+                                                [&](Index i, const FourRows& run) {
     const __m256d y = _mm256_loadu_pd(b + i);
     const __m256d y_0 = _mm256_permute4x64_pd(y, 0x00), y_1 = _mm256_permute4x64_pd(y, 0x55);
     const __m256d y_2 = _mm256_permute4x64_pd(y, 0xAA), y_3 = _mm256_permute4x64_pd(y, 0xFF);
-    __m256d t0 = zero, t1 = zero, t2 = zero, t3 = zero;
+    __m256d sums[4] = {zero, zero, zero, zero};
     bool ok = true;
-    for (std::int64_t p = s0; p < s4; p += 4) {
+    for (std::int64_t p = run.s0; p < run.s4; p += 4) {
       __m256i g1, g2, g3, g4;
       run.masks(p, g1, g2, g3, g4);
       if constexpr (kCheck) {
@@ -229,27 +238,23 @@ Index csr_rows_by_four_at_zero(Index begin, Index end, const I* indptr, const I*
         }
       }
       const __m256d v = load4(data + p);
-      if constexpr (kColumns) {
-        t0 = _mm256_add_pd(t0, _mm256_and_pd(v, _mm256_castsi256_pd(g1)));
-        t1 = _mm256_add_pd(t1, pick(v, g1, g2));
-        t2 = _mm256_add_pd(t2, pick(v, g2, g3));
-        t3 = _mm256_add_pd(t3, pick(v, g3, g4));
-      }
-      scatter4<kCheck, kColumns>(p, s4, v, g1, g2, g3, g4, y_0, y_1, y_2, y_3, indices, acc, col);
+      if constexpr (kColumns) add_by_row(v, g1, g2, g3, g4, sums);
+      scatter4<kCheck, kColumns>(p, run.s4, v, g1, g2, g3, g4, y_0, y_1, y_2, y_3, indices, acc,
+                                 col);
     }
     if (kCheck && !ok) {
       valid = false;
-      continue;
+      return;
     }
     ss = _mm256_add_pd(ss, _mm256_mul_pd(y, y));
     if constexpr (kColumns) {
-      const __m256d t = lane_sums(t0, t1, t2, t3);
+      const __m256d t = lane_sums(sums[0], sums[1], sums[2], sums[3]);
       os = _mm256_add_pd(os, _mm256_mul_pd(t, t));
     }
-  }
+  });
   sq += sum4(ss);
   if constexpr (kColumns) ones += sum4(os);
-  return i;
+  return next;
 }
 #else
 inline constexpr bool kCsrRowsByFour = false;

@@ -379,8 +379,10 @@ class CsrOperator {
 
   /// Rows [begin, end) of the pass for one right-hand side (acc and col, if used, have d
   /// entries; b is the right-hand side of the residual pass; with kColumns, ones gets the
-  /// sum of the squared row sums). With kCheck, malformed rows and entries are skipped and
-  /// the result is false if there were any.
+  /// sum of the squared row sums; w_zero: w is all zeros). With kCheck, malformed rows and
+  /// entries are skipped and the result is false if there were any. Short rows (on average)
+  /// go four at a time through lstsq_csr_rows.hpp where the build has AVX2, the rest and
+  /// the last few rows through the loop here.
   template <bool kCheck, bool kResidual, bool kColumns>
   bool pass_single(Index begin, Index end, const double* w, bool w_zero, const double* b,
                    double* acc, double* col, double& sq, double& ones) const {
@@ -457,7 +459,8 @@ class CsrOperator {
             return pass_single<kCheck, false, false>(begin, end, wp, w_zero, nullptr, a, nullptr,
                                                      s[0], o);
           if (!col_sq)
-            return pass_single<kCheck, true, false>(begin, end, wp, w_zero, bp, a, nullptr, s[0], o);
+            return pass_single<kCheck, true, false>(begin, end, wp, w_zero, bp, a, nullptr, s[0],
+                                                    o);
           return pass_single<kCheck, true, true>(begin, end, wp, w_zero, bp, a, c.data(), s[0], o);
         };
         valid[b] = check ? run(std::true_type{}) : run(std::false_type{});

@@ -155,7 +155,9 @@ struct TypedCsr {
   std::vector<I> indptr{0}, indices;
   std::vector<T> data;
   nl::RowMatrix<double> dense;
-  CsrArrays<T, I> arrays() const { return {rows, cols, indptr.data(), indices.data(), data.data()}; }
+  CsrArrays<T, I> arrays() const {
+    return {rows, cols, indptr.data(), indices.data(), data.data()};
+  }
 };
 
 template <typename T, typename I>
