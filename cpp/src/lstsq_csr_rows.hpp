@@ -114,28 +114,22 @@ inline void add_by_row(__m256d v, __m256i g1, __m256i g2, __m256i g3, __m256i g4
 }
 
 /// acc[j_l] += v_l y_{row(l)} (and col[j_l] += v_l^2) for the lanes inside the run, y_r: the
-/// row values broadcast. Lanes past the run add an exact 0 to a valid column; with kCheck
-/// their indices are unchecked, so they are not written at all.
-template <bool kCheck, bool kColumns, typename I>
-inline void scatter4(std::int64_t p, std::int64_t s4, __m256d v, __m256i g1, __m256i g2,
-                     __m256i g3, __m256i g4, __m256d y_0, __m256d y_1, __m256d y_2,
-                     __m256d y_3, const I* indices, double* acc, double* col) {
+/// row values broadcast. Lanes past the run add an exact 0 to their column, which is valid
+/// (checked: every index of the vector, past the run too, has been checked before).
+template <bool kColumns, typename I>
+inline void scatter4(std::int64_t p, __m256d v, __m256i g1, __m256i g2, __m256i g3,
+                     __m256i g4, __m256d y_0, __m256d y_1, __m256d y_2, __m256d y_3,
+                     const I* indices, double* acc, double* col) {
   __m256d y = _mm256_blendv_pd(y_3, y_2, _mm256_castsi256_pd(g3));
   y = _mm256_blendv_pd(y, y_1, _mm256_castsi256_pd(g2));
   y = _mm256_blendv_pd(y, y_0, _mm256_castsi256_pd(g1));
   const __m256d inside = _mm256_castsi256_pd(g4);
   alignas(32) double part[4], square[4];
   _mm256_store_pd(part, _mm256_and_pd(_mm256_mul_pd(v, y), inside));
-  if constexpr (kColumns) _mm256_store_pd(square, _mm256_and_pd(_mm256_mul_pd(v, v), inside));
-  const int lanes = kCheck ? static_cast<int>(std::min<std::int64_t>(4, s4 - p)) : 4;
-  if (!kCheck || lanes == 4) {
-    for (int l = 0; l < 4; ++l) acc[indices[p + l]] += part[l];
-    if constexpr (kColumns)
-      for (int l = 0; l < 4; ++l) col[indices[p + l]] += square[l];
-  } else {
-    for (int l = 0; l < lanes; ++l) acc[indices[p + l]] += part[l];
-    if constexpr (kColumns)
-      for (int l = 0; l < lanes; ++l) col[indices[p + l]] += square[l];
+  for (int l = 0; l < 4; ++l) acc[indices[p + l]] += part[l];
+  if constexpr (kColumns) {
+    _mm256_store_pd(square, _mm256_and_pd(_mm256_mul_pd(v, v), inside));
+    for (int l = 0; l < 4; ++l) col[indices[p + l]] += square[l];
   }
 }
 
@@ -162,9 +156,11 @@ Index for_each_four_rows(Index begin, Index end, const I* indptr, Index nnz, boo
 /// Rows [begin, end) of one fused pass with one right-hand side, four at a time:
 /// y_i = a_i . w (kResidual: b_i - a_i . w), sq += y_i^2 and acc += y_i a_i^T. A has d
 /// columns and nnz entries. With kCheck the structure is checked as it is read, like the
-/// caller's loop does: four rows whose bounds are not non-decreasing from 0, or one of whose
-/// entries has a column outside [0, d), are skipped and valid is set to false (no memory
-/// outside the arrays is read). Returns the first row it did not process (the caller
+/// caller's loop does: four rows whose bounds are not non-decreasing from 0, or whose vectors
+/// hold a column index outside [0, d), are skipped and valid is set to false (no memory
+/// outside the arrays is read). The vectors reach up to three entries past the run: those
+/// are entries of later rows (every position below nnz is, in a well-formed A), so a bad
+/// index there is an error too, and checking it lets the whole vector be written. Returns the first row it did not process (the caller
 /// finishes from there): it stops at end, or where four more rows would read past nnz.
 template <bool kCheck, bool kResidual, typename T, typename I>
 Index csr_rows_by_four(Index begin, Index end, const I* indptr, const I* indices, const T* data,
@@ -182,8 +178,8 @@ Index csr_rows_by_four(Index begin, Index end, const I* indptr, const I* indices
       run.masks(p, g1, g2, g3, g4);
       __m256d wj;
       if constexpr (kCheck) {
-        const __m256i bad = out_of_range(indices + p, d);
-        bad_lanes = _mm256_or_si256(bad_lanes, _mm256_and_si256(bad, g4));
+        const __m256i bad = out_of_range(indices + p, d);  // past the run too: see above
+        bad_lanes = _mm256_or_si256(bad_lanes, bad);
         wj = gather4_masked(w, indices + p, bad);
       } else {
         wj = gather4(w, indices + p);
@@ -202,8 +198,8 @@ Index csr_rows_by_four(Index begin, Index end, const I* indptr, const I* indices
     for (std::int64_t p = run.s0; p < run.s4; p += 4) {
       __m256i g1, g2, g3, g4;
       run.masks(p, g1, g2, g3, g4);
-      scatter4<kCheck, false>(p, run.s4, load4(data + p), g1, g2, g3, g4, y_0, y_1, y_2, y_3,
-                              indices, acc, nullptr);
+      scatter4<false>(p, load4(data + p), g1, g2, g3, g4, y_0, y_1, y_2, y_3, indices, acc,
+                      nullptr);
     }
   });
   sq += sum4(ss);
@@ -231,7 +227,7 @@ Index csr_rows_by_four_at_zero(Index begin, Index end, const I* indptr, const I*
       __m256i g1, g2, g3, g4;
       run.masks(p, g1, g2, g3, g4);
       if constexpr (kCheck) {
-        const __m256i bad = _mm256_and_si256(out_of_range(indices + p, d), g4);
+        const __m256i bad = out_of_range(indices + p, d);  // past the run too: see above
         if (!_mm256_testz_si256(bad, bad)) {
           ok = false;
           break;
@@ -239,8 +235,7 @@ Index csr_rows_by_four_at_zero(Index begin, Index end, const I* indptr, const I*
       }
       const __m256d v = load4(data + p);
       if constexpr (kColumns) add_by_row(v, g1, g2, g3, g4, sums);
-      scatter4<kCheck, kColumns>(p, run.s4, v, g1, g2, g3, g4, y_0, y_1, y_2, y_3, indices, acc,
-                                 col);
+      scatter4<kColumns>(p, v, g1, g2, g3, g4, y_0, y_1, y_2, y_3, indices, acc, col);
     }
     if (kCheck && !ok) {
       valid = false;
