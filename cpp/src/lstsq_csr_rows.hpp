@@ -160,8 +160,9 @@ Index for_each_four_rows(Index begin, Index end, const I* indptr, Index nnz, boo
 /// hold a column index outside [0, d), are skipped and valid is set to false (no memory
 /// outside the arrays is read). The vectors reach up to three entries past the run: those
 /// are entries of later rows (every position below nnz is, in a well-formed A), so a bad
-/// index there is an error too, and checking it lets the whole vector be written. Returns the first row it did not process (the caller
-/// finishes from there): it stops at end, or where four more rows would read past nnz.
+/// index there is an error too, and checking it lets the whole vector be written. Returns
+/// the first row it did not process (the caller finishes from there): it stops at end, or
+/// where four more rows would read past nnz.
 template <bool kCheck, bool kResidual, typename T, typename I>
 Index csr_rows_by_four(Index begin, Index end, const I* indptr, const I* indices, const T* data,
                        Index nnz, Index d, const double* w, const double* b, double* acc,
