@@ -17,10 +17,7 @@
 // method) y_i = b_i is known before its row is read, and one sweep does both.
 #pragma once
 
-#include <algorithm>
-#include <climits>
 #include <cstdint>
-#include <type_traits>
 
 #if defined(__AVX2__)
 #include <immintrin.h>
