@@ -128,7 +128,11 @@ class DenseOperator {
     std::vector<RowMatrix<double>> parts(blocks.count);
     std::vector<Vector<double>> sq(blocks.count), csq(col_sq ? blocks.count : 0);
     ColMatrix<double> W_columns;  // W with contiguous columns, for few_rhs_rows
-    if (kRowMajor && k <= 2 && !col_sq) W_columns = W;
+    bool zero_columns[2] = {false, false};  // with B: y = B there, no products
+    if (kRowMajor && k <= 2 && !col_sq) {
+      W_columns = W;
+      for (Index c = 0; c < k; ++c) zero_columns[c] = B && W.col(c).isZero(0.0);
+    }
     parallel_for(0, blocks.count, [&](std::int64_t b) {
       Vector<double> s = Vector<double>::Zero(k);
       const Index begin = b * blocks.rows_per_block;
@@ -137,9 +141,9 @@ class DenseOperator {
         if (k <= 2 && !col_sq) {  // one or two right-hand sides: rows read once, reused from L1
           ColMatrix<double> columns = ColMatrix<double>::Zero(d, k);
           if (k == 1) {
-            few_rhs_rows<1>(begin, end, W_columns, B, columns, s);
+            few_rhs_rows<1>(begin, end, W_columns, zero_columns, B, columns, s);
           } else {
-            few_rhs_rows<2>(begin, end, W_columns, B, columns, s);
+            few_rhs_rows<2>(begin, end, W_columns, zero_columns, B, columns, s);
           }
           parts[b] = columns;
           sq[b] = std::move(s);
@@ -184,15 +188,14 @@ class DenseOperator {
   /// W), acc += a_i^T y_i (acc: #d by K, its columns contiguous, as are those of W). A
   /// general matrix product would pack the block for a W this narrow. Four rows at a time:
   /// their dot products on rows fresh from memory, then one sweep over the four rows (now in
-  /// L1 or L2) that updates every column of acc (loaded and stored once per four rows). A
-  /// zero column of W (the residual at x = 0) needs no dot product: y = B.
+  /// L1 or L2) that updates every column of acc (loaded and stored once per four rows).
+  /// zero[c]: column c of W is zero and B is given (the residual at x = 0, found once per
+  /// pass), so y = B with no dot product.
   template <int K>
-  void few_rhs_rows(Index begin, Index end, const ColMatrix<double>& W,
+  void few_rhs_rows(Index begin, Index end, const ColMatrix<double>& W, const bool* zero,
                     const ConstRowMatrixRef<double>* B, ColMatrix<double>& acc,
                     Vector<double>& sq) const {
     const Index d = A_.cols();
-    bool zero[K];
-    for (int c = 0; c < K; ++c) zero[c] = B && W.col(c).isZero(0.0);
     auto value = [&](Index i, int c, const auto& row) {
       const double y = zero[c] ? 0.0 : row.dot(W.col(c));
       return B ? (*B)(i, c) - y : y;
@@ -209,7 +212,8 @@ class DenseOperator {
           y[c][1] = value(i + 1, c, r1);
           y[c][2] = value(i + 2, c, r2);
           y[c][3] = value(i + 3, c, r3);
-          ss[c] += (y[c][0] * y[c][0] + y[c][1] * y[c][1]) + (y[c][2] * y[c][2] + y[c][3] * y[c][3]);
+          ss[c] += (y[c][0] * y[c][0] + y[c][1] * y[c][1]) +
+                   (y[c][2] * y[c][2] + y[c][3] * y[c][3]);
         }
         update_four<K>(r0.data(), r1.data(), r2.data(), r3.data(), y, d, acc);
       }
