@@ -110,24 +110,43 @@ inline void add_by_row(__m256d v, __m256i g1, __m256i g2, __m256i g3, __m256i g4
   r[3] = _mm256_add_pd(r[3], pick(g3, g4));
 }
 
-/// acc[j_l] += v_l y_{row(l)} (and col[j_l] += v_l^2) for the lanes inside the run, y_r: the
-/// row values broadcast. Lanes past the run add an exact 0 to their column, which is valid
-/// (checked: every index of the vector, past the run too, has been checked before).
-template <bool kColumns, typename I>
+/// acc[j_l] += v_l y_{row(l)} for the lanes inside the run, y_r: the row values broadcast.
+/// Lanes past the run add an exact 0 to their column, which is valid (checked: every index
+/// of the vector, past the run too, has been checked before).
+template <typename I>
 inline void scatter4(std::int64_t p, __m256d v, __m256i g1, __m256i g2, __m256i g3,
                      __m256i g4, __m256d y_0, __m256d y_1, __m256d y_2, __m256d y_3,
-                     const I* indices, double* acc, double* col) {
+                     const I* indices, double* acc) {
+  __m256d y = _mm256_blendv_pd(y_3, y_2, _mm256_castsi256_pd(g3));
+  y = _mm256_blendv_pd(y, y_1, _mm256_castsi256_pd(g2));
+  y = _mm256_blendv_pd(y, y_0, _mm256_castsi256_pd(g1));
+  alignas(32) double part[4];
+  _mm256_store_pd(part, _mm256_and_pd(_mm256_mul_pd(v, y), _mm256_castsi256_pd(g4)));
+  for (int l = 0; l < 4; ++l) acc[indices[p + l]] += part[l];
+}
+
+/// As scatter4, and also the squares: pairs[2 j_l] += v_l y_{row(l)} and
+/// pairs[2 j_l + 1] += v_l^2, one 16-byte add per entry instead of two scalar ones.
+template <typename I>
+inline void scatter4_with_squares(std::int64_t p, __m256d v, __m256i g1, __m256i g2,
+                                  __m256i g3, __m256i g4, __m256d y_0, __m256d y_1,
+                                  __m256d y_2, __m256d y_3, const I* indices, double* pairs) {
   __m256d y = _mm256_blendv_pd(y_3, y_2, _mm256_castsi256_pd(g3));
   y = _mm256_blendv_pd(y, y_1, _mm256_castsi256_pd(g2));
   y = _mm256_blendv_pd(y, y_0, _mm256_castsi256_pd(g1));
   const __m256d inside = _mm256_castsi256_pd(g4);
-  alignas(32) double part[4], square[4];
-  _mm256_store_pd(part, _mm256_and_pd(_mm256_mul_pd(v, y), inside));
-  for (int l = 0; l < 4; ++l) acc[indices[p + l]] += part[l];
-  if constexpr (kColumns) {
-    _mm256_store_pd(square, _mm256_and_pd(_mm256_mul_pd(v, v), inside));
-    for (int l = 0; l < 4; ++l) col[indices[p + l]] += square[l];
-  }
+  const __m256d part = _mm256_and_pd(_mm256_mul_pd(v, y), inside);
+  const __m256d square = _mm256_and_pd(_mm256_mul_pd(v, v), inside);
+  const __m256d even = _mm256_unpacklo_pd(part, square);  // lanes 0 and 2
+  const __m256d odd = _mm256_unpackhi_pd(part, square);   // lanes 1 and 3
+  auto add = [pairs](std::int64_t j, __m128d x) {
+    double* q = pairs + 2 * j;
+    _mm_storeu_pd(q, _mm_add_pd(_mm_loadu_pd(q), x));
+  };
+  add(indices[p], _mm256_castpd256_pd128(even));
+  add(indices[p + 1], _mm256_castpd256_pd128(odd));
+  add(indices[p + 2], _mm256_extractf128_pd(even, 1));
+  add(indices[p + 3], _mm256_extractf128_pd(odd, 1));
 }
 
 /// body(i, run) for rows i = begin, begin + 4, ... while four more rows fit before end and
@@ -196,8 +215,7 @@ Index csr_rows_by_four(Index begin, Index end, const I* indptr, const I* indices
     for (std::int64_t p = run.s0; p < run.s4; p += 4) {
       __m256i g1, g2, g3, g4;
       run.masks(p, g1, g2, g3, g4);
-      scatter4<false>(p, load4(data + p), g1, g2, g3, g4, y_0, y_1, y_2, y_3, indices, acc,
-                      nullptr);
+      scatter4(p, load4(data + p), g1, g2, g3, g4, y_0, y_1, y_2, y_3, indices, acc);
     }
   });
   sq += sum4(ss);
@@ -205,12 +223,13 @@ Index csr_rows_by_four(Index begin, Index end, const I* indptr, const I* indices
 }
 
 /// The residual pass at x = 0 (y_i = b_i, known before the row is read), as
-/// csr_rows_by_four but in one sweep over each run; with kColumns also col_j += a_ij^2 and
-/// ones += (sum_j a_ij)^2 (the first pass of the diagonal method).
+/// csr_rows_by_four but in one sweep over each run; with kColumns also the squared column
+/// norms, acc then holding the pairs (acc_j, col_j) at 2 j and 2 j + 1, and ones +=
+/// (sum_j a_ij)^2 (the first pass of the diagonal method).
 template <bool kCheck, bool kColumns, typename T, typename I>
 Index csr_rows_by_four_at_zero(Index begin, Index end, const I* indptr, const I* indices,
                                const T* data, Index nnz, Index d, const double* b, double* acc,
-                               double* col, double& sq, double& ones, bool& valid) {
+                               double& sq, double& ones, bool& valid) {
   using namespace csr_rows;
   const __m256d zero = _mm256_setzero_pd();
   __m256d ss = zero, os = zero;
@@ -232,8 +251,12 @@ Index csr_rows_by_four_at_zero(Index begin, Index end, const I* indptr, const I*
         }
       }
       const __m256d v = load4(data + p);
-      if constexpr (kColumns) add_by_row(v, g1, g2, g3, g4, sums);
-      scatter4<kColumns>(p, v, g1, g2, g3, g4, y_0, y_1, y_2, y_3, indices, acc, col);
+      if constexpr (kColumns) {
+        add_by_row(v, g1, g2, g3, g4, sums);
+        scatter4_with_squares(p, v, g1, g2, g3, g4, y_0, y_1, y_2, y_3, indices, acc);
+      } else {
+        scatter4(p, v, g1, g2, g3, g4, y_0, y_1, y_2, y_3, indices, acc);
+      }
     }
     if (kCheck && !ok) {
       valid = false;
@@ -260,7 +283,7 @@ Index csr_rows_by_four(Index begin, Index, const I*, const I*, const T*, Index, 
 }
 template <bool kCheck, bool kColumns, typename T, typename I>
 Index csr_rows_by_four_at_zero(Index begin, Index, const I*, const I*, const T*, Index, Index,
-                               const double*, double*, double*, double&, double&, bool&) {
+                               const double*, double*, double&, double&, bool&) {
   return begin;
 }
 #endif

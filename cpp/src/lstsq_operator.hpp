@@ -381,15 +381,16 @@ class CsrOperator {
              "column index in [0, A.shape[1])");
   }
 
-  /// Rows [begin, end) of the pass for one right-hand side (acc and col, if used, have d
-  /// entries; b is the right-hand side of the residual pass; with kColumns, ones gets the
-  /// sum of the squared row sums; w_zero: w is all zeros). With kCheck, malformed rows and
-  /// entries are skipped and the result is false if there were any. Short rows (on average)
-  /// go four at a time through lstsq_csr_rows.hpp where the build has AVX2, the rest and
-  /// the last few rows through the loop here.
+  /// Rows [begin, end) of the pass for one right-hand side: acc += y_i a_i^T with y_i = a_i . w
+  /// (kResidual: b_i - a_i . w, b the right-hand side), sq = sum y_i^2 (w_zero: w is all
+  /// zeros). With kColumns, acc holds 2 d values, the pairs (acc_j, ||a_j||^2) at 2 j and
+  /// 2 j + 1 (one 16-byte add per entry), and ones gets the sum of the squared row sums.
+  /// With kCheck, malformed rows and entries are skipped and the result is false if there
+  /// were any. Short rows (on average) go four at a time through lstsq_csr_rows.hpp where the
+  /// build has AVX2, the rest and the last few rows through the loop here.
   template <bool kCheck, bool kResidual, bool kColumns>
   bool pass_single(Index begin, Index end, const double* w, bool w_zero, const double* b,
-                   double* acc, double* col, double& sq, double& ones) const {
+                   double* acc, double& sq, double& ones) const {
     const I* const indices = A_.indices;
     const T* const data = A_.data;
     bool valid = true;
@@ -398,7 +399,7 @@ class CsrOperator {
     if constexpr (kCsrRowsByFour) {
       if (short_rows_ && kResidual && w_zero) {
         i = csr_rows_by_four_at_zero<kCheck, kColumns>(begin, end, A_.indptr, indices, data,
-                                                       nnz_, A_.cols, b, acc, col, ss, os, valid);
+                                                       nnz_, A_.cols, b, acc, ss, os, valid);
       } else if (short_rows_ && !kColumns) {
         i = csr_rows_by_four<kCheck, kResidual>(begin, end, A_.indptr, indices, data, nnz_,
                                                 A_.cols, w, b, acc, ss, valid);
@@ -425,8 +426,13 @@ class CsrOperator {
       if (kCheck && !valid) continue;  // leave the rest of the block alone: the pass fails
       for (I p = p0; p < p1; ++p) {
         const double v = static_cast<double>(data[p]);
-        acc[indices[p]] += v * y;
-        if constexpr (kColumns) col[indices[p]] += v * v;
+        if constexpr (kColumns) {
+          double* pair = acc + 2 * static_cast<Index>(indices[p]);
+          pair[0] += v * y;
+          pair[1] += v * v;
+        } else {
+          acc[indices[p]] += v * y;
+        }
       }
     }
     sq = ss;
@@ -451,8 +457,8 @@ class CsrOperator {
       const Index end = std::min(n, begin + blocks.rows_per_block);
       Vector<double> s = Vector<double>::Zero(k);
       if (k == 1) {
-        Vector<double> acc = Vector<double>::Zero(d);
-        Vector<double> c = Vector<double>::Zero(col_sq ? d : 0);
+        // With the column norms, the pairs (acc_j, ||a_j||^2) interleaved (see pass_single).
+        Vector<double> acc = Vector<double>::Zero(col_sq ? 2 * d : d);
         const double* bp = !B ? nullptr : (B->outerStride() == 1 ? B->data() : b_column.data());
         const double* wp = W.data();
         auto run = [&](auto checking) {
@@ -460,16 +466,19 @@ class CsrOperator {
           double* a = acc.data();
           double& o = ones[b];
           if (!B)
-            return pass_single<kCheck, false, false>(begin, end, wp, w_zero, nullptr, a, nullptr,
-                                                     s[0], o);
+            return pass_single<kCheck, false, false>(begin, end, wp, w_zero, nullptr, a, s[0], o);
           if (!col_sq)
-            return pass_single<kCheck, true, false>(begin, end, wp, w_zero, bp, a, nullptr, s[0],
-                                                    o);
-          return pass_single<kCheck, true, true>(begin, end, wp, w_zero, bp, a, c.data(), s[0], o);
+            return pass_single<kCheck, true, false>(begin, end, wp, w_zero, bp, a, s[0], o);
+          return pass_single<kCheck, true, true>(begin, end, wp, w_zero, bp, a, s[0], o);
         };
         valid[b] = check ? run(std::true_type{}) : run(std::false_type{});
-        parts[b] = std::move(acc);
-        if (col_sq) csq[b] = std::move(c);
+        if (col_sq) {
+          const Eigen::Map<const Eigen::Matrix<double, 2, Eigen::Dynamic>> pairs(acc.data(), 2, d);
+          parts[b] = pairs.row(0).transpose();
+          csq[b] = pairs.row(1).transpose();
+        } else {
+          parts[b] = std::move(acc);
+        }
         sq[b] = std::move(s);
         return;
       }
