@@ -13,6 +13,7 @@
 
 #include "lstsq_factor.hpp"
 #include "lstsq_operator.hpp"
+#include "lstsq_row_major.hpp"
 
 namespace nearlinear {
 namespace {
@@ -766,6 +767,15 @@ LstsqResult lstsq_dense(const ConstRowMatrixRef<T>& A, const ConstRowMatrixRef<d
 template <typename T>
 LstsqResult lstsq_dense(const ConstColMatrixRef<T>& A, const ConstRowMatrixRef<double>& B,
                         const LstsqOptions& options) {
+  // The iterative methods read A by rows: a wide column-major A is copied once, when memory
+  // allows (see lstsq_row_major.hpp). Direct and sketch-and-solve read it in place.
+  const bool iterative =
+      options.method == LstsqMethod::Precondition || options.method == LstsqMethod::Diagonal;
+  if (iterative && A.cols() >= lstsq_detail::kRowMajorCopyMinCols) {
+    check_arguments(A.rows(), A.cols(), B, options);
+    if (const std::optional<RowMatrix<T>> rows = lstsq_detail::row_major_copy(A))
+      return dense_impl<T>(ConstRowMatrixRef<T>(*rows), B, options);
+  }
   return dense_impl<T>(A, B, options);
 }
 

@@ -101,13 +101,14 @@ TEST(Lstsq, LooseTolStopsOnTheRecurrencesWithinItsBound) {
   }
 }
 
-TEST(Lstsq, RowMajorStartsFromZeroWhenTheRightHandSideIsNoise) {
+TEST(Lstsq, OneRightHandSideStartsFromZeroWhenItIsNoise) {
   // b independent of A: zero (error ||A x*|| ~ sqrt(d / n) ||b||) is a closer start than
-  // sketch-and-solve (error ~ sqrt(d / (m - d)) ||b||). The row-major path evaluates both in
-  // its first pass and starts from zero; the column-major path always starts warm.
+  // sketch-and-solve (error ~ sqrt(d / (m - d)) ||b||). With one right-hand side the first
+  // pass evaluates both and starts from zero; with several (here b twice) it starts warm.
   const auto A = gaussian(4000, 50, 11);
   const auto B = gaussian(4000, 1, 12);
-  const nl::ColMatrix<double> Acol = A;
+  nl::RowMatrix<double> B2(4000, 2);
+  B2 << B, B;
   const auto X = reference(A, B);
   auto o = options(nl::LstsqMethod::Precondition);
   o.sketch_size = 200;
@@ -116,10 +117,10 @@ TEST(Lstsq, RowMajorStartsFromZeroWhenTheRightHandSideIsNoise) {
   EXPECT_LT(rel(r_row.x, X), 1e-10);
   EXPECT_NEAR(r_row.residual_norm[0], (A * r_row.x - B).norm(), 1e-12 * r_row.residual_norm[0]);
   o.tol = 1e-6;
-  const auto loose_row = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B, o);
-  const auto loose_col = nl::lstsq_dense<double>(nl::ConstColMatrixRef<double>(Acol), B, o);
-  EXPECT_LT(loose_row.n_iter, loose_col.n_iter);
-  EXPECT_EQ(loose_row.n_passes, loose_row.n_iter + 2);  // sketch, the paired first pass, CG
+  const auto cold = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B, o);
+  const auto warm = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B2, o);
+  EXPECT_LT(cold.n_iter, warm.n_iter);
+  EXPECT_EQ(cold.n_passes, cold.n_iter + 2);  // sketch, the paired first pass, CG
 }
 
 TEST(Lstsq, ColumnMajorAndFloatAgree) {
@@ -130,10 +131,37 @@ TEST(Lstsq, ColumnMajorAndFloatAgree) {
   const auto o = options(nl::LstsqMethod::Precondition);
   const auto r_row = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B, o);
   const auto r_col = nl::lstsq_dense<double>(nl::ConstColMatrixRef<double>(Acol), B, o);
-  EXPECT_LT(rel(r_col.x, r_row.x), 1e-13);
+  EXPECT_LT(rel(r_col.x, r_row.x), 1e-13);  // read in place (narrow), by column segments
   const auto r_f = nl::lstsq_dense<float>(nl::ConstRowMatrixRef<float>(Af), B, o);
   const nl::RowMatrix<double> Ad = Af.cast<double>();
   EXPECT_LT(rel(r_f.x, reference(Ad, B)), 1e-11);  // float data, double arithmetic
+}
+
+TEST(Lstsq, WideColumnMajorIsCopiedIntoRows) {
+  // The iterative methods copy a column-major A of at least 257 columns into rows: the same
+  // arithmetic as for the row-major A, bit for bit. Direct and sketch-and-solve read it in
+  // place.
+  const auto A = gaussian(1500, 300, 5);
+  const auto B = gaussian(1500, 1, 6);
+  const nl::ColMatrix<double> Acol = A;
+  for (const auto method : {nl::LstsqMethod::Precondition, nl::LstsqMethod::Diagonal}) {
+    const auto by_rows = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B,
+                                                 options(method));
+    const auto copied = nl::lstsq_dense<double>(nl::ConstColMatrixRef<double>(Acol), B,
+                                                options(method));
+    EXPECT_TRUE(by_rows.converged);
+    EXPECT_EQ(copied.x, by_rows.x);
+    EXPECT_EQ(copied.n_iter, by_rows.n_iter);
+    EXPECT_EQ(copied.n_passes, by_rows.n_passes);
+    EXPECT_LT(rel(by_rows.x, reference(A, B)), 1e-10);
+  }
+  for (const auto method : {nl::LstsqMethod::Direct, nl::LstsqMethod::Sketch}) {
+    const auto in_place = nl::lstsq_dense<double>(nl::ConstColMatrixRef<double>(Acol), B,
+                                                  options(method));
+    const auto by_rows = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B,
+                                                 options(method));
+    EXPECT_LT(rel(in_place.x, by_rows.x), 1e-12);
+  }
 }
 
 TEST(Lstsq, SparseCsrAndCscMatchDense) {
