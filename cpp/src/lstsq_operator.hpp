@@ -440,6 +440,59 @@ class CsrOperator {
     return valid;
   }
 
+  /// Rows [begin, end) of the pass for several right-hand sides (W: #d by k row-major, acc
+  /// likewise): y_i = a_i W (with B: B_i - a_i W), sq_c += y_ic^2, acc_j += a_ij y_i, and
+  /// with col the squared column norms and ones the sum of squared row sums. KC > 0: k fixed
+  /// at compile time (the row's values then stay in registers), 0: k = W.cols(). Malformed
+  /// rows and entries are skipped and the result is false if there were any.
+  template <int KC>
+  bool rows_fixed(Index begin, Index end, const RowMatrix<double>& W,
+                  const ConstRowMatrixRef<double>* B, double* acc, double* col, double* sq,
+                  double& ones) const {
+    constexpr int kMax = KC > 0 ? KC : 1;
+    const Index k = KC > 0 ? KC : W.cols();
+    const I* const indices = A_.indices;
+    const T* const data = A_.data;
+    const double* const w = W.data();
+    std::vector<double> dynamic(KC > 0 ? 0 : static_cast<std::size_t>(k));
+    double fixed[kMax];
+    double* const y = KC > 0 ? fixed : dynamic.data();
+    bool valid = true;
+    for (Index i = begin; i < end; ++i) {
+      const I p0 = A_.indptr[i], p1 = A_.indptr[i + 1];
+      if (!row_in_range(p0, p1)) {
+        valid = false;
+        continue;
+      }
+      for (Index c = 0; c < k; ++c) y[c] = 0.0;
+      double t = 0.0;
+      for (I p = p0; p < p1; ++p) {
+        if (!index_in_range(indices[p])) {
+          valid = false;
+          continue;
+        }
+        const double v = static_cast<double>(data[p]);
+        const double* wj = w + static_cast<Index>(indices[p]) * k;
+        for (Index c = 0; c < k; ++c) y[c] += v * wj[c];
+        t += v;
+      }
+      if (B) {
+        const double* bi = B->data() + i * B->outerStride();
+        for (Index c = 0; c < k; ++c) y[c] = bi[c] - y[c];
+      }
+      for (Index c = 0; c < k; ++c) sq[c] += y[c] * y[c];
+      if (col) ones += t * t;
+      for (I p = p0; p < p1; ++p) {
+        if (!index_in_range(indices[p])) continue;
+        const double v = static_cast<double>(data[p]);
+        double* aj = acc + static_cast<Index>(indices[p]) * k;
+        for (Index c = 0; c < k; ++c) aj[c] += v * y[c];
+        if (col) col[indices[p]] += v * v;
+      }
+    }
+    return valid;
+  }
+
   void pass(const RowMatrix<double>& W, const ConstRowMatrixRef<double>* B,
             RowMatrix<double>& out, Vector<double>& q, Vector<double>* col_sq) const {
     const Index n = A_.rows, d = A_.cols, k = W.cols();
@@ -484,39 +537,19 @@ class CsrOperator {
       }
       RowMatrix<double> acc = RowMatrix<double>::Zero(d, k);
       Vector<double> c = Vector<double>::Zero(col_sq ? d : 0);
-      Vector<double> y(k);
-      const I* const indices = A_.indices;
-      const T* const data = A_.data;
-      for (Index i = begin; i < end; ++i) {
-        const I p0 = A_.indptr[i], p1 = A_.indptr[i + 1];
-        if (!row_in_range(p0, p1)) {
-          valid[b] = 0;
-          continue;
-        }
-        if (B) {
-          y = B->row(i).transpose();
-        } else {
-          y.setZero();
-        }
-        const double sign = B ? -1.0 : 1.0;
-        double t = 0.0;
-        for (I p = p0; p < p1; ++p) {
-          if (!index_in_range(indices[p])) {
-            valid[b] = 0;
-            continue;
-          }
-          y.noalias() += (sign * static_cast<double>(data[p])) * W.row(indices[p]).transpose();
-          t += static_cast<double>(data[p]);
-        }
-        if (col_sq) ones[b] += t * t;
-        s += y.cwiseAbs2();
-        for (I p = p0; p < p1; ++p) {
-          if (!index_in_range(indices[p])) continue;
-          const double v = static_cast<double>(data[p]);
-          acc.row(indices[p]).noalias() += v * y.transpose();
-          if (col_sq) c[indices[p]] += v * v;
-        }
+      double* cp = col_sq ? c.data() : nullptr;
+      bool ok = true;
+      switch (k) {  // a fixed width keeps a row's k values in registers
+        case 2: ok = rows_fixed<2>(begin, end, W, B, acc.data(), cp, s.data(), ones[b]); break;
+        case 3: ok = rows_fixed<3>(begin, end, W, B, acc.data(), cp, s.data(), ones[b]); break;
+        case 4: ok = rows_fixed<4>(begin, end, W, B, acc.data(), cp, s.data(), ones[b]); break;
+        case 5: ok = rows_fixed<5>(begin, end, W, B, acc.data(), cp, s.data(), ones[b]); break;
+        case 6: ok = rows_fixed<6>(begin, end, W, B, acc.data(), cp, s.data(), ones[b]); break;
+        case 7: ok = rows_fixed<7>(begin, end, W, B, acc.data(), cp, s.data(), ones[b]); break;
+        case 8: ok = rows_fixed<8>(begin, end, W, B, acc.data(), cp, s.data(), ones[b]); break;
+        default: ok = rows_fixed<0>(begin, end, W, B, acc.data(), cp, s.data(), ones[b]); break;
       }
+      if (!ok) valid[b] = 0;
       if (col_sq) csq[b] = std::move(c);
       parts[b] = std::move(acc);
       sq[b] = std::move(s);
