@@ -210,6 +210,21 @@ def test_sparse_several_right_hand_sides_every_width(k, method):
                           rtol=1e-10)
 
 
+@pytest.mark.parametrize("k", [3, 5, 6])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dense_several_right_hand_sides_every_width(k, dtype):
+    """Up to 5 right-hand sides, a dense pass reads each row once for all of them; wider ones
+    go through matrix products: each column against LAPACK."""
+    rng = fresh_rng()
+    A = rng.standard_normal((3000, 40)).astype(dtype)
+    B = rng.standard_normal((3000, k))
+    B[:, 0] = A.astype(np.float64) @ rng.standard_normal(40)  # a consistent column
+    res = nl.lstsq(A, B, method="precondition", seed=5)
+    assert res.converged and res.x.shape == (40, k)
+    for j in range(k):
+        assert rel(res.x[:, j], numpy_solution(A.astype(np.float64), B[:, j])) < 1e-9
+
+
 @pytest.mark.parametrize("signal", [0.0, 0.1, 10.0])
 @pytest.mark.parametrize("reg", [0.0, 1.0])
 def test_precondition_starts_from_the_better_of_warm_and_zero(signal, reg):

@@ -128,8 +128,8 @@ class DenseOperator {
     std::vector<RowMatrix<double>> parts(blocks.count);
     std::vector<Vector<double>> sq(blocks.count), csq(col_sq ? blocks.count : 0);
     ColMatrix<double> W_columns;  // W with contiguous columns, for few_rhs_rows
-    bool zero_columns[2] = {false, false};  // with B: y = B there, no products
-    if (kRowMajor && k <= 2 && !col_sq) {
+    bool zero_columns[kFewRhs] = {};  // with B: y = B there, no products
+    if (kRowMajor && k <= kFewRhs && !col_sq) {
       W_columns = W;
       for (Index c = 0; c < k; ++c) zero_columns[c] = B && W.col(c).isZero(0.0);
     }
@@ -138,12 +138,18 @@ class DenseOperator {
       const Index begin = b * blocks.rows_per_block;
       const Index end = std::min(n, begin + blocks.rows_per_block);
       if constexpr (kRowMajor) {
-        if (k <= 2 && !col_sq) {  // one or two right-hand sides: rows read once, reused from L1
+        if (k <= kFewRhs && !col_sq) {  // a few right-hand sides: rows read once, reused from L1
           ColMatrix<double> columns = ColMatrix<double>::Zero(d, k);
-          if (k == 1) {
-            few_rhs_rows<1>(begin, end, W_columns, zero_columns, B, columns, s);
-          } else {
-            few_rhs_rows<2>(begin, end, W_columns, zero_columns, B, columns, s);
+          const auto rows = [&](auto width) {
+            constexpr int K = decltype(width)::value;
+            few_rhs_rows<K>(begin, end, W_columns, zero_columns, B, columns, s);
+          };
+          switch (k) {
+            case 1: rows(std::integral_constant<int, 1>{}); break;
+            case 2: rows(std::integral_constant<int, 2>{}); break;
+            case 3: rows(std::integral_constant<int, 3>{}); break;
+            case 4: rows(std::integral_constant<int, 4>{}); break;
+            default: rows(std::integral_constant<int, 5>{}); break;
           }
           parts[b] = columns;
           sq[b] = std::move(s);
@@ -183,8 +189,12 @@ class DenseOperator {
   }
 
   static constexpr bool kRowMajor = std::is_same_v<MatrixRef, ConstRowMatrixRef<T>>;
+  /// The most right-hand sides of few_rhs_rows; wider W goes through matrix products, which
+  /// were as fast at 8 (200000 x 200: 4 took 190-250 ms against 310-330 by products, 5 took
+  /// 250-270 against 320-370, 8 took 370-390 against 340-350).
+  static constexpr int kFewRhs = 5;
 
-  /// Rows [begin, end) of the pass for K = 1 or 2 right-hand sides: y_i = a_i W (or B_i - a_i
+  /// Rows [begin, end) of the pass for K = 1..kFewRhs right-hand sides: y_i = a_i W (or B_i - a_i
   /// W), acc += a_i^T y_i (acc: #d by K, its columns contiguous, as are those of W). A
   /// general matrix product would pack the block for a W this narrow. Four rows at a time:
   /// their dot products on rows fresh from memory, then one sweep over the four rows (now in
