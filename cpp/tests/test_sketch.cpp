@@ -107,7 +107,7 @@ TEST(Sketch, SparseSignRegroupingPaths) {
   // remainder (output beyond L2); several blocks of three chunks each; more output rows than
   // entries per block (sorted regrouping); several super-blocks of rows (column-major input);
   // a vector (scattered directly in either layout). Column-major inputs of several columns
-  // are always regrouped.
+  // go by panels (SparseSignColumnPanels) up to m = 16384 rows, and are regrouped above.
   const Index cases[][4] = {{20, 3000, 40, 3},  {1024, 3000, 40, 8}, {300, 5000, 70, 8},
                             {20000, 300, 3, 2}, {64, 150000, 2, 32}, {4000, 20000, 1, 8}};
   for (const auto& c : cases) {
@@ -142,11 +142,17 @@ TEST(Sketch, SparseSignColumnPanels) {
     const RowMatrix<double> expected = S * Af.cast<double>();
     EXPECT_LT(max_abs_diff(sketch_dense<float>(spec, Af).cast<double>(), expected),
               1e-4 * expected.cwiseAbs().maxCoeff());
+    // Column-major A: the same panels through row-major tiles of 256 rows (n = 3000: a
+    // partial last tile), the same sums in the same order, so the same bits.
+    const RowMatrix<double> A = wide.leftCols(d);
+    EXPECT_EQ(sketch_dense<double>(spec, ColMatrix<double>(A)), sketch_dense<double>(spec, A));
+    EXPECT_EQ(sketch_dense<float>(spec, ColMatrix<float>(Af)), sketch_dense<float>(spec, Af));
   }
   // An output too tall for panels of two lines: panels of one.
   const SketchSpec tall = make_spec(SketchKind::SparseSign, 12000, n, 9, 2);
   const RowMatrix<double> A = random_matrix(n, 21, 19);
   EXPECT_LT(max_abs_diff(sketch_dense<double>(tall, A), sketch_matrix(tall) * A), 1e-11);
+  EXPECT_EQ(sketch_dense<double>(tall, ColMatrix<double>(A)), sketch_dense<double>(tall, A));
 }
 
 TEST(Sketch, SparseMatchesDense) {
