@@ -171,6 +171,23 @@ def test_non_finite_A_raises_for_every_method(method, sparse, bad):
         nl.lstsq(A_in, rng.standard_normal(2000), method=method, seed=rng)
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("method", ["auto", "precondition", "sketch", "direct", "diagonal"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("k", [1, 3])
+def test_non_finite_b_raises_for_every_method(method, sparse, bad, k):
+    """The diagonal method checks b in its first pass (from ||b||), the others up front:
+    one non-finite entry, in any column, is refused by every method."""
+    rng = fresh_rng()
+    n = 150000 if method == "auto" and sparse else 2000  # then auto probes "diagonal"
+    A = sp.random(n, 30, density=0.2, format="csr", random_state=rng) if sparse else \
+        rng.standard_normal((n, 30))
+    b = rng.standard_normal((n, k))
+    b[int(rng.integers(n)), k - 1] = bad
+    with pytest.raises(ValueError, match="`b` must not contain NaN or inf"):
+        nl.lstsq(A, b if k > 1 else b[:, 0], method=method, seed=rng)
+
+
 @pytest.mark.parametrize("method", ["precondition", "direct", "sketch"])
 @pytest.mark.parametrize("sparse", [False, True])
 def test_multiple_right_hand_sides(method, sparse):

@@ -564,6 +564,9 @@ LstsqResult diagonal_solve(const Op& op, const ConstRowMatrixRef<double>& B,
   FirstPass first;
   Vector<double> col_sq;
   op.residual(X, B, first.G, first.rsq, &col_sq);
+  // NaN or inf in b shows in ||b||^2, the residual at x = 0 (a finite b whose squares
+  // overflow too, hence the exact scan before the error).
+  if (!first.rsq.allFinite()) NL_CHECK(B.allFinite(), "`b` must not contain NaN or inf");
   // NaN or inf in A shows in its column norms (a finite A whose squares overflow too, hence
   // the exact scan before the error).
   if (!col_sq.allFinite()) NL_CHECK(op.all_finite(), "`A` must not contain NaN or inf");

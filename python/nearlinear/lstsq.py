@@ -13,6 +13,7 @@ from ._validation import (
     as_csr_or_csc,
     as_float_array,
     check_choice,
+    check_finite,
     check_int,
     check_real,
     resolve_seed,
@@ -201,7 +202,7 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
         if not (A.flags.c_contiguous or A.flags.f_contiguous):
             A = np.ascontiguousarray(A)
     n, d = A.shape
-    b_arr = as_float_array(b, "b", ndim=(1, 2), dtype=np.float64)
+    b_arr = as_float_array(b, "b", ndim=(1, 2), dtype=np.float64, finite=False)
     if b_arr.shape[0] != n:
         raise ValueError(
             f"`b` must have shape (n,) or (n, k) with n = A.shape[0] = {n}; got {b_arr.shape}")
@@ -225,6 +226,10 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
         raise ValueError(
             f"method={method!r} needs a tall `A` (n >= d); got shape {A.shape}. "
             "Use method='direct' for the minimum-norm solution of a wide problem.")
+    if method != "diagonal":
+        # The diagonal method's first pass reads b at x = 0 and checks ||b|| there, at no
+        # cost on valid data (a scan here is a tenth of that method's whole sparse solve).
+        check_finite(b_arr, "b")
     if sketch is None:
         sketch = "srht" if method == "sketch" else "sparse_sign"
     if sketch_size is not None:
