@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "nearlinear/common.hpp"
@@ -166,11 +167,34 @@ void load_tile(const DataView<T>& A, Index i0, Index i1, Index c0, Index c1, C* 
     }
   } else if (A.layout == Layout::ColMajor) {
     // Read each column's run of rows contiguously; the tile rows are cache-resident.
-    std::vector<T> signs(static_cast<std::size_t>(last - i0));
-    for (Index i = i0; i < last; ++i) signs[i - i0] = static_cast<T>(row_sign(i));
-    for (Index c = 0; c < w; ++c) {
-      const T* __restrict src = A.dense + (c0 + c) * A.ld + i0;
-      for (Index i = 0; i < last - i0; ++i) tile[i * ld + c] = static_cast<C>(signs[i] * src[i]);
+    const Index rows = last - i0;
+    if constexpr (std::is_same_v<std::decay_t<RowSign>, NoSign>) {
+      // Four columns at a time, so that each tile row gets 32 contiguous bytes per sweep.
+      Index c = 0;
+      for (; c + 4 <= w; c += 4) {
+        const T* s0 = A.dense + (c0 + c) * A.ld + i0;
+        const T* s1 = s0 + A.ld;
+        const T* s2 = s1 + A.ld;
+        const T* s3 = s2 + A.ld;
+        for (Index i = 0; i < rows; ++i) {
+          C* dst = tile + i * ld + c;
+          dst[0] = static_cast<C>(s0[i]);
+          dst[1] = static_cast<C>(s1[i]);
+          dst[2] = static_cast<C>(s2[i]);
+          dst[3] = static_cast<C>(s3[i]);
+        }
+      }
+      for (; c < w; ++c) {
+        const T* src = A.dense + (c0 + c) * A.ld + i0;
+        for (Index i = 0; i < rows; ++i) tile[i * ld + c] = static_cast<C>(src[i]);
+      }
+    } else {
+      std::vector<T> signs(static_cast<std::size_t>(rows));
+      for (Index i = i0; i < last; ++i) signs[i - i0] = static_cast<T>(row_sign(i));
+      for (Index c = 0; c < w; ++c) {
+        const T* __restrict src = A.dense + (c0 + c) * A.ld + i0;
+        for (Index i = 0; i < rows; ++i) tile[i * ld + c] = static_cast<C>(signs[i] * src[i]);
+      }
     }
   } else {
     zero_rows(i0, last);

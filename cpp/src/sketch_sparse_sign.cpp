@@ -327,25 +327,7 @@ RowMatrix<T> apply_panels(const SketchSpec& spec, const DataView<T>& A) {
           std::fill(tile.data(), tile.data() + kTileRows * kW, T(0));
           for (Index r0 = i0; r0 < i1; r0 += kTileRows) {
             const Index len = std::min(kTileRows, i1 - r0);
-            T* const t = tile.data();
-            Index c = 0;
-            for (; c + 4 <= c1 - c0; c += 4) {  // four columns at a time: 32-byte tile writes
-              const T* s0 = A.dense + (c0 + c) * A.ld + r0;
-              const T* s1 = s0 + A.ld;
-              const T* s2 = s1 + A.ld;
-              const T* s3 = s2 + A.ld;
-              for (Index i = 0; i < len; ++i) {
-                T* row = t + i * kW + c;
-                row[0] = s0[i];
-                row[1] = s1[i];
-                row[2] = s2[i];
-                row[3] = s3[i];
-              }
-            }
-            for (; c < c1 - c0; ++c) {
-              const T* s0 = A.dense + (c0 + c) * A.ld + r0;
-              for (Index i = 0; i < len; ++i) t[i * kW + c] = s0[i];
-            }
+            load_tile(A, r0, r0 + len, c0, c1, tile.data(), kW, NoSign{});
             DataView<T> rows;
             rows.rows = len;
             rows.cols = kW;
