@@ -110,6 +110,15 @@ inline void add_by_row(__m256d v, __m256i g1, __m256i g2, __m256i g3, __m256i g4
   r[3] = _mm256_add_pd(r[3], pick(g3, g4));
 }
 
+/// Each lane's row value: y_r (broadcast) for the lanes in row r of the run (masks of
+/// FourRows::masks; lanes past the run get y_3 and are masked by the caller).
+inline __m256d row_values(__m256i g1, __m256i g2, __m256i g3, __m256d y_0, __m256d y_1,
+                          __m256d y_2, __m256d y_3) {
+  __m256d y = _mm256_blendv_pd(y_3, y_2, _mm256_castsi256_pd(g3));
+  y = _mm256_blendv_pd(y, y_1, _mm256_castsi256_pd(g2));
+  return _mm256_blendv_pd(y, y_0, _mm256_castsi256_pd(g1));
+}
+
 /// acc[j_l] += v_l y_{row(l)} for the lanes inside the run, y_r: the row values broadcast.
 /// Lanes past the run add an exact 0 to their column, which is valid (checked: every index
 /// of the vector, past the run too, has been checked before).
@@ -117,9 +126,7 @@ template <typename I>
 inline void scatter4(std::int64_t p, __m256d v, __m256i g1, __m256i g2, __m256i g3,
                      __m256i g4, __m256d y_0, __m256d y_1, __m256d y_2, __m256d y_3,
                      const I* indices, double* acc) {
-  __m256d y = _mm256_blendv_pd(y_3, y_2, _mm256_castsi256_pd(g3));
-  y = _mm256_blendv_pd(y, y_1, _mm256_castsi256_pd(g2));
-  y = _mm256_blendv_pd(y, y_0, _mm256_castsi256_pd(g1));
+  const __m256d y = row_values(g1, g2, g3, y_0, y_1, y_2, y_3);
   alignas(32) double part[4];
   _mm256_store_pd(part, _mm256_and_pd(_mm256_mul_pd(v, y), _mm256_castsi256_pd(g4)));
   for (int l = 0; l < 4; ++l) acc[indices[p + l]] += part[l];
@@ -131,9 +138,7 @@ template <typename I>
 inline void scatter4_with_squares(std::int64_t p, __m256d v, __m256i g1, __m256i g2,
                                   __m256i g3, __m256i g4, __m256d y_0, __m256d y_1,
                                   __m256d y_2, __m256d y_3, const I* indices, double* pairs) {
-  __m256d y = _mm256_blendv_pd(y_3, y_2, _mm256_castsi256_pd(g3));
-  y = _mm256_blendv_pd(y, y_1, _mm256_castsi256_pd(g2));
-  y = _mm256_blendv_pd(y, y_0, _mm256_castsi256_pd(g1));
+  const __m256d y = row_values(g1, g2, g3, y_0, y_1, y_2, y_3);
   const __m256d inside = _mm256_castsi256_pd(g4);
   const __m256d part = _mm256_and_pd(_mm256_mul_pd(v, y), inside);
   const __m256d square = _mm256_and_pd(_mm256_mul_pd(v, v), inside);
