@@ -7,6 +7,10 @@ table and writes a PNG plot.
 
     python bench/encoding_image_fit.py --steps 500 --eval-every 50 \
         --out bench/figures/encoding_image_fit.png
+
+``--repeat R`` fits every (image, lattice) pair R times, the lattices' order alternating from
+round to round, and adds each round's ratios and their medians (the PSNR is the same in every
+round: the fits are deterministic; only the times vary on a shared machine).
 """
 
 from __future__ import annotations
@@ -37,18 +41,26 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=2**14)
     parser.add_argument("--side", type=int, default=512, help="images resized to side x side")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of fits, lattice order alternating (medians reported)")
     parser.add_argument("--out", default="bench/figures/encoding_image_fit.png")
     args = parser.parse_args(argv)
     if args.threads:
         nearlinear.set_num_threads(args.threads)
 
-    fits = {}
-    for name in IMAGES:
-        image = _skimage_image(name, args.side)
-        for lattice in LATTICES:
-            fits[name, lattice] = fit_image(image, lattice=lattice, steps=args.steps,
-                                            batch_size=args.batch_size,
-                                            eval_every=args.eval_every)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    rounds = []  # per round: {(image, lattice): fit}
+    for r in range(args.repeat):
+        fits = {}
+        for name in IMAGES:
+            image = _skimage_image(name, args.side)
+            for lattice in (LATTICES if r % 2 == 0 else LATTICES[::-1]):
+                fits[name, lattice] = fit_image(image, lattice=lattice, steps=args.steps,
+                                                batch_size=args.batch_size,
+                                                eval_every=args.eval_every)
+        rounds.append(fits)
+    fits = rounds[0]
 
     print(f"nearlinear {nearlinear.__version__}, {nearlinear.get_num_threads()} threads, "
           f"{args.steps} steps of {args.batch_size} pixels, images {args.side}x{args.side}")
@@ -66,6 +78,20 @@ def main(argv=None) -> int:
         reach_text = f"{reach:.2f} s" if reach is not None else "not reached"
         print(f"{name:10s} {cube.psnr:10.2f} {cube.train_time:9.2f}s {simplex.psnr:13.2f} "
               f"{simplex.train_time:12.2f}s {reach_text:>36s}")
+    if args.repeat > 1:
+        print()
+        print(f"{'image':10s} {'round':>5s} {'simplex / cube time':>20s} "
+              f"{'time to cube PSNR - 0.5 dB, / cube time':>40s}")
+        for name in IMAGES:
+            ratios, reach_ratios = [], []
+            for r, round_fits in enumerate(rounds):
+                cube, simplex = round_fits[name, "cube"], round_fits[name, "simplex"]
+                reach = time_to_reach(simplex, cube.psnr - 0.5)
+                ratios.append(simplex.train_time / cube.train_time)
+                reach_ratios.append(np.nan if reach is None else reach / cube.train_time)
+                print(f"{name:10s} {r:5d} {ratios[-1]:20.3f} {reach_ratios[-1]:40.3f}")
+            print(f"{name:10s} {'med':>5s} {np.median(ratios):20.3f} "
+                  f"{np.median(reach_ratios):40.3f}")
 
     try:
         import matplotlib
