@@ -40,8 +40,27 @@ def test_sparse_with_intercept_and_multi_target():
     np.testing.assert_allclose(model.intercept_, ref.intercept_, rtol=1e-8, atol=1e-9)
 
 
+@pytest.mark.parametrize("alpha", [0.0, 10.0, 1000.0])
+@pytest.mark.parametrize("method", ["auto", "precondition", "direct"])
+def test_sparse_intercept_is_not_penalised(alpha, method):
+    # Sparse X takes the ones-column route: the ridge term must leave the intercept alone,
+    # as the dense (centring) route and scikit-learn's Ridge do.
+    rng = np.random.default_rng()
+    X = sp.random(400, 12, density=0.3, random_state=rng, format="csr") + 0.0
+    X.data += 3.0  # far from centred: a penalised intercept would be visibly shrunk
+    y = X @ rng.standard_normal(12) + 5.0 + 0.1 * rng.standard_normal(400)
+    ours = SketchedLinearRegression(alpha=alpha, method=method, random_state=0).fit(X, y)
+    dense = SketchedLinearRegression(alpha=alpha, method=method, random_state=0).fit(X.toarray(), y)
+    ref = (Ridge(alpha=alpha, solver="svd") if alpha > 0 else LinearRegression()).fit(X.toarray(), y)
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-8)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(ours.coef_, dense.coef_, rtol=1e-8, atol=1e-10)
+
+
 @pytest.mark.parametrize("params,match", [
-    (dict(alpha=-1.0), "`alpha`"), (dict(method="svd"), "`method`"), (dict(sketch="x"), "`sketch`")])
+    (dict(alpha=-1.0), "`alpha`"), (dict(alpha=np.inf), "`alpha`"), (dict(alpha=True), "`alpha`"),
+    (dict(alpha=10**400), "`alpha`"), (dict(alpha="1"), "`alpha`"),
+    (dict(method="svd"), "`method`"), (dict(sketch="x"), "`sketch`")])
 def test_bad_parameters(params, match):
     X = np.random.default_rng(0).standard_normal((50, 3))
     with pytest.raises(ValueError, match=match):

@@ -12,6 +12,21 @@ from .lstsq import METHODS, SKETCHES, lstsq
 __all__ = ["SketchedLinearRegression"]
 
 
+def _finite_alpha(alpha) -> float:
+    """alpha as a float, or ValueError naming it (bools, strings, NaN, inf, negatives and
+    integers beyond the float range are refused)."""
+    value = None
+    if isinstance(alpha, (int, float, np.integer, np.floating)) and not isinstance(
+            alpha, (bool, np.bool_)):
+        try:
+            value = float(alpha)
+        except OverflowError:
+            value = None
+    if value is None or not np.isfinite(value) or value < 0:
+        raise ValueError(f"`alpha` must be a finite number >= 0; got {alpha!r}")
+    return value
+
+
 class SketchedLinearRegression(RegressorMixin, BaseEstimator):
     """Linear (ridge) regression solved by :func:`nearlinear.lstsq`.
 
@@ -24,9 +39,13 @@ class SketchedLinearRegression(RegressorMixin, BaseEstimator):
     alpha : float, default 0.0
         Ridge weight ``>= 0``.
     fit_intercept : bool, default True
-        Fit ``c`` by centring ``X`` and ``y`` (dense ``X``); for sparse ``X`` a column of
-        ones is appended instead (its weight then shares the ridge penalty only if
-        ``alpha > 0``, scaled down to ``alpha * 1e-12``, which leaves it effectively free).
+        Fit ``c`` by centring ``X`` and ``y`` (dense ``X``). Sparse ``X`` is not centred
+        (that would densify it): a column of ones is appended for ``c`` instead, and with
+        ``alpha > 0`` the ridge term enters as ``d`` extra rows ``sqrt(alpha) I`` that leave
+        ``c`` unpenalised, so the solution is the same. The one difference: when the centred
+        ``X`` is rank-deficient and ``alpha = 0``, the minimum-norm solution is taken over
+        ``(w, c)`` together rather than over ``w`` alone (same predictions, other
+        coefficients).
     method : {"auto", "precondition", "sketch", "direct", "diagonal"}, default "auto"
         Passed to :func:`nearlinear.lstsq`.
     sketch : str or None, default None
@@ -71,8 +90,7 @@ class SketchedLinearRegression(RegressorMixin, BaseEstimator):
             raise ValueError(f"`method` must be one of {METHODS}; got {self.method!r}")
         if self.sketch is not None and self.sketch not in SKETCHES:
             raise ValueError(f"`sketch` must be one of {SKETCHES}; got {self.sketch!r}")
-        if not np.isscalar(self.alpha) or not self.alpha >= 0:
-            raise ValueError(f"`alpha` must be a number >= 0; got {self.alpha!r}")
+        alpha = _finite_alpha(self.alpha)
         X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=np.float64,
                              y_numeric=True, multi_output=True)
         y = np.asarray(y, dtype=np.float64)
@@ -84,22 +102,27 @@ class SketchedLinearRegression(RegressorMixin, BaseEstimator):
             x_mean = X.mean(axis=0)
             y_mean = y.mean(axis=0)
             result = lstsq(X - x_mean, y - y_mean, method=method, sketch=self.sketch,
-                           tol=self.tol, reg=float(self.alpha), seed=self.random_state,
+                           tol=self.tol, reg=alpha, seed=self.random_state,
                            max_iter=self.max_iter)
             coef = result.x
             intercept = y_mean - x_mean @ coef
         elif self.fit_intercept:
-            # Sparse X is not centred (that would densify it): append an intercept column.
-            ones = sp.csr_matrix(np.ones((n, 1)))
-            Xa = sp.hstack([X, ones], format="csr")
-            result = lstsq(Xa, y, method=method, sketch=self.sketch, tol=self.tol,
-                           reg=float(self.alpha), seed=self.random_state,
-                           max_iter=self.max_iter)
+            # Sparse X is not centred (that would densify it): a column of ones carries the
+            # intercept, and the ridge term is d rows sqrt(alpha) I below X (zero under the
+            # ones), so that the intercept stays unpenalised.
+            blocks = [[X, sp.csr_matrix(np.ones((n, 1)))]]
+            target = y
+            if alpha > 0:
+                blocks.append([sp.identity(d, format="csr") * np.sqrt(alpha), None])
+                target = np.concatenate([y, np.zeros((d,) + y.shape[1:])])
+            Xa = sp.bmat(blocks, format="csr")
+            result = lstsq(Xa, target, method=method, sketch=self.sketch, tol=self.tol,
+                           seed=self.random_state, max_iter=self.max_iter)
             coef = result.x[:d]
             intercept = result.x[d]
         else:
             result = lstsq(X, y, method=method, sketch=self.sketch, tol=self.tol,
-                           reg=float(self.alpha), seed=self.random_state,
+                           reg=alpha, seed=self.random_state,
                            max_iter=self.max_iter)
             coef = result.x
             intercept = np.zeros(y.shape[1]) if y.ndim == 2 else 0.0
