@@ -3,6 +3,7 @@
 import itertools
 import math
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -400,3 +401,90 @@ def test_baseline_variant_matches_default_variant(tmp_path):
     for key in results[0].files:
         np.testing.assert_allclose(results[1][key], results[0][key], rtol=1e-5, atol=1e-6,
                                    err_msg=key)
+
+
+def test_integer_arguments_beyond_the_core_range_are_refused_by_name():
+    # The core takes C++ ints: beyond them pybind would refuse the call without a name.
+    for base_resolution in (2**30 + 1, 2**31, 2**70):
+        with pytest.raises(ValueError, match="base_resolution"):
+            HashEncoding(2, base_resolution=base_resolution)
+    with pytest.raises(ValueError, match="features_per_level"):
+        HashEncoding(2, features_per_level=2**40)
+    with pytest.raises(ValueError, match="seed"):
+        HashEncoding(2, n_levels=1, log2_table_size=4, seed=2**64)
+
+
+def test_every_real_float_dtype_is_converted():
+    enc = HashEncoding(3, n_levels=3, log2_table_size=10)
+    random_table(enc, np.random.default_rng(2))
+    x = np.random.default_rng(3).random((40, 3))
+    x16 = x.astype(np.float16)
+    np.testing.assert_array_equal(enc.forward(x16), enc.forward(x16.astype(np.float32)))
+    # float64 values are exact in longdouble, so both round to the same float32.
+    np.testing.assert_array_equal(enc.forward(x.astype(np.longdouble)),
+                                  enc.forward(x.astype(np.float32)))
+    g = np.random.default_rng(4).standard_normal((40, enc.output_dims))
+    for dtype in (np.float16, np.longdouble):
+        grads = enc.backward(x.astype(dtype), g.astype(dtype), input_gradient=True)
+        expected = enc.backward(x.astype(dtype).astype(np.float32),
+                                g.astype(dtype).astype(np.float32), input_gradient=True)
+        for got, want in zip(grads, expected):
+            np.testing.assert_array_equal(got, want)
+    table = np.random.default_rng(5).standard_normal(enc.params.shape).astype(np.float16)
+    enc.params = table
+    np.testing.assert_array_equal(enc.params, table.astype(np.float32))
+    # Integer and boolean arrays are refused, as the module docstring says.
+    for bad in (np.zeros((4, 3), np.int32), np.zeros((4, 3), bool), [[0, 1, 0]]):
+        with pytest.raises(TypeError, match="x"):
+            enc.forward(bad)
+    with pytest.raises(TypeError, match="params"):
+        enc.params = np.zeros(enc.params.shape, np.int64)
+    with pytest.raises(TypeError, match="grad_output"):
+        enc.backward(x, np.ones((40, enc.output_dims), bool))
+
+
+def test_values_beyond_float32_are_refused_or_clamped_without_warnings():
+    enc = HashEncoding(2, n_levels=2, log2_table_size=6)
+    random_table(enc, np.random.default_rng(6))
+    before = enc.params.copy()
+    x = np.array([[0.3, 0.6]])
+    # Beyond float64 too where longdouble is wider (x86); else the largest float64.
+    wide = np.finfo(np.longdouble).maxexp > 1024
+    huge = np.longdouble("1e4000") if wide else np.longdouble(1e308)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for big in (1e300, -1e39, huge):
+            table = np.zeros(enc.params.shape, dtype=np.asarray(big).dtype)
+            table[1, 3, 0] = big
+            with pytest.raises(ValueError, match="params"):
+                enc.params = table
+            np.testing.assert_array_equal(enc.params, before)
+            grad_output = np.zeros((1, enc.output_dims), dtype=table.dtype)
+            grad_output[0, 2] = big
+            with pytest.raises(ValueError, match="grad_output"):
+                enc.backward(x, grad_output)
+        with pytest.raises(ValueError, match="NaN"):
+            enc.params = np.full(enc.params.shape, np.inf)
+        # Points are clamped to [0, 1]: a finite coordinate beyond float32 acts as 0 or 1.
+        far = np.array([[1e300, 0.6], [0.3, -1e300], [huge, 0.6]])
+        near = np.array([[1.0, 0.6], [0.3, 0.0], [1.0, 0.6]], np.float32)
+        np.testing.assert_array_equal(enc.forward(far), enc.forward(near))
+        g = np.ones((3, enc.output_dims))
+        for got, want in zip(enc.backward(far, g, input_gradient=True),
+                             enc.backward(near, g, input_gradient=True)):
+            np.testing.assert_array_equal(got, want)
+        assert far[0, 0] == 1e300  # the caller's array is unchanged
+    with pytest.raises(ValueError, match="NaN"):
+        enc.forward(np.array([[np.inf, 0.5]]))
+
+
+def test_outputs_that_cannot_be_allocated_are_refused_before_any_work():
+    if nearlinear.encoding._physical_memory() is None:
+        pytest.skip("physical memory unknown")
+    enc = HashEncoding(2, n_levels=2, log2_table_size=6)
+    # A broadcast view of 2^40 points: its float32 copy and the output need terabytes.
+    x = np.broadcast_to(np.float32(0.5), (2**40, 2))
+    with pytest.raises(ValueError, match="`x`"):
+        enc.forward(x)
+    with pytest.raises(ValueError, match="`x`"):
+        enc.backward(x, np.broadcast_to(np.float32(1.0), (2**40, enc.output_dims)))

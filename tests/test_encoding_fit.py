@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import nearlinear
+from nearlinear._warnings import ConvergenceWarning
 from nearlinear.encoding import fit_image
 
 
@@ -130,3 +131,69 @@ def test_show_progress_writes_a_bar_and_leaves_the_result_unchanged(capsys):
     shown = fit_image(image, show_progress=True, **dict(SMALL, steps=12))
     assert "fit_image" in capsys.readouterr().err
     np.testing.assert_array_equal(quiet.history["loss"], shown.history["loss"])
+
+
+class _NoCore:
+    """Stands in for the compiled module where an argument must be refused before any work."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the core was reached ({name}) before the arguments were refused")
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        # Beyond the core's C++ ints, pybind would refuse the call without naming the argument.
+        (dict(steps=2**31), ValueError, "steps"),
+        (dict(eval_every=2**31), ValueError, "eval_every"),
+        (dict(base_resolution=2**31), ValueError, "base_resolution"),
+        (dict(base_resolution=2**30 + 1), ValueError, "base_resolution"),
+        (dict(features_per_level=2**40), ValueError, "features_per_level"),
+        (dict(features_per_level=3), ValueError, "features_per_level"),
+        (dict(seed=2**64), ValueError, "seed"),
+        # The core's Adam steps are float32: a larger rate would make them inf.
+        (dict(learning_rate=1e39), ValueError, "learning_rate"),
+        (dict(per_level_scale="2"), TypeError, "per_level_scale"),
+        (dict(per_level_scale=0.5), ValueError, "per_level_scale"),
+        (dict(callback=3), TypeError, "callback"),
+        # Terabytes of per-chunk network gradients: refused instead of exhausting the memory.
+        (dict(batch_size=2**24, hidden_width=4096, hidden_layers=16), ValueError, "GiB"),
+    ],
+)
+def test_options_out_of_range_are_refused_before_any_work(monkeypatch, kwargs, error, match):
+    if "GiB" in match and nearlinear.encoding._physical_memory() is None:
+        pytest.skip("physical memory unknown")
+    monkeypatch.setattr(nearlinear.encoding, "_core", _NoCore())
+    with pytest.raises(error, match=match):
+        fit_image(synthetic_image(8, 8), **kwargs)
+
+
+def test_images_beyond_the_core_range_are_refused():
+    # A broadcast view: no memory behind its 2^31 rows.
+    image = np.broadcast_to(np.zeros((1, 1), np.uint8), (2**31, 1))
+    with pytest.raises(ValueError, match="image"):
+        fit_image(image, steps=1)
+
+
+def test_predict_and_render_convert_floats_and_refuse_what_cannot_be_allocated():
+    fit = fit_image(synthetic_image(8, 8), **dict(SMALL, steps=2))
+    coords = np.random.default_rng(0).random((30, 2))
+    for dtype in (np.float16, np.longdouble):
+        np.testing.assert_array_equal(fit.predict(coords.astype(dtype)),
+                                      fit.predict(coords.astype(dtype).astype(np.float32)))
+    # Coordinates are clamped to [0, 1], also those beyond float32's range.
+    np.testing.assert_array_equal(fit.predict(np.array([[1e300, -1e300]])),
+                                  fit.predict(np.array([[1.0, 0.0]], np.float32)))
+    with pytest.raises(TypeError, match="coords"):
+        fit.predict(np.zeros((3, 2), np.int64))
+    with pytest.raises(TypeError, match="shape"):
+        fit.render(5)
+    if nearlinear.encoding._physical_memory() is not None:
+        with pytest.raises(ValueError, match="shape"):
+            fit.render((2**20, 2**20))
+
+
+def test_a_diverging_fit_warns():
+    with pytest.warns(ConvergenceWarning, match="learning_rate"):
+        fit = fit_image(synthetic_image(8, 8), learning_rate=1e6, **dict(SMALL, steps=5))
+    assert not np.isfinite(fit.history["loss"]).all() and np.isnan(fit.psnr)

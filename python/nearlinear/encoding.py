@@ -22,24 +22,35 @@ spatial hash (XOR of the integer coordinates times large primes, modulo the tabl
 
 Inputs outside [0, 1] are clamped to [0, 1] coordinate-wise (the encoding is constant outside
 the unit cube, and the input gradient is zero in a clamped coordinate); NaN and inf are
-refused. All arrays are float32: x of another float dtype is converted.
+refused. All arrays are float32: arrays of another float dtype (float16, float64, longdouble)
+are converted, and integer, boolean and complex arrays are refused with a TypeError (a float
+array is required, as everywhere in nearlinear). A finite value beyond float32's range
+(|v| > 3.4e38), which the conversion would turn into inf, is refused with a ValueError in the
+table (``params``) and ``grad_output``; in points it is clamped like any value outside [0, 1].
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 
 import numpy as np
 
 from ._native import core as _core
 from ._progress import progress_bar
-from ._validation import as_float_array, check_choice, check_int, check_real, resolve_seed
+from ._validation import check_choice, check_int, check_real, resolve_seed
+from ._warnings import ConvergenceWarning
 
 __all__ = ["HashEncoding", "ImageFit", "fit_image"]
 
 LATTICES = ("simplex", "cube")
 _MAX_DIMS = {"simplex": 32, "cube": 12}
+_FEATURES_PER_LEVEL = (1, 2, 4, 8)
+# The core takes these as C++ ints; a level finer than 2^30 is refused by the core as well.
+_MAX_INT = 2**31 - 1
+_MAX_RESOLUTION = 2**30
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _physical_memory() -> int | None:
@@ -49,16 +60,62 @@ def _physical_memory() -> int | None:
         return None
 
 
-def _check_table_bytes(n_levels: int, table_size: int, features: int, copies: int) -> None:
-    """Refuse, before allocating, a table (times ``copies`` working copies) that cannot fit."""
-    needed = n_levels * table_size * features * 4 * copies
+def _check_bytes(needed: int, what: str, advice: str) -> None:
+    """Refuse, before allocating, ``needed`` bytes that the machine does not have."""
     available = _physical_memory()
     if available is not None and needed > available:
         raise ValueError(
-            f"the hash table needs {needed / 2**30:.1f} GiB ({n_levels} levels x "
-            f"{table_size} rows x {features} features x 4 bytes x {copies}) but the machine has "
-            f"{available / 2**30:.1f} GiB: lower `log2_table_size` or `n_levels`"
+            f"{what} needs {needed / 2**30:.1f} GiB but the machine has "
+            f"{available / 2**30:.1f} GiB: {advice}"
         )
+
+
+def _check_features_per_level(value) -> int:
+    value = check_int(value, "features_per_level")
+    if value not in _FEATURES_PER_LEVEL:
+        raise ValueError(f"`features_per_level` must be 1, 2, 4 or 8; got {value}")
+    return value
+
+
+def _float_array(value, name: str, shape: tuple) -> np.ndarray:
+    """``value`` as an array of a real float dtype and the given shape (None: any length),
+    not yet converted: the caller can check what the conversion will allocate first."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:  # ragged lists and the like
+        raise TypeError(f"`{name}` could not be converted to an array: {exc}") from None
+    if arr.dtype.kind != "f":
+        raise TypeError(
+            f"`{name}` must be a float array (float16, float32, float64 or longdouble); "
+            f"got dtype {arr.dtype}"
+        )
+    if arr.ndim != len(shape) or any(
+        want is not None and got != want for got, want in zip(arr.shape, shape)
+    ):
+        wanted = ", ".join("N" if want is None else str(want) for want in shape)
+        raise ValueError(f"`{name}` must have shape ({wanted}); got {arr.shape}")
+    return arr
+
+
+def _to_float32(arr: np.ndarray, name: str, *, clamp: bool = False) -> np.ndarray:
+    """``arr`` (from :func:`_float_array`) as a C-contiguous float32 array, all finite.
+
+    NaN and inf are refused, and so are finite values beyond float32's range, which the
+    conversion turns into inf, unless ``clamp``: points, clamped to [0, 1] by the encoding
+    anyway, whose overflowed coordinates become 0 or 1 here.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.ascontiguousarray(arr, dtype=np.float32)
+    if out.size and not np.isfinite(out).all():
+        if not np.isfinite(arr).all():
+            raise ValueError(f"`{name}` must not contain NaN or inf")
+        if not clamp:
+            raise ValueError(
+                f"`{name}` must hold float32 values (|v| <= {_FLOAT32_MAX:.4g}); got a finite "
+                f"value beyond that range, which would become inf"
+            )
+        np.clip(out, 0.0, 1.0, out=out)  # out is a converted copy: arr keeps its values
+    return out
 
 
 class HashEncoding:
@@ -77,7 +134,8 @@ class HashEncoding:
     log2_table_size : int
         log2 of the rows of each level's table, 1..30.
     base_resolution : int
-        Resolution of the coarsest level.
+        Resolution of the coarsest level, 1..2^30 (the finest level must also leave float32
+        inputs exact: at most 2^24 vertices per axis).
     per_level_scale : float
         Growth factor of the resolution from one level to the next (>= 1).
     seed : int, numpy Generator or None
@@ -86,7 +144,9 @@ class HashEncoding:
     Attributes
     ----------
     params : ndarray of float32, shape (n_levels, table_size, features_per_level)
-        The table itself: writing into it changes what :meth:`forward` computes.
+        The table itself: writing into it changes what :meth:`forward` computes (what is
+        written in place is not checked; assigning ``params`` checks and converts as the
+        module docstring says).
     resolutions : list of int
         ``N_l`` of every level.
     dense_levels : list of bool
@@ -109,18 +169,20 @@ class HashEncoding:
         self.n_dims = check_int(n_dims, "n_dims", minimum=1, maximum=_MAX_DIMS[lattice])
         self.lattice = lattice
         self.n_levels = check_int(n_levels, "n_levels", minimum=1, maximum=64)
-        self.features_per_level = check_int(features_per_level, "features_per_level")
-        if self.features_per_level not in (1, 2, 4, 8):
-            raise ValueError(
-                f"`features_per_level` must be 1, 2, 4 or 8; got {self.features_per_level}"
-            )
+        self.features_per_level = _check_features_per_level(features_per_level)
         self.log2_table_size = check_int(log2_table_size, "log2_table_size", minimum=1,
                                          maximum=30)
-        self.base_resolution = check_int(base_resolution, "base_resolution", minimum=1)
+        self.base_resolution = check_int(base_resolution, "base_resolution", minimum=1,
+                                         maximum=_MAX_RESOLUTION)
         self.per_level_scale = check_real(per_level_scale, "per_level_scale", minimum=1.0)
         self.seed = resolve_seed(seed)
         self.table_size = 1 << self.log2_table_size
-        _check_table_bytes(self.n_levels, self.table_size, self.features_per_level, 1)
+        _check_bytes(
+            self.n_levels * self.table_size * self.features_per_level * 4,
+            f"the hash table ({self.n_levels} levels x {self.table_size} rows x "
+            f"{self.features_per_level} features x 4 bytes)",
+            "lower `log2_table_size` or `n_levels`",
+        )
         self._grid = _core.HashGrid(
             self.n_dims, self.lattice, self.n_levels, self.features_per_level,
             self.log2_table_size, self.base_resolution, self.per_level_scale,
@@ -144,12 +206,8 @@ class HashEncoding:
 
     @params.setter
     def params(self, value) -> None:
-        value = np.asarray(value)
-        if value.shape != self._params.shape:
-            raise ValueError(f"`params` must have shape {self._params.shape}; got {value.shape}")
-        if not np.isfinite(value).all():
-            raise ValueError("`params` must not contain NaN or inf")
-        self._params[...] = value
+        value = _float_array(value, "params", self._params.shape)
+        self._params[...] = _to_float32(value, "params")
 
     @property
     def output_dims(self) -> int:
@@ -168,13 +226,16 @@ class HashEncoding:
         # A (n_levels * table_size, F) view of the table: no copy.
         return self._params.reshape(-1, self.features_per_level)
 
-    def _points(self, x) -> np.ndarray:
-        x = as_float_array(x, "x", ndim=2, allow_empty=True)
-        if x.shape[1] != self.n_dims:
-            raise ValueError(
-                f"`x` must have shape (N, {self.n_dims}) (n_dims columns); got {x.shape}"
-            )
-        return np.ascontiguousarray(x, dtype=np.float32)
+    def _points(self, x, output_columns: int) -> np.ndarray:
+        """x as float32 points, once the memory of the result (and of x's conversion) is
+        known to fit: ``output_columns`` float32 values per point."""
+        x = _float_array(x, "x", (None, self.n_dims))
+        _check_bytes(
+            4 * x.shape[0] * (self.n_dims + output_columns),
+            f"encoding {x.shape[0]} points ({self.n_dims + output_columns} float32 values each)",
+            "pass `x` in smaller batches",
+        )
+        return _to_float32(x, "x", clamp=True)
 
     def forward(self, x) -> np.ndarray:
         """Encode points.
@@ -182,14 +243,15 @@ class HashEncoding:
         Parameters
         ----------
         x : array of shape (N, n_dims), float
-            Points; coordinates outside [0, 1] are clamped.
+            Points; coordinates outside [0, 1] are clamped. Any real float dtype; converted
+            to float32.
 
         Returns
         -------
         ndarray of float32, shape (N, n_levels * features_per_level)
             Column ``l * features_per_level + j`` is feature ``j`` of level ``l``.
         """
-        x = self._points(x)
+        x = self._points(x, self.output_dims)
         return self._grid.forward(x, self._table_view())
 
     def backward(self, x, grad_output, *, input_gradient=False):
@@ -209,14 +271,11 @@ class HashEncoding:
             Only with ``input_gradient=True``: the gradient inside each point's cell (one-sided
             on cell faces), zero in coordinates outside [0, 1].
         """
-        x = self._points(x)
-        grad_output = as_float_array(grad_output, "grad_output", ndim=2, allow_empty=True)
-        if grad_output.shape != (x.shape[0], self.output_dims):
-            raise ValueError(
-                f"`grad_output` must have shape ({x.shape[0]}, {self.output_dims}); "
-                f"got {grad_output.shape}"
-            )
-        grad_output = np.ascontiguousarray(grad_output, dtype=np.float32)
+        x = self._points(x, self.output_dims + (self.n_dims if input_gradient else 0))
+        grad_output = _to_float32(
+            _float_array(grad_output, "grad_output", (x.shape[0], self.output_dims)),
+            "grad_output",
+        )
         # Allocated by NumPy, which asks the kernel for huge pages for large arrays: the first
         # touch of the 64 MiB default table then costs a few page faults instead of thousands.
         grad_params = np.empty_like(self._params)
@@ -257,21 +316,37 @@ class ImageFit:
     image_shape: tuple
     _field: object = dataclasses.field(repr=False, compare=False)
 
+    @property
+    def _channels(self) -> int:
+        return 1 if len(self.image_shape) == 2 else self.image_shape[2]
+
     def predict(self, coords) -> np.ndarray:
-        """The field at ``coords`` (N, 2) in [0, 1]^2 (row, column): (N, C) float32."""
-        coords = as_float_array(coords, "coords", ndim=2, allow_empty=True)
-        if coords.shape[1] != 2:
-            raise ValueError(f"`coords` must have shape (N, 2); got {coords.shape}")
-        return self._field.predict(np.ascontiguousarray(coords, dtype=np.float32))
+        """The field at ``coords`` (N, 2) in [0, 1]^2 (row, column): (N, C) float32.
+
+        ``coords`` may have any real float dtype (converted to float32, as in
+        :class:`HashEncoding`); coordinates outside [0, 1] are clamped.
+        """
+        coords = _float_array(coords, "coords", (None, 2))
+        _check_bytes(4 * coords.shape[0] * (2 + self._channels),
+                     f"the field at {coords.shape[0]} points", "pass `coords` in smaller batches")
+        return self._field.predict(_to_float32(coords, "coords", clamp=True))
 
     def render(self, shape=None) -> np.ndarray:
         """The field sampled at the pixel centres of an image of ``shape`` = (H, W).
 
         Returns (H, W) for a grey image, (H, W, C) otherwise; float32, not clipped.
         """
-        height, width = self.image_shape[:2] if shape is None else shape
+        if shape is None:
+            shape = self.image_shape[:2]
+        try:
+            height, width = shape
+        except (TypeError, ValueError):
+            raise TypeError(f"`shape` must be a pair (H, W) or None; got {shape!r}") from None
         height = check_int(height, "shape[0]", minimum=1)
         width = check_int(width, "shape[1]", minimum=1)
+        # The pixel centres (two meshgrid planes and their stack) and the rendered image.
+        _check_bytes(4 * height * width * (4 + self._channels),
+                     f"rendering {height} x {width} pixels", "lower `shape`")
         rows = (np.arange(height, dtype=np.float32) + 0.5) / height
         cols = (np.arange(width, dtype=np.float32) + 0.5) / width
         grid = np.stack(np.meshgrid(rows, cols, indexing="ij"), axis=-1).reshape(-1, 2)
@@ -281,27 +356,62 @@ class ImageFit:
         return out.reshape(height, width, -1)
 
 
-def _image_pixels(image) -> np.ndarray:
+def _check_image(image) -> np.ndarray:
+    """``image`` as an array, checked: shape, dtype and values; not yet converted."""
     if not isinstance(image, np.ndarray):
         image = np.asarray(image)
     if image.ndim not in (2, 3):
         raise ValueError(f"`image` must have shape (H, W) or (H, W, C); got {image.shape}")
     if image.size == 0:
         raise ValueError(f"`image` must not be empty; got shape {image.shape}")
-    if image.dtype == np.uint8:
-        pixels = image.astype(np.float32) / 255.0
-    elif image.dtype.kind == "f":
+    if max(image.shape[:2]) > _MAX_INT:
+        raise ValueError(f"`image` must have at most {_MAX_INT} rows and columns; "
+                         f"got shape {image.shape}")
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if channels > 16:
+        raise ValueError(f"`image` must have 1..16 channels; got {channels}")
+    if image.dtype.kind == "f":
         if not np.isfinite(image).all():
             raise ValueError("`image` must not contain NaN or inf")
         if image.min() < 0 or image.max() > 1:
             raise ValueError("a float `image` must have values in [0, 1]")
-        pixels = image.astype(np.float32)
-    else:
+    elif image.dtype != np.uint8:
         raise TypeError(f"`image` must be uint8 or float in [0, 1]; got dtype {image.dtype}")
-    channels = 1 if image.ndim == 2 else image.shape[2]
-    if channels < 1 or channels > 16:
-        raise ValueError(f"`image` must have 1..16 channels; got {channels}")
-    return np.ascontiguousarray(pixels.reshape(-1, channels))
+    return image
+
+
+def _image_pixels(image: np.ndarray) -> np.ndarray:
+    """The pixels of a checked image as a (H * W, C) float32 array in [0, 1]."""
+    pixels = image.astype(np.float32)
+    if image.dtype == np.uint8:
+        pixels /= 255.0
+    return np.ascontiguousarray(pixels.reshape(image.shape[0] * image.shape[1], -1))
+
+
+def _fit_bytes(pixels, n_levels, table_size, features, channels, batch_size, hidden_width,
+               hidden_layers, steps) -> dict:
+    """Bytes fit_image allocates, about, by part (float32 values unless said otherwise)."""
+    encoded = n_levels * features
+    sizes = [encoded] + [hidden_width] * hidden_layers + [channels]
+    weights = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))  # weights and biases
+    # The network's backward pass keeps a partial gradient per chunk of (at most 1024) rows of
+    # the batch, summed in a fixed order afterwards (Mlp::backward).
+    chunk = max(1, min(1024, (batch_size + 1) // 2))
+    chunks = -(-batch_size // chunk)
+    return {
+        # The image as float32 pixels.
+        "pixels": 4 * pixels,
+        # The table, its gradient and two Adam moments, and a flag byte per row.
+        "table": n_levels * table_size * (16 * features + 1),
+        # Weights, gradient, two Adam moments, and the partial gradients.
+        "network": 4 * weights * (4 + chunks),
+        # Points, targets, outputs and residuals, encoded features (three copies), hidden
+        # activations, and two 8-byte sort keys per sample.
+        "batch": batch_size * (4 * (2 + 3 * channels + 3 * encoded + hidden_width * hidden_layers)
+                               + 16),
+        # The loss (float32) and time (float64) of each step, and their float64 history.
+        "history": 28 * steps,
+    }
 
 
 def fit_image(
@@ -334,9 +444,12 @@ def fit_image(
     Parameters
     ----------
     image : array of shape (H, W) or (H, W, C)
-        uint8, or float with values in [0, 1].
+        uint8, or float (any real float dtype) with values in [0, 1]; H, W < 2^31, C <= 16.
     lattice : {"simplex", "cube"}
     steps, batch_size : int
+        1..2^31 - 1 and 1..2^24. What the run allocates (table and Adam moments, network
+        gradients, batch, history) is estimated first: more than the machine's memory is
+        refused with a ValueError.
     seed : int, numpy Generator or None
         Seeds the table, the network and the batches.
     n_levels, features_per_level, log2_table_size, base_resolution : int
@@ -353,9 +466,11 @@ def fit_image(
     hidden_width, hidden_layers : int
         The network: ``hidden_layers`` ReLU layers of ``hidden_width`` units, linear output.
     learning_rate : float
+        Positive, at most float32's largest value. A rate so large that the loss becomes NaN or
+        inf gives a ``ConvergenceWarning`` (and a NaN ``psnr``).
     eval_every : int
-        Also compute the whole-image PSNR every this many steps (0: only at the end); it is
-        recorded in ``history`` and excluded from the training time.
+        Also compute the whole-image PSNR every this many steps (0: only at the end; at most
+        2^31 - 1); it is recorded in ``history`` and excluded from the training time.
     callback : callable or None
         ``callback(step, loss)`` after every step (``step`` from 1, ``loss`` the batch's mean
         squared error); a true return value stops the training after that step (``steps`` and
@@ -367,30 +482,42 @@ def fit_image(
     -------
     ImageFit
     """
-    pixels = _image_pixels(image)
-    height, width = int(np.shape(image)[0]), int(np.shape(image)[1])
+    image = _check_image(image)
+    height, width = image.shape[:2]
+    channels = 1 if image.ndim == 2 else image.shape[2]
     lattice = check_choice(lattice, "lattice", LATTICES)
-    steps = check_int(steps, "steps", minimum=1)
+    steps = check_int(steps, "steps", minimum=1, maximum=_MAX_INT)
     batch_size = check_int(batch_size, "batch_size", minimum=1, maximum=2**24)
     n_levels = check_int(n_levels, "n_levels", minimum=1, maximum=64)
-    base_resolution = check_int(base_resolution, "base_resolution", minimum=1)
+    features_per_level = _check_features_per_level(features_per_level)
+    log2_table_size = check_int(log2_table_size, "log2_table_size", minimum=1, maximum=30)
+    base_resolution = check_int(base_resolution, "base_resolution", minimum=1,
+                                maximum=_MAX_RESOLUTION)
     if per_level_scale is None:
         finest = max(height, width) / (3.0 ** 0.25 if lattice == "simplex" else 1.0)
         ratio = finest / base_resolution
         per_level_scale = max(1.0, ratio ** (1.0 / max(n_levels - 1, 1)))
+    per_level_scale = check_real(per_level_scale, "per_level_scale", minimum=1.0)
     hidden_width = check_int(hidden_width, "hidden_width", minimum=1, maximum=4096)
     hidden_layers = check_int(hidden_layers, "hidden_layers", minimum=0, maximum=16)
-    learning_rate = check_real(learning_rate, "learning_rate", minimum=0.0, strict_minimum=True)
-    eval_every = check_int(eval_every, "eval_every", minimum=0)
+    # The core's Adam takes float32 steps of about the learning rate.
+    learning_rate = check_real(learning_rate, "learning_rate", minimum=0.0, strict_minimum=True,
+                               maximum=_FLOAT32_MAX)
+    eval_every = check_int(eval_every, "eval_every", minimum=0, maximum=_MAX_INT)
     seed = resolve_seed(seed)
-    features_per_level = check_int(features_per_level, "features_per_level", minimum=1)
-    log2_table_size = check_int(log2_table_size, "log2_table_size", minimum=1, maximum=30)
-    # Training keeps the table, its gradient and two Adam moments.
-    _check_table_bytes(n_levels, 1 << log2_table_size, features_per_level, 4)
-    grid = _core.HashGrid(2, lattice, n_levels, features_per_level, log2_table_size,
-                          base_resolution, float(per_level_scale))
     if callback is not None and not callable(callback):
         raise TypeError("`callback` must be callable or None")
+    parts = _fit_bytes(image.size, n_levels, 1 << log2_table_size, features_per_level, channels,
+                       batch_size, hidden_width, hidden_layers, steps)
+    _check_bytes(
+        sum(parts.values()),
+        "fit_image (" + ", ".join(f"{k} {v / 2**30:.1f} GiB" for k, v in parts.items()) + ")",
+        "lower `batch_size`, `hidden_width`, `hidden_layers`, `log2_table_size`, `n_levels` "
+        "or `steps`",
+    )
+    grid = _core.HashGrid(2, lattice, n_levels, features_per_level, log2_table_size,
+                          base_resolution, per_level_scale)
+    pixels = _image_pixels(image)
     field = _core.NeuralField(grid, pixels.shape[1], hidden_width, hidden_layers, seed)
     with progress_bar(total=steps, desc=f"fit_image ({lattice})",
                       disable=not show_progress) as bar:
@@ -410,13 +537,20 @@ def fit_image(
         "eval_time": np.asarray(log.eval_time, dtype=np.float64),
         "eval_psnr": np.asarray(log.eval_psnr, dtype=np.float64),
     }
+    diverged = np.flatnonzero(~np.isfinite(history["loss"]))
+    if diverged.size:
+        warnings.warn(
+            f"fit_image diverged: the loss is not finite from step {diverged[0] + 1} on "
+            f"(learning_rate {learning_rate:g}); lower `learning_rate`",
+            ConvergenceWarning, stacklevel=2,
+        )
     return ImageFit(
         psnr=float(history["eval_psnr"][-1]),
         history=history,
         lattice=lattice,
         steps=len(log.loss),
         train_time=float(history["time"][-1]),
-        image_shape=tuple(np.shape(image)),
+        image_shape=image.shape,
         _field=field,
     )
 
