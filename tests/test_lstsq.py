@@ -680,3 +680,68 @@ def test_malformed_csr_raises_naming_A(index_dtype, method, defect):
     bad.has_canonical_format = True  # as a caller that built the arrays itself may claim
     with pytest.raises(ValueError, match="A"):
         nl.lstsq(bad, rng.standard_normal(3000), method=method, seed=0)
+
+
+@pytest.mark.parametrize("method", ["sketch", "precondition", "diagonal", "direct"])
+@pytest.mark.parametrize("scale", [1e-300, 1e-50, 1e155, 1e300])
+def test_solution_scales_with_b_at_any_magnitude(method, scale):
+    # Squares of b over- or underflow beyond 1e+-154 (and single-precision sketches far
+    # earlier): x and the residual norm must scale with b exactly as at unit scale.
+    rng = np.random.default_rng()
+    A = rng.standard_normal((1500, 30))
+    b = rng.standard_normal(1500)
+    base = nl.lstsq(A, b, method=method, seed=0)
+    for data in (A, sp.csr_matrix(A)):
+        if method == "sketch" and sp.issparse(data):
+            continue  # another sketch: compared with its own unit-scale solve below
+        res = nl.lstsq(data, b * scale, method=method, seed=0)
+        # b * scale is b rounded anew: sketch-and-solve in single precision moves with that
+        # rounding by up to its own tolerance (a small share of the residual), not 1e-12.
+        rtol = 1e-4 if method == "sketch" else 1e-12
+        assert np.linalg.norm(res.x / scale - base.x) <= rtol * np.linalg.norm(base.x)
+        np.testing.assert_allclose(res.residual_norm / scale, base.residual_norm, rtol=rtol)
+
+
+@pytest.mark.parametrize("sketch", ["srht", "gaussian", "sparse_sign"])
+def test_float32_data_near_its_limit_is_solved(sketch):
+    rng = np.random.default_rng()
+    A = (rng.standard_normal((3000, 12)) * 1e37).astype(np.float32)
+    b = rng.standard_normal(3000)
+    ref = np.linalg.lstsq(A.astype(np.float64), b, rcond=None)[0]
+    res = nl.lstsq(A, b, method="precondition", sketch=sketch, seed=0)
+    assert res.rank == 12
+    np.testing.assert_allclose(res.x, ref, rtol=1e-9, atol=1e-9 * np.abs(ref).max())
+
+
+def test_unreachable_tol_stops_unconverged_without_blowing_up():
+    rng = np.random.default_rng()
+    A = rng.standard_normal((600, 15))
+    b = rng.standard_normal(600)
+    ref = np.linalg.lstsq(A, b, rcond=None)[0]
+    for method in ("precondition", "diagonal"):
+        with pytest.warns(ConvergenceWarning):
+            res = nl.lstsq(A, b, method=method, tol=1e-200, max_iter=20000, seed=0)
+        assert not res.converged and res.n_iter < 2000
+        np.testing.assert_allclose(res.x, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_byte_swapped_and_strided_inputs_are_read():
+    rng = np.random.default_rng()
+    A = rng.standard_normal((300, 5))
+    b = rng.standard_normal(300)
+    ref = np.linalg.lstsq(A, b, rcond=None)[0]
+    np.testing.assert_allclose(nl.lstsq(A.astype(">f8"), b.astype(">f8")).x, ref, rtol=1e-10)
+    # CSR whose data is a strided view (32-bit indices are read in place).
+    vals = np.stack([A.ravel(), np.zeros(A.size)], axis=1)[:, 0]
+    assert not vals.flags.c_contiguous
+    csr = sp.csr_matrix((vals, np.tile(np.arange(5), 300), np.arange(0, 1501, 5)), shape=(300, 5))
+    np.testing.assert_allclose(nl.lstsq(csr, b).x, ref, rtol=1e-10)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(max_iter=2**63), "`max_iter`"), (dict(tol=10**400), "`tol`"),
+    (dict(reg=10**400), "`reg`")])
+def test_out_of_range_numbers_are_refused_by_name(kwargs, match):
+    A = np.random.default_rng(0).standard_normal((50, 3))
+    with pytest.raises(ValueError, match=match):
+        nl.lstsq(A, A[:, 0], **kwargs)

@@ -64,6 +64,57 @@ RowMatrix<double> augment_rhs(const RowMatrix<double>& B, Index d, double reg) {
   return out;
 }
 
+/// Per column of B, the power of two 2^e with max_i |B_ij| / 2^e in [1/2, 1) (1 for a zero
+/// column): dividing by it is exact, and the solution and residual scale back exactly.
+Vector<double> column_scales(const ConstRowMatrixRef<double>& B) {
+  const Index n = B.rows(), k = B.cols();
+  constexpr Index kChunk = 1 << 16;
+  const Index chunks = (n + kChunk - 1) / kChunk;
+  std::vector<Vector<double>> part(static_cast<std::size_t>(chunks));
+  parallel_for(0, chunks, [&](std::int64_t c) {
+    const Index i1 = std::min(n, (c + 1) * kChunk);
+    part[c] = Vector<double>::Zero(k);
+    for (Index i = c * kChunk; i < i1; ++i) part[c] = part[c].cwiseMax(B.row(i).cwiseAbs().transpose());
+  });
+  Vector<double> scale = Vector<double>::Ones(k);
+  for (Index j = 0; j < k; ++j) {
+    double amax = 0.0;
+    for (const auto& p : part) amax = std::max(amax, p[j]);
+    int e = 0;
+    if (amax > 0) std::frexp(amax, &e);
+    scale[j] = std::ldexp(1.0, e);
+  }
+  return scale;
+}
+
+/// Columns of B so large or small that their squares would overflow or underflow (max |b|
+/// outside [2^-400, 2^400]: n squares of up to 2^800 still sum below the double range) are
+/// solved scaled by a power of two and scaled back, exactly; every other column as given
+/// (only a scan of B in the common case). solve(B) returns the result for B.
+template <typename Solve>
+LstsqResult with_rhs_in_range(const ConstRowMatrixRef<double>& B, Solve&& solve) {
+  Vector<double> scale = column_scales(B);
+  constexpr double kLarge = 0x1p400, kSmall = 0x1p-400;
+  bool scaled = false;
+  for (Index j = 0; j < scale.size(); ++j) {
+    if (scale[j] > kLarge || (scale[j] < kSmall && scale[j] > 0)) {
+      scaled = true;
+    } else {
+      scale[j] = 1.0;
+    }
+  }
+  if (!scaled) return solve(B);
+  const RowMatrix<double> B_scaled = B * scale.cwiseInverse().asDiagonal();
+  LstsqResult res = solve(ConstRowMatrixRef<double>(B_scaled));
+  res.x = res.x * scale.asDiagonal();
+  res.residual_norm = res.residual_norm.cwiseProduct(scale);
+  return res;
+}
+
+/// Thrown by a single-precision sketch of a finite A whose values overflow in float (the
+/// caller then solves with A widened to double).
+struct SketchOverflow {};
+
 /// A sketch in double precision: moved when it already is (no copy of the #m by #d matrix).
 template <typename T>
 RowMatrix<double> as_double(RowMatrix<T>&& M) {
@@ -181,6 +232,11 @@ struct DriftBound {
   double factor_rounding = 0.0;  // rounding of F^T v beyond the diagonal's, in eps ||F^T v||
 };
 
+/// Relative size of the CG recurrence gradient (to its value at the start of a round) at
+/// which a round ends whatever tol asks: far below the rounding floor of any attainable
+/// solution, and far above the underflow that would make the updates garbage.
+constexpr double kRecurrenceFloor = 1e-3 * kEps;
+
 /// With a DriftBound (the Jacobi factor, started from X = 0 by the first pass), a column
 /// stopped on the recurrences is also accepted without the confirming pass when a
 /// first-order rounding bound on the gap between the recurrence gradient s_rec and the
@@ -261,6 +317,7 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const F
     for (Index j = 0; j < k; ++j)
       if (!active[j]) P.col(j).setZero();
     const Vector<double> rsq_start = rsq;
+    const Vector<double> s_start = S.colwise().norm().transpose();
     const std::vector<char> was_active(active);
     std::vector<char> stopped(active);  // active columns stopped by the recurrence test
     // The drift bound (with a DriftBound, first round only): gap of the gradient, sum of
@@ -308,6 +365,15 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const F
         const double gamma_new = S.col(j).squaredNorm();
         if (std::sqrt(gamma_new) <= threshold(j, std::sqrt(rsq[j]), 1.0)) {
           active[j] = false;
+          P.col(j).setZero();
+          continue;
+        }
+        // A recurrence gradient this far below the round's start is rounding noise (an
+        // unreachable tol): end the round and let the true gradient decide, before the
+        // recurrences underflow and blow up the iterate.
+        if (std::sqrt(gamma_new) <= kRecurrenceFloor * s_start[j]) {
+          active[j] = false;
+          stopped[j] = false;
           P.col(j).setZero();
           continue;
         }
@@ -467,9 +533,16 @@ LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, SketchSingle&& sket
   std::vector<char> kept;
   if constexpr (!std::is_same_v<std::decay_t<SketchSingle>, std::nullptr_t>) {
     if (o.method == LstsqMethod::Sketch && spec.kind == SketchKind::SRHT && o.reg == 0) {
-      const RowMatrix<double> SB = sketch_dense_single(spec, B).cast<double>();
-      kept = single_sketch_solve(op, sketch_single(spec), SB, B, spec, o, rcond, X_single,
+      // B's columns scaled by powers of two into [1/2, 1) first: a tiny or huge b would
+      // under- or overflow in single precision (x and the residual scale back exactly).
+      const Vector<double> scale = column_scales(B);
+      const RowMatrix<double> B_unit = B * scale.cwiseInverse().asDiagonal();
+      const RowMatrix<double> SB =
+          sketch_dense_single(spec, ConstRowMatrixRef<double>(B_unit)).cast<double>();
+      kept = single_sketch_solve(op, sketch_single(spec), SB, B_unit, spec, o, rcond, X_single,
                                  rsq_single, res);
+      if (X_single.cols() == scale.size()) X_single = X_single * scale.asDiagonal();
+      if (rsq_single.size() == scale.size()) rsq_single = rsq_single.cwiseProduct(scale.cwiseAbs2());
       if (std::all_of(kept.begin(), kept.end(), [](char c) { return c != 0; })) {
         res.residual_norm = rsq_single.cwiseSqrt();
         res.x = std::move(X_single);
@@ -627,7 +700,12 @@ LstsqResult dense_impl(const MatrixRef& A, const ConstRowMatrixRef<double>& B,
   if (o.method == LstsqMethod::Direct)
     return direct_solve(op, A.template cast<double>(), B, o);
   if (o.method == LstsqMethod::Diagonal) return diagonal_solve(op, B, o);
-  auto sketch_a = [&](const SketchSpec& spec) { return as_double<T>(sketch_dense<T>(spec, A)); };
+  auto sketch_a = [&](const SketchSpec& spec) {
+    RowMatrix<double> SA = as_double<T>(sketch_dense<T>(spec, A));
+    // A is finite (else the sketch has thrown): inf here is float overflow of finite values.
+    if (!std::is_same_v<T, double> && !SA.allFinite()) throw SketchOverflow{};
+    return SA;
+  };
   const double nnz = static_cast<double>(A.rows()) * static_cast<double>(A.cols());
   if constexpr (std::is_same_v<T, double>) {
     auto sketch_single = [&](const SketchSpec& spec) {
@@ -761,10 +839,40 @@ Index lstsq_default_sketch_size(LstsqMethod method, Index n, Index d, double nnz
   return std::min<Index>(n, static_cast<Index>(std::ceil(c * dd)));
 }
 
+namespace {
+
+/// dense_impl; a float A whose sketch overflows float (finite values near its limit) is
+/// solved as its double copy, which the other methods' products use anyway.
+template <typename T, typename MatrixRef>
+LstsqResult dense_widening(const MatrixRef& A, const ConstRowMatrixRef<double>& B,
+                           const LstsqOptions& options) {
+  if constexpr (std::is_same_v<T, double>) {
+    return dense_impl<T>(A, B, options);
+  } else {
+    try {
+      return dense_impl<T>(A, B, options);
+    } catch (const SketchOverflow&) {
+      const RowMatrix<double> wide = A.template cast<double>();
+      return dense_impl<double>(ConstRowMatrixRef<double>(wide), B, options);
+    }
+  }
+}
+
+template <typename T, typename MatrixRef>
+LstsqResult dense_entry(const MatrixRef& A, const ConstRowMatrixRef<double>& B,
+                        const LstsqOptions& options) {
+  check_arguments(A.rows(), A.cols(), B, options);
+  return with_rhs_in_range(B, [&](const ConstRowMatrixRef<double>& Bs) {
+    return dense_widening<T>(A, Bs, options);
+  });
+}
+
+}  // namespace
+
 template <typename T>
 LstsqResult lstsq_dense(const ConstRowMatrixRef<T>& A, const ConstRowMatrixRef<double>& B,
                         const LstsqOptions& options) {
-  return dense_impl<T>(A, B, options);
+  return dense_entry<T>(A, B, options);
 }
 
 template <typename T>
@@ -777,21 +885,27 @@ LstsqResult lstsq_dense(const ConstColMatrixRef<T>& A, const ConstRowMatrixRef<d
   if (iterative && A.cols() >= lstsq_detail::kRowMajorCopyMinCols) {
     check_arguments(A.rows(), A.cols(), B, options);
     if (const std::optional<RowMatrix<T>> rows = lstsq_detail::row_major_copy(A))
-      return dense_impl<T>(ConstRowMatrixRef<T>(*rows), B, options);
+      return dense_entry<T>(ConstRowMatrixRef<T>(*rows), B, options);
   }
-  return dense_impl<T>(A, B, options);
+  return dense_entry<T>(A, B, options);
 }
 
 template <typename T>
 LstsqResult lstsq_sparse(const SparseView<T>& A, const ConstRowMatrixRef<double>& B,
                          const LstsqOptions& options) {
-  return sparse_impl<T>(A, B, options);
+  check_arguments(A.rows, A.cols, B, options);
+  return with_rhs_in_range(B, [&](const ConstRowMatrixRef<double>& Bs) {
+    return sparse_impl<T>(A, Bs, options);
+  });
 }
 
 template <typename T>
 LstsqResult lstsq_sparse(const SparseView32<T>& A, const ConstRowMatrixRef<double>& B,
                          const LstsqOptions& options) {
-  return sparse_impl<T>(A, B, options);
+  check_arguments(A.rows, A.cols, B, options);
+  return with_rhs_in_range(B, [&](const ConstRowMatrixRef<double>& Bs) {
+    return sparse_impl<T>(A, Bs, options);
+  });
 }
 
 template LstsqResult lstsq_dense<float>(const ConstRowMatrixRef<float>&,

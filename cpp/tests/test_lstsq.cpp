@@ -137,6 +137,60 @@ TEST(Lstsq, ColumnMajorAndFloatAgree) {
   EXPECT_LT(rel(r_f.x, reference(Ad, B)), 1e-11);  // float data, double arithmetic
 }
 
+TEST(Lstsq, HugeAndTinyRightHandSidesAreSolvedScaled) {
+  // Squares of b beyond 1e+-154 over- or underflow: such columns are solved scaled by a power
+  // of two, so x and the residual norm are exactly those of the unit-scale column, scaled.
+  const auto A = gaussian(1500, 20, 31);
+  const auto b = gaussian(1500, 1, 32);
+  for (auto method : {nl::LstsqMethod::Precondition, nl::LstsqMethod::Diagonal,
+                      nl::LstsqMethod::Direct, nl::LstsqMethod::Sketch}) {
+    const auto o = options(method);
+    const auto base = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), b, o);
+    for (double scale : {0x1p600, 0x1p-600, 0x1p-170}) {
+      nl::RowMatrix<double> B(1500, 2);
+      B.col(0) = b.col(0) * scale;  // scaled
+      B.col(1) = b.col(0);          // left alone
+      const auto r = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B, o);
+      EXPECT_LT(rel(r.x.col(0) / scale, base.x.col(0)), 1e-13) << static_cast<int>(method);
+      EXPECT_NEAR(r.residual_norm[0] / scale, base.residual_norm[0], 1e-12 * base.residual_norm[0]);
+      EXPECT_LT(rel(r.x.col(1), base.x.col(0)), 1e-13);
+    }
+  }
+}
+
+TEST(Lstsq, FloatDataWhoseSketchOverflowsIsSolvedInDouble) {
+  // Finite float32 values near the top of the range: the float sketch overflows; the solve
+  // falls back to the double copy of A (its other products are in double anyway).
+  const auto A = gaussian(3000, 12, 33);
+  const auto B = gaussian(3000, 1, 34);
+  const nl::RowMatrix<float> Af = (A * 1e37).cast<float>();
+  const nl::RowMatrix<double> Ad = Af.cast<double>();
+  for (auto kind : {nl::SketchKind::SRHT, nl::SketchKind::Gaussian, nl::SketchKind::SparseSign}) {
+    const auto r = nl::lstsq_dense<float>(nl::ConstRowMatrixRef<float>(Af), B,
+                                          options(nl::LstsqMethod::Precondition, kind));
+    EXPECT_TRUE(r.x.allFinite());
+    EXPECT_EQ(r.rank, 12);
+    EXPECT_LT(rel(r.x, reference(Ad, B)), 1e-10) << static_cast<int>(kind);
+  }
+}
+
+TEST(Lstsq, UnreachableTolEndsRoundsInsteadOfBlowingUp) {
+  // tol far below rounding: CG must not run its recurrences into underflow (the iterate then
+  // blew up after a few thousand iterations); it stops unconverged at the attainable answer.
+  const auto A = gaussian(600, 15, 35);
+  const auto B = gaussian(600, 1, 36);
+  const auto X = reference(A, B);
+  for (auto method : {nl::LstsqMethod::Precondition, nl::LstsqMethod::Diagonal}) {
+    auto o = options(method);
+    o.tol = 1e-200;
+    o.max_iter = 20000;
+    const auto r = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B, o);
+    EXPECT_FALSE(r.converged);
+    EXPECT_LT(r.n_iter, 2000);
+    EXPECT_LT(rel(r.x, X), 1e-12);
+  }
+}
+
 TEST(Lstsq, WideColumnMajorIsCopiedIntoRows) {
   // The iterative methods copy a column-major A of at least 257 columns into rows: the same
   // arithmetic as for the row-major A, bit for bit. Direct and sketch-and-solve read it in

@@ -50,6 +50,8 @@ def as_float_array(
             arr = np.asarray(x)
         except Exception as exc:  # ragged lists and the like
             raise TypeError(f"`{name}` could not be converted to an array: {exc}") from None
+    if arr.dtype.kind == "f" and not arr.dtype.isnative and arr.dtype.newbyteorder("=") in FLOAT_DTYPES:
+        arr = arr.astype(arr.dtype.newbyteorder("="))  # byte-swapped data, e.g. read from a file
     if arr.dtype.kind not in "f" or arr.dtype not in FLOAT_DTYPES:
         if dtype is not None and arr.dtype.kind in "iub":
             arr = arr.astype(dtype)
@@ -94,6 +96,8 @@ def as_csr_or_csc(x, name: str, *, dtype=None, finite: bool = True):
         x = x.tocsr()
     if x.dtype.kind in "iub" and dtype is not None:
         x = x.astype(dtype)
+    if x.dtype.kind == "f" and not x.dtype.isnative and x.dtype.newbyteorder("=") in FLOAT_DTYPES:
+        x = x.astype(x.dtype.newbyteorder("="))
     if x.dtype not in FLOAT_DTYPES:
         raise TypeError(f"`{name}` must have dtype float32 or float64; got {x.dtype}")
     if dtype is not None:
@@ -133,7 +137,11 @@ def check_real(value, name: str, *, minimum=None, maximum=None, strict_minimum=F
     """``value`` as a finite Python float within the given bounds."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` must be a real number; got {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond the float range
+        raise ValueError(f"`{name}` must be finite; got an integer beyond the float range "
+                         f"({len(str(abs(value)))} digits)") from None
     if not np.isfinite(value):
         raise ValueError(f"`{name}` must be finite; got {value}")
     if minimum is not None:

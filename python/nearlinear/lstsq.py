@@ -217,7 +217,8 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
         eps = check_real(eps, "eps", minimum=0.0, strict_minimum=True, maximum=1.0)
     reg = check_real(reg, "reg", minimum=0.0)
     rcond = -1.0 if rcond is None else check_real(rcond, "rcond", minimum=0.0)
-    max_iter = 0 if max_iter is None else check_int(max_iter, "max_iter", minimum=1)
+    max_iter = 0 if max_iter is None else check_int(max_iter, "max_iter", minimum=1,
+                                                    maximum=2**31 - 1)
     probe_diagonal = False
     if method == "auto":
         method = _auto_method(n, d, is_sparse)
@@ -237,7 +238,8 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
     seed = resolve_seed(seed)
     if is_sparse:
         if A.indptr.dtype == np.int32 and A.indices.dtype == np.int32:
-            indptr, indices, data = A.indptr, A.indices, A.data  # read as SciPy stores them
+            # Read as SciPy stores them (a strided view of data is made contiguous).
+            indptr, indices, data = A.indptr, A.indices, np.ascontiguousarray(A.data)
         else:
             indptr, indices, data = sparse_arrays(A)
     nnz = float(A.nnz) if is_sparse else float(n) * float(d)
