@@ -275,3 +275,36 @@ def test_core_checks_again():
         core.sketch_matrix("nope", 4, 10, 1, 1)
     with pytest.raises(ValueError, match="m must be"):
         core.validate_sketch("srht", 17, 10, 1, 1)
+
+
+def test_default_nnz_per_column_fits_small_sketches():
+    # The default is min(8, m): a sketch with fewer than 8 rows needs no argument.
+    assert SketchOperator().nnz_per_column == 1
+    assert SketchOperator("sparse_sign", 5, 100).nnz_per_column == 5
+    assert SketchOperator("sparse_sign", 500, 100).nnz_per_column == 8
+    A = np.random.default_rng(0).standard_normal((100, 3))
+    S = SketchOperator("sparse_sign", 4, 100, seed=3)
+    np.testing.assert_array_equal(sketch(A, 4, seed=3), S @ A)
+    with pytest.raises(ValueError, match="nnz_per_column"):
+        SketchOperator("srht", 4, 100, nnz_per_column=2**31)
+
+
+def test_long_sparse_sign_columns_are_cheap_and_distinct():
+    # s in the thousands: drawing distinct rows is linear in s (it was quadratic).
+    S = SketchOperator("sparse_sign", 6000, 40, seed=1, nnz_per_column=3000).to_dense()
+    assert ((S != 0).sum(axis=0) == 3000).all()
+    np.testing.assert_allclose(np.abs(S[S != 0]), 1 / np.sqrt(3000))
+
+
+def test_sparse_sketch_cost_follows_the_entries_not_the_rows():
+    # 3 entries in 10^8 rows: no table of codes for every row (it took gigabytes).
+    n = 10**8
+    A = sp.csc_matrix((np.array([1.0, 2.0, -1.0]), np.array([0, 5, n - 1]), np.array([0, 3])),
+                      shape=(n, 1))
+    S = SketchOperator("sparse_sign", 50, n, seed=2, nnz_per_column=4)
+    rows = np.array([0, 5, n - 1])
+    # The three columns of S that meet A's entries, drawn one at a time.
+    cols = [SketchOperator("sparse_sign", 50, n, seed=2, nnz_per_column=4) for _ in rows]
+    out = S @ A
+    assert out.shape == (50, 1) and np.count_nonzero(out) <= 12
+    np.testing.assert_allclose(out, S @ sp.csr_matrix(A), rtol=0, atol=1e-15)

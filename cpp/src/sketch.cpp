@@ -230,7 +230,7 @@ TaskPlan make_plan(Index rows, Index d, Index m, Index chunk, Index align, Index
   return plan;
 }
 
-void sparse_sign_column(const SketchSpec& spec, Index j, std::uint32_t* out) {
+void sparse_sign_column(const SketchSpec& spec, Index j, std::uint32_t* out, Index scan_max) {
   const Index s = spec.nnz_per_column, m = spec.m;
   // One mixer call keys the column (its bits are also the first 64 signs), then one call per
   // two 32-bit draws (m < 2^31, so the multiply-shift range reduction has bias below
@@ -241,6 +241,9 @@ void sparse_sign_column(const SketchSpec& spec, Index j, std::uint32_t* out) {
     return rng::mix64(key + static_cast<std::uint64_t>(q + 1) * 0xd1342543de82ef95ULL);
   };
   // Floyd: for t = m-s, ..., m-1 draw r uniform in [0, t]; take t if r was already taken.
+  const bool large = s > scan_max;
+  std::unordered_set<std::uint32_t> seen;
+  if (large) seen.reserve(static_cast<std::size_t>(2 * s));
   std::uint64_t draws = 0;
   for (Index k = 0; k < s; ++k) {
     if (k % 2 == 0) draws = word(k / 2);
@@ -248,7 +251,12 @@ void sparse_sign_column(const SketchSpec& spec, Index j, std::uint32_t* out) {
     const Index t = m - s + k;
     const auto r = static_cast<std::uint32_t>((static_cast<std::uint64_t>(u) * (t + 1)) >> 32);
     bool taken = false;
-    for (Index q = 0; q < k; ++q) taken |= (out[q] == r);
+    if (large) {
+      taken = !seen.insert(r).second;
+      if (taken) seen.insert(static_cast<std::uint32_t>(t));
+    } else {
+      for (Index q = 0; q < k; ++q) taken |= (out[q] == r);
+    }
     out[k] = taken ? static_cast<std::uint32_t>(t) : r;
   }
   const Index sign_base = (s + 1) / 2;

@@ -112,8 +112,12 @@ RowMatrix<T> run_plan(const TaskPlan& plan, Index rows, Index m, Index d, Kernel
 // ---- the random structure of each kind (pure functions of the spec) ----
 
 /// The s distinct rows of column j of a sparse sign sketch, each with its sign in the top
-/// bit: row | (negative << 31). Floyd's sampling algorithm (Bentley & Floyd 1987).
-void sparse_sign_column(const SketchSpec& spec, Index j, std::uint32_t* out);
+/// bit: row | (negative << 31). Floyd's sampling algorithm (Bentley & Floyd 1987); whether a
+/// draw was taken is found by scanning the earlier ones for s <= scan_max, else in a hash set
+/// (the same rows either way: scan_max only chooses the cost, O(s^2) or O(s)).
+constexpr Index kSparseSignScanMax = 64;
+void sparse_sign_column(const SketchSpec& spec, Index j, std::uint32_t* out,
+                        Index scan_max = kSparseSignScanMax);
 
 /// sparse_sign_column for every j in [0, n), in parallel: n * s codes.
 std::vector<std::uint32_t> sparse_sign_codes(const SketchSpec& spec);

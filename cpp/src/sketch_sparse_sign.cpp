@@ -366,29 +366,44 @@ RowMatrix<T> apply_panels(const SketchSpec& spec, const DataView<T>& A) {
 template <typename T>
 RowMatrix<T> apply_sparse(const SketchSpec& spec, const DataView<T>& A) {
   const Index n = A.rows, d = A.cols, m = spec.m, s = spec.nnz_per_column;
-  const std::vector<std::uint32_t> codes = sparse_sign_codes(spec);
-  const std::uint32_t* code = codes.data();
   const SparseView<T>& S = A.sparse;
-  auto scatter = [&](Index i, Index c, T v, T* o, Index ld) {
-    const std::uint32_t* ci = code + i * s;
+  auto scatter = [&](const std::uint32_t* ci, Index c, T v, T* o, Index ld) {
     for (Index k = 0; k < s; ++k)
       o[static_cast<Index>(ci[k] & kRowMask) * ld + c] += code_sign<T>(ci[k]) * v;
   };
   if (A.layout == DataView<T>::Layout::Csr) {
+    // Each row is visited once: its codes are drawn there, for the rows holding entries only
+    // (cost and memory O(s nnz), not O(s n)).
     const TaskPlan plan = make_plan(n, d, m, d, 1, 4096, sizeof(T));
     return run_plan<T>(plan, n, m, d, [&](Index i0, Index i1, Index, Index, T* o, Index ld) {
-      for (Index i = i0; i < i1; ++i)
+      std::vector<std::uint32_t> ci(static_cast<std::size_t>(s));
+      for (Index i = i0; i < i1; ++i) {
+        if (S.indptr[i] == S.indptr[i + 1]) continue;
+        sparse_sign_column(spec, i, ci.data());
         for (std::int64_t p = S.indptr[i]; p < S.indptr[i + 1]; ++p)
-          scatter(i, S.indices[p], S.data[p], o, ld);
+          scatter(ci.data(), S.indices[p], S.data[p], o, ld);
+      }
     });
   }
+  // CSC: a row's entries lie in several columns. Its codes are drawn once for all rows when
+  // A has at least n entries, else per entry (O(s nnz) either way, no O(s n) table).
+  const bool table = S.nnz() >= n;
+  const std::vector<std::uint32_t> codes = table ? sparse_sign_codes(spec)
+                                                 : std::vector<std::uint32_t>();
   const TaskPlan plan = make_plan(n, d, m, 16, 1, 4096, sizeof(T));
   return run_plan<T>(plan, n, m, d, [&](Index i0, Index i1, Index c0, Index c1, T* o, Index ld) {
+    std::vector<std::uint32_t> drawn(table ? 0 : static_cast<std::size_t>(s));
     for (Index c = c0; c < c1; ++c) {
       const std::int64_t* begin = S.indices + S.indptr[c];
       const std::int64_t* end = S.indices + S.indptr[c + 1];
-      for (const std::int64_t* q = std::lower_bound(begin, end, i0); q != end && *q < i1; ++q)
-        scatter(*q, c - c0, S.data[q - S.indices], o, ld);
+      for (const std::int64_t* q = std::lower_bound(begin, end, i0); q != end && *q < i1; ++q) {
+        const std::uint32_t* ci = codes.data() + *q * s;
+        if (!table) {
+          sparse_sign_column(spec, *q, drawn.data());
+          ci = drawn.data();
+        }
+        scatter(ci, c - c0, S.data[q - S.indices], o, ld);
+      }
     }
   });
 }

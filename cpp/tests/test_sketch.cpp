@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "../src/fwht.hpp"
+#include "../src/sketch_detail.hpp"
 #include "nearlinear/parallel.hpp"
 #include "nearlinear/random.hpp"
 #include "nearlinear/sketch.hpp"
@@ -227,6 +228,44 @@ TEST(Sketch, SparseSignColumnsHaveSDistinctEntries) {
   // s = m: every row of every column.
   const RowMatrix<double> S = sketch_matrix(make_spec(SketchKind::SparseSign, 5, 10, 1, 5));
   EXPECT_EQ((S.array() != 0.0).count(), 50);
+}
+
+TEST(Sketch, SparseSignLongColumnsDrawTheSameRowsWithTheHashSet) {
+  // Whether a draw was taken, by scan or by hash set: the same codes, bit for bit, and
+  // s distinct rows (long columns, up to s = m).
+  for (int s : {1, 3, 65, 300, 1000}) {
+    const SketchSpec spec = make_spec(SketchKind::SparseSign, 1000, 50, 11, s);
+    std::vector<std::uint32_t> scan(s), hashed(s);
+    for (Index j = 0; j < spec.n; ++j) {
+      sketch_detail::sparse_sign_column(spec, j, scan.data(), /*scan_max=*/1 << 20);
+      sketch_detail::sparse_sign_column(spec, j, hashed.data(), /*scan_max=*/0);
+      ASSERT_EQ(scan, hashed) << "s = " << s << ", column " << j;
+      std::set<std::uint32_t> rows;
+      for (std::uint32_t c : hashed) rows.insert(c & 0x7fffffffu);
+      EXPECT_EQ(static_cast<int>(rows.size()), s);
+      EXPECT_LT(*rows.rbegin(), 1000u);
+    }
+  }
+}
+
+TEST(Sketch, SparseWithFewEntriesMatchesDenseBitwise) {
+  // Fewer stored entries than rows: the codes of the rows holding entries are drawn where
+  // they are used (CSR per row, CSC per entry), not tabulated for every row.
+  const Index n = 5000, d = 3, m = 40;
+  RowMatrix<double> A = RowMatrix<double>::Zero(n, d);
+  A(3, 0) = 1.5;
+  A(4000, 0) = -2.0;
+  A(17, 1) = 0.25;
+  A(4999, 2) = 3.0;
+  A(3, 2) = -1.0;
+  for (int s : {1, 4, 8}) {
+    const SketchSpec spec = make_spec(SketchKind::SparseSign, m, n, 5, s);
+    const RowMatrix<double> reference = sketch_matrix(spec) * A;
+    for (bool row_major : {true, false}) {
+      const Compressed c = compress(A, row_major);
+      EXPECT_LT(max_abs_diff(sketch_sparse<double>(spec, c.view), reference), 1e-15);
+    }
+  }
 }
 
 TEST(Sketch, SrhtIsOrthogonalWhenSquare) {

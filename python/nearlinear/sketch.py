@@ -55,12 +55,15 @@ class SketchOperator:
     seed : None, int or numpy.random.Generator, optional
         The seed of S. ``None`` draws a fresh seed once, at construction; the operator keeps
         it, so every ``apply`` uses the same S.
-    nnz_per_column : int, default 8
-        ``"sparse_sign"`` only: nonzeros per column of S, ``1 <= nnz_per_column <= m``.
+    nnz_per_column : int or None, default None
+        ``"sparse_sign"`` only: nonzeros per column of S, ``1 <= nnz_per_column <= m``;
+        None means ``min(8, m)``.
 
     Attributes
     ----------
-    kind, m, n, nnz_per_column : as given
+    kind, m, n : as given
+    nnz_per_column : int
+        As given, or its default ``min(8, m)``.
     seed : int
         The resolved seed; ``SketchOperator(kind, m, n, seed=op.seed)`` is the same operator.
     shape : tuple of int
@@ -76,11 +79,14 @@ class SketchOperator:
     """
 
     def __init__(self, kind: str = "sparse_sign", m: int = 1, n: int = 1, *, seed=None,
-                 nnz_per_column: int = 8):
+                 nnz_per_column: int | None = None):
         self.kind = check_choice(kind, "kind", KINDS)
         self.m = check_int(m, "m", minimum=1)
         self.n = check_int(n, "n", minimum=1)
-        self.nnz_per_column = check_int(nnz_per_column, "nnz_per_column", minimum=1)
+        if nnz_per_column is None:
+            nnz_per_column = min(8, self.m)
+        self.nnz_per_column = check_int(nnz_per_column, "nnz_per_column", minimum=1,
+                                        maximum=2**31 - 1)
         if self.kind == "sparse_sign" and self.nnz_per_column > self.m:
             raise ValueError(
                 f"`nnz_per_column` must be in [1, m] = [1, {self.m}]; got {self.nnz_per_column}")
@@ -158,7 +164,7 @@ class SketchOperator:
         return _core.sketch_matrix(self.kind, self.m, self.n, self.seed, self.nnz_per_column)
 
 
-def sketch(A, m: int, kind: str = "sparse_sign", *, seed=None, nnz_per_column: int = 8):
+def sketch(A, m: int, kind: str = "sparse_sign", *, seed=None, nnz_per_column: int | None = None):
     """Sketch the rows of ``A``: return ``S @ A`` for a random m x n sketch S.
 
     Parameters
@@ -172,8 +178,9 @@ def sketch(A, m: int, kind: str = "sparse_sign", *, seed=None, nnz_per_column: i
     seed : None, int or numpy.random.Generator, optional
         The seed of S. Pass the same int to sketch ``A`` and ``b`` with the same S; ``None``
         draws a fresh S each call.
-    nnz_per_column : int, default 8
-        ``"sparse_sign"`` only: nonzeros per column of S (1 is CountSketch).
+    nnz_per_column : int or None, default None
+        ``"sparse_sign"`` only: nonzeros per column of S (1 is CountSketch); None means
+        ``min(8, m)``.
 
     Returns
     -------
