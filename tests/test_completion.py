@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -235,8 +239,34 @@ def test_estimator_fit_predict_and_params():
     assert est.U_.shape == (100, 2) and est.n_iter_ >= 1
     est2 = MatrixCompletion().set_params(rank=3)
     assert est2.rank == 3
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(completion.NotFittedError, match="not fitted"):
         MatrixCompletion().predict(pairs)
+
+
+def test_unfitted_estimator_raises_scikit_learns_not_fitted_error():
+    sklearn_exceptions = pytest.importorskip("sklearn.exceptions")
+    with pytest.raises(sklearn_exceptions.NotFittedError, match="not fitted"):
+        MatrixCompletion().predict([[0, 0]])
+    with pytest.raises(ValueError, match="not fitted"):
+        MatrixCompletion().score([[0, 0]], [1.0])
+    with pytest.raises(AttributeError, match="not fitted"):
+        MatrixCompletion().predict([[0, 0]])
+
+
+def test_not_fitted_error_without_scikit_learn():
+    # The fallback class keeps scikit-learn's contract: a ValueError and an AttributeError.
+    code = ("import sys; sys.modules['sklearn'] = None\n"
+            "from nearlinear.completion import MatrixCompletion, NotFittedError\n"
+            "assert issubclass(NotFittedError, ValueError)\n"
+            "assert issubclass(NotFittedError, AttributeError)\n"
+            "assert NotFittedError.__module__ == 'nearlinear.completion'\n"
+            "try:\n"
+            "    MatrixCompletion().predict([[0, 0]])\n"
+            "except NotFittedError as e:\n"
+            "    assert 'not fitted' in str(e)\n"
+            "else:\n"
+            "    raise AssertionError('no error')\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(__file__))
 
 
 # -- bad input ---------------------------------------------------------------------------
@@ -248,7 +278,8 @@ def call(**changes):
     args = {**GOOD, **changes}
     shape = args.pop("shape", None)
     kwargs = args.pop("kwargs", {})
-    return complete(args["rows"], args["cols"], args["values"], shape, rank=1, **kwargs)
+    kwargs.setdefault("rank", 1)
+    return complete(args["rows"], args["cols"], args["values"], shape, **kwargs)
 
 
 @pytest.mark.parametrize("changes, error, match", [
@@ -275,6 +306,15 @@ def call(**changes):
     (dict(kwargs=dict(tol=-1.0)), ValueError, "`tol`"),
     (dict(kwargs=dict(inner_tol=1.0)), ValueError, "`inner_tol`"),
     (dict(kwargs=dict(max_inner=0)), ValueError, "`max_inner`"),
+    (dict(kwargs=dict(max_inner=2**31)), ValueError, "`max_inner` must be <= 100000"),
+    (dict(kwargs=dict(samples=2**31)), ValueError, "`samples` must be <= 100000"),
+    (dict(kwargs=dict(samples=2**29)), ValueError, "`samples` must be <= 100000"),
+    # 3e6 x 3e6 at rank 1 and 1e5 samples: 8.7 TiB of stacked factors.
+    (dict(shape=(3 * 10**6, 3 * 10**6), kwargs=dict(samples=100_000)), ValueError,
+     "`samples` = 100000 needs .* GiB for the averaged factors"),
+    # Rank 2**31 - 1 on a 2**31 - 1 square: far more factors than any memory.
+    (dict(shape=(2**31 - 1, 2**31 - 1), kwargs=dict(rank=2**31 - 1)), ValueError,
+     "`rank` = 2147483647 with shape .* GiB for the factors"),
     (dict(kwargs=dict(biases="yes")), TypeError, "`biases`"),
     (dict(kwargs=dict(callback=3)), TypeError, "`callback`"),
     (dict(kwargs=dict(validation=([0], [0]))), ValueError, "`validation`"),
@@ -309,6 +349,11 @@ def test_predict_errors():
     with pytest.raises(ValueError, match="same length"):
         model.predict(np.array([0, 1]), np.array([0]))
     assert model.predict(np.array([], dtype=int), np.array([], dtype=int)).shape == (0,)
+    # Empty sequences are float64 to NumPy: still empty index arrays.
+    assert model.predict([], []).shape == (0,)
+    assert model.predict((), np.array([], dtype=np.uint8)).shape == (0,)
+    with pytest.raises(TypeError, match="`rows` must be an array of integers"):
+        model.predict([0.0], [0])
 
 
 # -- posterior averaging (Bayesian matrix factorisation by Gibbs sampling) ---------------------
@@ -444,3 +489,4 @@ def test_posterior_model_structure():
     assert complete(*train, (300, 250), rank=4, reg=0.1, seed=0).n_samples == 0
     with pytest.raises(ValueError, match="samples"):
         complete(*train, (300, 250), rank=4, samples=-1)
+

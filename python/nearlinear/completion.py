@@ -24,6 +24,7 @@ of the sweeps are averaged. See ``samples`` in :func:`complete`.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 import warnings
 from typing import Callable, Optional
@@ -36,7 +37,14 @@ from ._progress import progress_bar
 from ._validation import as_float_array, check_choice, check_int, check_real, resolve_seed
 from ._warnings import ConvergenceWarning
 
-__all__ = ["CompletionModel", "MatrixCompletion", "complete", "complete_sparse"]
+try:
+    from sklearn.exceptions import NotFittedError
+except ImportError:  # scikit-learn is optional: the same contract without it
+    class NotFittedError(ValueError, AttributeError):
+        """An estimator was used before ``fit`` (scikit-learn's ``NotFittedError``)."""
+
+__all__ = ["CompletionModel", "MatrixCompletion", "NotFittedError", "complete",
+           "complete_sparse"]
 
 METHODS = ("robust-am", "als")
 #: Ridge per observation used when ``reg=None`` (chosen on MovieLens-100K, checked on both
@@ -62,6 +70,11 @@ DEFAULT_TOL = 1e-3
 #: Early stopping on a validation set: stop after this many sweeps without improvement.
 PATIENCE = 2
 _MAX_DIM = 2**31 - 1
+#: Upper bounds of ``max_inner`` and ``samples``: far beyond any use (CG on a ``k + 1``
+#: dimensional row system, Monte Carlo error falling as ``1/sqrt(samples)``), and within the
+#: core's int.
+_MAX_INNER = 100_000
+_MAX_SAMPLES = 100_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,6 +177,8 @@ def _indices(rows, cols, rname, cname, *, allow_empty=False):
     out = []
     for x, name in ((rows, rname), (cols, cname)):
         arr = np.asarray(x)
+        if arr.size == 0 and arr.dtype.kind not in "iu":
+            arr = arr.astype(np.int64)  # an empty sequence, e.g. [], is float64 to NumPy
         if arr.dtype.kind not in "iu":
             raise TypeError(f"`{name}` must be an array of integers; got dtype {arr.dtype}")
         if arr.ndim != 1:
@@ -208,6 +223,35 @@ def _shape(shape, rows, cols):
     if max(shape) > _MAX_DIM:
         raise ValueError(f"`shape` must be below 2**31 in each dimension; got {shape}")
     return shape
+
+
+def _physical_memory():
+    """Bytes of memory of this machine, or None where the platform does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_memory(shape, rank, samples):
+    """ValueError naming the argument when the factors (about four copies of the
+    ``(m + n) x (rank + 10)`` bases of the start and of ``[U, b]``, ``[V, c]``) or the
+    stacked posterior samples (``(m + n) x 2 samples rank``) cannot fit in memory."""
+    available = _physical_memory()
+    if available is None:
+        return
+    gib = 2.0**30
+    factors = 8 * 4 * (shape[0] + shape[1]) * (rank + 10)
+    if factors > available:
+        raise ValueError(f"`rank` = {rank} with shape {shape} needs about {factors / gib:.3g} "
+                         f"GiB for the factors, more than this machine's "
+                         f"{available / gib:.3g} GiB of memory")
+    stacked = 8 * (shape[0] + shape[1]) * 2 * samples * rank
+    if factors + stacked > available:
+        raise ValueError(f"`samples` = {samples} needs (m + n) * 2 * samples * rank * 8 bytes "
+                         f"= {stacked / gib:.3g} GiB for the averaged factors (shape {shape}, "
+                         f"rank {rank}), more than this machine's {available / gib:.3g} GiB "
+                         f"of memory; use fewer samples")
 
 
 def _validation_set(validation, shape):
@@ -272,12 +316,12 @@ def complete(rows, cols, values, shape=None, *, rank: int = 10, method: str = "r
         ``"robust-am"``: each row solve stops when its normal-equation residual fell by this
         factor (from the warm start), in (0, 1).
     max_inner : int, default 10
-        ``"robust-am"``: most CG iterations per row solve.
+        ``"robust-am"``: most CG iterations per row solve, at most 100000.
     samples : int, optional
         Posterior samples to average (0: the point estimate of ``method``). Default 12 when
         the ratings defaults are in use (``biases=True`` and neither ``reg`` nor ``bias_reg``
-        given), else 0. With ``samples > 0`` the fit runs 2 sweeps of ``method`` as a start,
-        then ``samples`` Gibbs sweeps of Bayesian probabilistic matrix factorisation
+        given), else 0; at most 100000. With ``samples > 0`` the fit runs 2 sweeps of
+        ``method`` as a start, then ``samples`` Gibbs sweeps of Bayesian probabilistic matrix factorisation
         (Salakhutdinov and Mnih 2008: Gaussian noise with a Gamma-distributed precision,
         Normal-Wishart priors on the rows and on the columns, so no ridge to tune), and
         averages their predictions (Rao-Blackwellised: each
@@ -295,8 +339,9 @@ def complete(rows, cols, values, shape=None, *, rank: int = 10, method: str = "r
     ------
     TypeError, ValueError
         For a bad argument (named in the message), duplicated ``(row, col)`` pairs, NaN or
-        inf values, indices outside ``shape``, a rank outside ``[1, min(shape)]``; raised
-        before any fitting.
+        inf values, indices outside ``shape``, a rank outside ``[1, min(shape)]``, a ``rank``
+        or ``samples`` whose factors would not fit in this machine's memory; raised before
+        any fitting.
 
     Warns
     -----
@@ -320,11 +365,12 @@ def complete(rows, cols, values, shape=None, *, rank: int = 10, method: str = "r
                            maximum=1.0)
     if inner_tol >= 1.0:
         raise ValueError(f"`inner_tol` must be < 1; got {inner_tol}")
-    max_inner = check_int(max_inner, "max_inner", minimum=1)
+    max_inner = check_int(max_inner, "max_inner", minimum=1, maximum=_MAX_INNER)
     if samples is None:
         samples = DEFAULT_SAMPLES if biases and reg_given is None and bias_given is None else 0
     else:
-        samples = check_int(samples, "samples", minimum=0)
+        samples = check_int(samples, "samples", minimum=0, maximum=_MAX_SAMPLES)
+    _check_memory(shape, rank, samples)
     validation = _validation_set(validation, shape)
     if callback is not None and not callable(callback):
         raise TypeError(f"`callback` must be callable; got {type(callback).__name__}")
@@ -613,7 +659,7 @@ class MatrixCompletion:
 
     def _check_fitted(self):
         if not hasattr(self, "model_"):
-            raise RuntimeError("this MatrixCompletion is not fitted yet; call fit first")
+            raise NotFittedError("this MatrixCompletion is not fitted yet; call fit first")
 
     def predict(self, X):
         """Predicted values at the (row, col) pairs of ``X`` (N, 2)."""
