@@ -315,6 +315,8 @@ def call(**changes):
     # Rank 2**31 - 1 on a 2**31 - 1 square: far more factors than any memory.
     (dict(shape=(2**31 - 1, 2**31 - 1), kwargs=dict(rank=2**31 - 1)), ValueError,
      "`rank` = 2147483647 with shape .* GiB for the factors"),
+    (dict(values=np.array([1.0, 2.0, 3.0]) * 1e-300, kwargs=dict(reg=1e300)), ValueError,
+     "`reg` = 1e\\+300 is too large"),
     (dict(kwargs=dict(biases="yes")), TypeError, "`biases`"),
     (dict(kwargs=dict(callback=3)), TypeError, "`callback`"),
     (dict(kwargs=dict(validation=([0], [0]))), ValueError, "`validation`"),
@@ -490,3 +492,81 @@ def test_posterior_model_structure():
     with pytest.raises(ValueError, match="samples"):
         complete(*train, (300, 250), rank=4, samples=-1)
 
+
+# -- scale of the values ------------------------------------------------------------------------
+
+def _shifted_problem(seed):
+    """A noisy rank-2 matrix plus 3 (fresh data for each seed), 40% observed."""
+    rng = np.random.default_rng(seed)
+    m, n = 60, 50
+    M = rng.standard_normal((m, 2)) @ rng.standard_normal((n, 2)).T + 3
+    rows, cols = np.nonzero(rng.random((m, n)) < 0.4)
+    return M, rows, cols, M[rows, cols] + 0.1 * rng.standard_normal(rows.size)
+
+
+@pytest.mark.parametrize("method", ["als", "robust-am"])
+@pytest.mark.parametrize("kwargs", [
+    dict(),                                       # defaults: posterior averaging
+    dict(samples=0),                              # point estimate with the default ridge
+    dict(reg=0.05, tol=1e-6),                     # a given ridge, scaled with the values
+], ids=["posterior", "point", "given-reg"])
+def test_fit_is_scale_equivariant(method, kwargs):
+    # complete(s * values) is s * complete(values) up to rounding: every default that carries
+    # a scale is relative to the data, and a given reg is in the units of the values.
+    M, rows, cols, values = _shifted_problem(31)
+    base = complete(rows, cols, values, M.shape, rank=2, method=method, seed=3, **kwargs)
+    dense = base.to_dense()
+    assert np.sqrt(np.mean((dense - M) ** 2)) < 0.4 * M.std()  # a fit, not garbage
+    for s in (1e-6, 1e6):
+        scaled_kwargs = {**kwargs, **({"reg": kwargs["reg"] * s} if "reg" in kwargs else {})}
+        model = complete(rows, cols, values * s, M.shape, rank=2, method=method, seed=3,
+                         **scaled_kwargs)
+        assert model.n_iter == base.n_iter and model.converged == base.converged
+        np.testing.assert_allclose(model.to_dense() / s, dense, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(model.rmse(rows, cols, values * s) / s,
+                                   base.rmse(rows, cols, values), rtol=1e-9)
+        np.testing.assert_allclose(model.history["train_rmse"] / s, base.history["train_rmse"],
+                                   rtol=1e-9)
+        np.testing.assert_allclose(model.history["objective"] / s**2,
+                                   base.history["objective"], rtol=1e-9)
+        assert model.value_range == (None if base.value_range is None
+                                     else (values.min() * s, values.max() * s))
+
+
+def test_defaults_fit_small_values():
+    # The reported case: with absolute priors the Gibbs sweeps drowned values of 1e-3 in noise
+    # (training RMSE / s 1.43 against 0.081 at scale 1, and 1.61 for the mean).
+    M, rows, cols, values = _shifted_problem(32)
+    for s in (1e-3, 1.0):
+        model = complete(rows, cols, values * s, M.shape, rank=2, seed=0)
+        assert model.n_samples == DEFAULT_SAMPLES
+        assert model.rmse(rows, cols, values * s) / s < 0.15
+        assert np.all(np.diff(model.history["train_rmse"][1:]) < 0.1 * s)  # no jump
+
+
+@pytest.mark.parametrize("s", [1e160, 1e300])
+def test_huge_values_give_a_finite_model(s):
+    # Squares of values beyond 1e154 overflow: the fit works on the values over their spread.
+    M, rows, cols, values = _shifted_problem(33)
+    base = complete(rows, cols, values, M.shape, rank=2, seed=0)
+    model = complete(rows, cols, values * s, M.shape, rank=2, seed=0)
+    assert model.converged
+    assert np.isfinite(model.U).all() and np.isfinite(model.V).all()
+    np.testing.assert_allclose(model.predict(rows, cols) / s, base.predict(rows, cols),
+                               rtol=0, atol=1e-9)
+    assert np.isfinite(model.rmse(rows, cols, values * s))
+    np.testing.assert_allclose(model.rmse(rows, cols, values * s) / s,
+                               base.rmse(rows, cols, values), rtol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["als", "robust-am"])
+def test_tiny_values_recover_a_low_rank_matrix(method):
+    # Squares of values below 1e-154 underflow: the stopping rule used to see a zero
+    # objective and stop after 2 sweeps with relative error 4.8.
+    M, rows, cols, values = low_rank_problem(30, 20, 3, 0.5, seed=34)
+    kwargs = dict(rank=3, method=method, reg=0.0, biases=False, tol=1e-10, max_iter=500, seed=0)
+    base = complete(rows, cols, values, M.shape, **kwargs)
+    model = complete(rows, cols, values * 1e-150, M.shape, **kwargs)
+    assert base.converged and rel_error(base, M) < 1e-6
+    assert model.converged and model.n_iter == base.n_iter
+    assert rel_error(model, M * 1e-150) < 1e-6
