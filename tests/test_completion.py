@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -235,8 +239,34 @@ def test_estimator_fit_predict_and_params():
     assert est.U_.shape == (100, 2) and est.n_iter_ >= 1
     est2 = MatrixCompletion().set_params(rank=3)
     assert est2.rank == 3
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(completion.NotFittedError, match="not fitted"):
         MatrixCompletion().predict(pairs)
+
+
+def test_unfitted_estimator_raises_scikit_learns_not_fitted_error():
+    sklearn_exceptions = pytest.importorskip("sklearn.exceptions")
+    with pytest.raises(sklearn_exceptions.NotFittedError, match="not fitted"):
+        MatrixCompletion().predict([[0, 0]])
+    with pytest.raises(ValueError, match="not fitted"):
+        MatrixCompletion().score([[0, 0]], [1.0])
+    with pytest.raises(AttributeError, match="not fitted"):
+        MatrixCompletion().predict([[0, 0]])
+
+
+def test_not_fitted_error_without_scikit_learn():
+    # The fallback class keeps scikit-learn's contract: a ValueError and an AttributeError.
+    code = ("import sys; sys.modules['sklearn'] = None\n"
+            "from nearlinear.completion import MatrixCompletion, NotFittedError\n"
+            "assert issubclass(NotFittedError, ValueError)\n"
+            "assert issubclass(NotFittedError, AttributeError)\n"
+            "assert NotFittedError.__module__ == 'nearlinear.completion'\n"
+            "try:\n"
+            "    MatrixCompletion().predict([[0, 0]])\n"
+            "except NotFittedError as e:\n"
+            "    assert 'not fitted' in str(e)\n"
+            "else:\n"
+            "    raise AssertionError('no error')\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(__file__))
 
 
 # -- bad input ---------------------------------------------------------------------------
@@ -248,7 +278,8 @@ def call(**changes):
     args = {**GOOD, **changes}
     shape = args.pop("shape", None)
     kwargs = args.pop("kwargs", {})
-    return complete(args["rows"], args["cols"], args["values"], shape, rank=1, **kwargs)
+    kwargs.setdefault("rank", 1)
+    return complete(args["rows"], args["cols"], args["values"], shape, **kwargs)
 
 
 @pytest.mark.parametrize("changes, error, match", [
@@ -275,6 +306,17 @@ def call(**changes):
     (dict(kwargs=dict(tol=-1.0)), ValueError, "`tol`"),
     (dict(kwargs=dict(inner_tol=1.0)), ValueError, "`inner_tol`"),
     (dict(kwargs=dict(max_inner=0)), ValueError, "`max_inner`"),
+    (dict(kwargs=dict(max_inner=2**31)), ValueError, "`max_inner` must be <= 100000"),
+    (dict(kwargs=dict(samples=2**31)), ValueError, "`samples` must be <= 100000"),
+    (dict(kwargs=dict(samples=2**29)), ValueError, "`samples` must be <= 100000"),
+    # 3e6 x 3e6 at rank 1 and 1e5 samples: 8.7 TiB of stacked factors.
+    (dict(shape=(3 * 10**6, 3 * 10**6), kwargs=dict(samples=100_000)), ValueError,
+     "`samples` = 100000 needs .* GiB for the averaged factors"),
+    # Rank 2**31 - 1 on a 2**31 - 1 square: far more factors than any memory.
+    (dict(shape=(2**31 - 1, 2**31 - 1), kwargs=dict(rank=2**31 - 1)), ValueError,
+     "`rank` = 2147483647 with shape .* GiB for the factors"),
+    (dict(values=np.array([1.0, 2.0, 3.0]) * 1e-300, kwargs=dict(reg=1e300)), ValueError,
+     "`reg` = 1e\\+300 is too large"),
     (dict(kwargs=dict(biases="yes")), TypeError, "`biases`"),
     (dict(kwargs=dict(callback=3)), TypeError, "`callback`"),
     (dict(kwargs=dict(validation=([0], [0]))), ValueError, "`validation`"),
@@ -309,6 +351,11 @@ def test_predict_errors():
     with pytest.raises(ValueError, match="same length"):
         model.predict(np.array([0, 1]), np.array([0]))
     assert model.predict(np.array([], dtype=int), np.array([], dtype=int)).shape == (0,)
+    # Empty sequences are float64 to NumPy: still empty index arrays.
+    assert model.predict([], []).shape == (0,)
+    assert model.predict((), np.array([], dtype=np.uint8)).shape == (0,)
+    with pytest.raises(TypeError, match="`rows` must be an array of integers"):
+        model.predict([0.0], [0])
 
 
 # -- posterior averaging (Bayesian matrix factorisation by Gibbs sampling) ---------------------
@@ -444,3 +491,82 @@ def test_posterior_model_structure():
     assert complete(*train, (300, 250), rank=4, reg=0.1, seed=0).n_samples == 0
     with pytest.raises(ValueError, match="samples"):
         complete(*train, (300, 250), rank=4, samples=-1)
+
+
+# -- scale of the values ------------------------------------------------------------------------
+
+def _shifted_problem(seed):
+    """A noisy rank-2 matrix plus 3 (fresh data for each seed), 40% observed."""
+    rng = np.random.default_rng(seed)
+    m, n = 60, 50
+    M = rng.standard_normal((m, 2)) @ rng.standard_normal((n, 2)).T + 3
+    rows, cols = np.nonzero(rng.random((m, n)) < 0.4)
+    return M, rows, cols, M[rows, cols] + 0.1 * rng.standard_normal(rows.size)
+
+
+@pytest.mark.parametrize("method", ["als", "robust-am"])
+@pytest.mark.parametrize("kwargs", [
+    dict(),                                       # defaults: posterior averaging
+    dict(samples=0),                              # point estimate with the default ridge
+    dict(reg=0.05, tol=1e-6),                     # a given ridge, scaled with the values
+], ids=["posterior", "point", "given-reg"])
+def test_fit_is_scale_equivariant(method, kwargs):
+    # complete(s * values) is s * complete(values) up to rounding: every default that carries
+    # a scale is relative to the data, and a given reg is in the units of the values.
+    M, rows, cols, values = _shifted_problem(31)
+    base = complete(rows, cols, values, M.shape, rank=2, method=method, seed=3, **kwargs)
+    dense = base.to_dense()
+    assert np.sqrt(np.mean((dense - M) ** 2)) < 0.4 * M.std()  # a fit, not garbage
+    for s in (1e-6, 1e6):
+        scaled_kwargs = {**kwargs, **({"reg": kwargs["reg"] * s} if "reg" in kwargs else {})}
+        model = complete(rows, cols, values * s, M.shape, rank=2, method=method, seed=3,
+                         **scaled_kwargs)
+        assert model.n_iter == base.n_iter and model.converged == base.converged
+        np.testing.assert_allclose(model.to_dense() / s, dense, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(model.rmse(rows, cols, values * s) / s,
+                                   base.rmse(rows, cols, values), rtol=1e-9)
+        np.testing.assert_allclose(model.history["train_rmse"] / s, base.history["train_rmse"],
+                                   rtol=1e-9)
+        np.testing.assert_allclose(model.history["objective"] / s**2,
+                                   base.history["objective"], rtol=1e-9)
+        assert model.value_range == (None if base.value_range is None
+                                     else (values.min() * s, values.max() * s))
+
+
+def test_defaults_fit_small_values():
+    # The reported case: with absolute priors the Gibbs sweeps drowned values of 1e-3 in noise
+    # (training RMSE / s 1.43 against 0.081 at scale 1, and 1.61 for the mean).
+    M, rows, cols, values = _shifted_problem(32)
+    for s in (1e-3, 1.0):
+        model = complete(rows, cols, values * s, M.shape, rank=2, seed=0)
+        assert model.n_samples == DEFAULT_SAMPLES
+        assert model.rmse(rows, cols, values * s) / s < 0.15
+        assert np.all(np.diff(model.history["train_rmse"][1:]) < 0.1 * s)  # no jump
+
+
+@pytest.mark.parametrize("s", [1e160, 1e300])
+def test_huge_values_give_a_finite_model(s):
+    # Squares of values beyond 1e154 overflow: the fit works on the values over their spread.
+    M, rows, cols, values = _shifted_problem(33)
+    base = complete(rows, cols, values, M.shape, rank=2, seed=0)
+    model = complete(rows, cols, values * s, M.shape, rank=2, seed=0)
+    assert model.converged
+    assert np.isfinite(model.U).all() and np.isfinite(model.V).all()
+    np.testing.assert_allclose(model.predict(rows, cols) / s, base.predict(rows, cols),
+                               rtol=0, atol=1e-9)
+    assert np.isfinite(model.rmse(rows, cols, values * s))
+    np.testing.assert_allclose(model.rmse(rows, cols, values * s) / s,
+                               base.rmse(rows, cols, values), rtol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["als", "robust-am"])
+def test_tiny_values_recover_a_low_rank_matrix(method):
+    # Squares of values below 1e-154 underflow: the stopping rule used to see a zero
+    # objective and stop after 2 sweeps with relative error 4.8.
+    M, rows, cols, values = low_rank_problem(30, 20, 3, 0.5, seed=34)
+    kwargs = dict(rank=3, method=method, reg=0.0, biases=False, tol=1e-10, max_iter=500, seed=0)
+    base = complete(rows, cols, values, M.shape, **kwargs)
+    model = complete(rows, cols, values * 1e-150, M.shape, **kwargs)
+    assert base.converged and rel_error(base, M) < 1e-6
+    assert model.converged and model.n_iter == base.n_iter
+    assert rel_error(model, M * 1e-150) < 1e-6

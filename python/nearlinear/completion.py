@@ -19,11 +19,19 @@ over the posterior of the Bayesian version of the same model (Salakhutdinov and 
 BPMF): Gibbs sweeps draw every row from its Gaussian conditional (the ALS normal equations
 with a learned Normal-Wishart prior in place of the ridge, plus noise), and the predictions
 of the sweeps are averaged. See ``samples`` in :func:`complete`.
+
+The fit is scale-equivariant: the core works on the values divided by their spread (their
+standard deviation with biases, their root-mean-square without), and the model is mapped
+back, so ``complete(rows, cols, s * values)`` predicts ``s`` times what
+``complete(rows, cols, values)`` predicts, up to rounding, for any ``s > 0``. The defaults
+that carry a scale (the ridge ``reg``, and the priors of the Bayesian model) are therefore
+relative to the spread of the data; a given ``reg`` is in the units of the values.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 import warnings
 from typing import Callable, Optional
@@ -36,12 +44,20 @@ from ._progress import progress_bar
 from ._validation import as_float_array, check_choice, check_int, check_real, resolve_seed
 from ._warnings import ConvergenceWarning
 
-__all__ = ["CompletionModel", "MatrixCompletion", "complete", "complete_sparse"]
+try:
+    from sklearn.exceptions import NotFittedError
+except ImportError:  # scikit-learn is optional: the same contract without it
+    class NotFittedError(ValueError, AttributeError):
+        """An estimator was used before ``fit`` (scikit-learn's ``NotFittedError``)."""
+
+__all__ = ["CompletionModel", "MatrixCompletion", "NotFittedError", "complete",
+           "complete_sparse"]
 
 METHODS = ("robust-am", "als")
-#: Ridge per observation used when ``reg=None`` (chosen on MovieLens-100K, checked on both
-#: official splits u1 and ua; see the README).
-DEFAULT_REG = 0.15
+#: Ridge per observation used when ``reg=None``, per unit of the values' spread (the standard
+#: deviation with biases): 0.15 on MovieLens-100K, whose ratings' standard deviation is 1.12
+#: (u1) and 1.13 (ua), where it was chosen on u1 and checked on ua (see the README).
+DEFAULT_REG = 0.134
 DEFAULT_BIAS_REG = 0.05
 #: Posterior samples averaged when ``samples=None`` with the ratings defaults (``biases=True``,
 #: ``reg=None``, ``bias_reg=None``): chosen on MovieLens-100K, checked on both official splits
@@ -62,6 +78,11 @@ DEFAULT_TOL = 1e-3
 #: Early stopping on a validation set: stop after this many sweeps without improvement.
 PATIENCE = 2
 _MAX_DIM = 2**31 - 1
+#: Upper bounds of ``max_inner`` and ``samples``: far beyond any use (CG on a ``k + 1``
+#: dimensional row system, Monte Carlo error falling as ``1/sqrt(samples)``), and within the
+#: core's int.
+_MAX_INNER = 100_000
+_MAX_SAMPLES = 100_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,8 +106,9 @@ class CompletionModel:
     history : dict of ndarray
         Per sweep: ``"train_rmse"``, ``"validation_rmse"`` (NaN without validation),
         ``"objective"`` (the regularised loss per observation that every half-step
-        decreases) and ``"time"`` (seconds since the start of the fit at the end of the sweep, excluding
-        time spent in the callback).
+        decreases, in squared units of the values: ``inf`` where that overflows, for values
+        beyond about 1e154) and ``"time"`` (seconds since the start of the fit at the end of
+        the sweep, excluding time spent in the callback).
     n_iter : int
         Sweeps run.
     converged : bool
@@ -152,7 +174,7 @@ class CompletionModel:
         pred = self.predict(rows, cols)
         if pred.shape != values.shape:
             raise ValueError(f"`values` must have shape {pred.shape}; got {values.shape}")
-        return float(np.sqrt(np.mean((pred - values) ** 2)))
+        return _rms(pred - values)
 
     def to_dense(self) -> np.ndarray:
         """The full completed ``m x n`` matrix (``O(m n)`` memory)."""
@@ -164,6 +186,8 @@ def _indices(rows, cols, rname, cname, *, allow_empty=False):
     out = []
     for x, name in ((rows, rname), (cols, cname)):
         arr = np.asarray(x)
+        if arr.size == 0 and arr.dtype.kind not in "iu":
+            arr = arr.astype(np.int64)  # an empty sequence, e.g. [], is float64 to NumPy
         if arr.dtype.kind not in "iu":
             raise TypeError(f"`{name}` must be an array of integers; got dtype {arr.dtype}")
         if arr.ndim != 1:
@@ -210,6 +234,61 @@ def _shape(shape, rows, cols):
     return shape
 
 
+def _rms(x) -> float:
+    """sqrt(mean(x**2)) with no overflow or underflow of the squares; NaN for an empty x."""
+    if x.size == 0:
+        return float("nan")
+    peak = float(np.max(np.abs(x)))
+    if peak == 0.0 or not np.isfinite(peak):
+        return peak
+    return peak * float(np.sqrt(np.mean((x / peak) ** 2)))
+
+
+def _value_scale(values, biases) -> float:
+    """The spread the model has to fit: the standard deviation of ``values`` with biases
+    (the mean is fitted exactly), their root-mean-square without; ``max |values|`` for
+    constant values, 1 for all zeros. Scales with the values: ``_value_scale(s v) = s
+    _value_scale(v)`` up to rounding. Computed on ``values / max |values|``, so that no
+    square over- or underflows."""
+    peak = float(np.max(np.abs(values)))
+    if peak == 0.0:
+        return 1.0
+    unit = values / peak
+    if biases:
+        unit = unit - unit.mean()
+    spread = peak * float(np.sqrt(np.mean(unit * unit)))
+    return spread if spread > 0.0 else peak
+
+
+def _physical_memory():
+    """Bytes of memory of this machine, or None where the platform does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_memory(shape, rank, samples):
+    """ValueError naming the argument when the factors (about four copies of the
+    ``(m + n) x (rank + 10)`` bases of the start and of ``[U, b]``, ``[V, c]``) or the
+    stacked posterior samples (``(m + n) x 2 samples rank``) cannot fit in memory."""
+    available = _physical_memory()
+    if available is None:
+        return
+    gib = 2.0**30
+    factors = 8 * 4 * (shape[0] + shape[1]) * (rank + 10)
+    if factors > available:
+        raise ValueError(f"`rank` = {rank} with shape {shape} needs about {factors / gib:.3g} "
+                         f"GiB for the factors, more than this machine's "
+                         f"{available / gib:.3g} GiB of memory")
+    stacked = 8 * (shape[0] + shape[1]) * 2 * samples * rank
+    if factors + stacked > available:
+        raise ValueError(f"`samples` = {samples} needs (m + n) * 2 * samples * rank * 8 bytes "
+                         f"= {stacked / gib:.3g} GiB for the averaged factors (shape {shape}, "
+                         f"rank {rank}), more than this machine's {available / gib:.3g} GiB "
+                         f"of memory; use fewer samples")
+
+
 def _validation_set(validation, shape):
     if validation is None:
         return None
@@ -234,7 +313,8 @@ def complete(rows, cols, values, shape=None, *, rank: int = 10, method: str = "r
     rows, cols : array_like of int, shape (N,)
         0-based row and column index of each observation. Each (row, col) pair at most once.
     values : array_like of float, shape (N,)
-        The observed values (finite).
+        The observed values (finite, of any scale: the fit works on them divided by their
+        spread, so scaling ``values`` by ``s`` scales the model's predictions by ``s``).
     shape : (int, int), optional
         ``(m, n)``; default ``(rows.max() + 1, cols.max() + 1)``. Each below ``2**31``.
     rank : int, default 10
@@ -244,10 +324,15 @@ def complete(rows, cols, values, shape=None, *, rank: int = 10, method: str = "r
         sweep. ``"als"``: exact row solves by Cholesky, ``O(|Omega| k^2)`` per sweep.
     reg : float, optional
         Ridge per observation: row ``i`` is penalised by ``reg * n_i * ||u_i||^2`` (ALS-WR;
-        the biases use ``bias_reg``). Default 0.15, tuned for explicit ratings; use ``reg=0`` with
+        the biases use ``bias_reg``). ``reg`` has the units of the values (``u_i . v_j`` is
+        a value, so ``||u_i||^2`` is one): values scaled by ``s`` with ``reg`` scaled by
+        ``s`` give the model scaled by ``s``. Default ``0.134 * spread``, where the spread is
+        the values' standard deviation with biases and their root-mean-square without
+        (0.15 on MovieLens-100K ratings, where it was tuned); use ``reg=0`` with
         ``biases=False`` to recover an exactly low-rank matrix.
     bias_reg : float, optional
-        Ridge per observation on the biases (``bias_reg * n_i * b_i^2``). Default 0.05.
+        Ridge per observation on the biases (``bias_reg * n_i * b_i^2``), free of units (the
+        same for any scale of the values). Default 0.05.
     biases : bool, default True
         Fit a global mean and row/column biases (updated inside the alternating steps as an
         extra factor column).
@@ -272,14 +357,15 @@ def complete(rows, cols, values, shape=None, *, rank: int = 10, method: str = "r
         ``"robust-am"``: each row solve stops when its normal-equation residual fell by this
         factor (from the warm start), in (0, 1).
     max_inner : int, default 10
-        ``"robust-am"``: most CG iterations per row solve.
+        ``"robust-am"``: most CG iterations per row solve, at most 100000.
     samples : int, optional
         Posterior samples to average (0: the point estimate of ``method``). Default 12 when
         the ratings defaults are in use (``biases=True`` and neither ``reg`` nor ``bias_reg``
-        given), else 0. With ``samples > 0`` the fit runs 2 sweeps of ``method`` as a start,
-        then ``samples`` Gibbs sweeps of Bayesian probabilistic matrix factorisation
+        given), else 0; at most 100000. With ``samples > 0`` the fit runs 2 sweeps of
+        ``method`` as a start, then ``samples`` Gibbs sweeps of Bayesian probabilistic matrix factorisation
         (Salakhutdinov and Mnih 2008: Gaussian noise with a Gamma-distributed precision,
-        Normal-Wishart priors on the rows and on the columns, so no ridge to tune), and
+        Normal-Wishart priors on the rows and on the columns, so no ridge to tune; the
+        priors are those of the paper for the values divided by their spread), and
         averages their predictions (Rao-Blackwellised: each
         sweep contributes the conditional means of its rows and of its columns). The sweep
         count is fixed: ``max_iter`` and ``tol`` apply to the point estimate only, a
@@ -295,8 +381,9 @@ def complete(rows, cols, values, shape=None, *, rank: int = 10, method: str = "r
     ------
     TypeError, ValueError
         For a bad argument (named in the message), duplicated ``(row, col)`` pairs, NaN or
-        inf values, indices outside ``shape``, a rank outside ``[1, min(shape)]``; raised
-        before any fitting.
+        inf values, indices outside ``shape``, a rank outside ``[1, min(shape)]``, a ``rank``
+        or ``samples`` whose factors would not fit in this machine's memory; raised before
+        any fitting.
 
     Warns
     -----
@@ -308,7 +395,8 @@ def complete(rows, cols, values, shape=None, *, rank: int = 10, method: str = "r
     rank = check_int(rank, "rank", minimum=1, maximum=min(shape))
     method = check_choice(method, "method", METHODS)
     reg_given, bias_given = reg, bias_reg
-    reg = DEFAULT_REG if reg is None else check_real(reg, "reg", minimum=0.0)
+    if reg is not None:
+        reg = check_real(reg, "reg", minimum=0.0)
     bias_reg = (DEFAULT_BIAS_REG if bias_reg is None
                 else check_real(bias_reg, "bias_reg", minimum=0.0))
     if not isinstance(biases, (bool, np.bool_)):
@@ -320,26 +408,71 @@ def complete(rows, cols, values, shape=None, *, rank: int = 10, method: str = "r
                            maximum=1.0)
     if inner_tol >= 1.0:
         raise ValueError(f"`inner_tol` must be < 1; got {inner_tol}")
-    max_inner = check_int(max_inner, "max_inner", minimum=1)
+    max_inner = check_int(max_inner, "max_inner", minimum=1, maximum=_MAX_INNER)
     if samples is None:
         samples = DEFAULT_SAMPLES if biases and reg_given is None and bias_given is None else 0
     else:
-        samples = check_int(samples, "samples", minimum=0)
+        samples = check_int(samples, "samples", minimum=0, maximum=_MAX_SAMPLES)
+    _check_memory(shape, rank, samples)
     validation = _validation_set(validation, shape)
     if callback is not None and not callable(callback):
         raise TypeError(f"`callback` must be callable; got {type(callback).__name__}")
     seed = resolve_seed(seed)
 
+    # The core fits the values divided by their spread: no square over- or underflows, and
+    # every default that carries a scale (ridge, priors) is relative to the data.
+    units = _Units(_value_scale(values, biases), (float(values.min()), float(values.max())))
+    reg = DEFAULT_REG if reg is None else reg / units.scale
+    if not np.isfinite(reg):
+        raise ValueError(f"`reg` = {reg_given} is too large for values of spread "
+                         f"{units.scale:.3g} (reg / spread overflows)")
+    standardised = values / units.scale
+    if validation is not None:
+        validation = (validation[0], validation[1], validation[2] / units.scale)
+
     start = time.perf_counter()
-    solver = _core.CompletionSolver(rows, cols, values, shape[0], shape[1], rank, method, reg,
-                                    bias_reg, bool(biases), seed, inner_tol, max_inner)
+    solver = _core.CompletionSolver(rows, cols, standardised, shape[0], shape[1], rank, method,
+                                    reg, bias_reg, bool(biases), seed, inner_tol, max_inner)
     solver.initialize()
     if samples > 0:
-        return _sample(solver, method, samples, (float(values.min()), float(values.max())),
-                       validation, callback, show_progress, start)
-    scale = float(np.sqrt(np.mean(values ** 2)))
-    return _iterate(solver, method, max_iter, tol, scale, validation, callback, show_progress,
-                    start)
+        return _sample(solver, method, samples, units, validation, callback, show_progress,
+                       start)
+    return _iterate(solver, method, max_iter, tol, _rms(standardised), units, validation,
+                    callback, show_progress, start)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Units:
+    """How a model fitted to ``values / scale`` maps back to the values: factors times
+    ``sqrt(scale)``, biases, mean and errors times ``scale``; ``value_range`` is the (min,
+    max) of the values, to which posterior averages are clipped."""
+
+    scale: float
+    value_range: tuple
+
+    def model(self, fitted: CompletionModel, *, inplace: bool = False) -> CompletionModel:
+        """``fitted`` in the units of the values; ``inplace`` scales its factors in place
+        (for a model whose arrays nothing else holds)."""
+        root = np.sqrt(self.scale)
+        if inplace:
+            U, V = fitted.U, fitted.V
+            U *= root
+            V *= root
+        else:
+            U, V = fitted.U * root, fitted.V * root
+        history = dict(fitted.history)
+        for key in ("train_rmse", "validation_rmse"):
+            history[key] = history[key] * self.scale
+        with np.errstate(over="ignore"):  # values beyond ~1e154: the objective is inf
+            history["objective"] = history["objective"] * self.scale * self.scale
+        return dataclasses.replace(
+            fitted, U=U, V=V, row_bias=fitted.row_bias * self.scale,
+            col_bias=fitted.col_bias * self.scale, mean=fitted.mean * self.scale,
+            history=history,
+            value_range=None if fitted.value_range is None else self.value_range)
+
+    def internal_range(self):
+        return (self.value_range[0] / self.scale, self.value_range[1] / self.scale)
 
 
 def _snapshot(solver, method, history, n_iter, converged):
@@ -351,7 +484,11 @@ def _snapshot(solver, method, history, n_iter, converged):
                            n_iter=n_iter, converged=converged)
 
 
-def _iterate(solver, method, max_iter, tol, scale, validation, callback, show_progress, start):
+def _iterate(solver, method, max_iter, tol, scale, units, validation, callback, show_progress,
+             start):
+    """Sweeps of the point estimate until the stopping rule; `solver` and `validation` hold
+    values divided by ``units.scale`` (as do `scale`, their root-mean-square, and the
+    history), the model returned and the callback's models are in the values' units."""
     history = {"train_rmse": [], "validation_rmse": [], "objective": [], "time": []}
     excluded = 0.0  # seconds spent in the callback
     best, best_rmse, since_best = None, np.inf, 0
@@ -376,8 +513,9 @@ def _iterate(solver, method, max_iter, tol, scale, validation, callback, show_pr
             history["validation_rmse"].append(val)
             history["time"].append(time.perf_counter() - start - excluded)
             bar.update(1)
-            bar.set_postfix_str(f"train {train:.4g}" +
-                                ("" if validation is None else f", validation {val:.4g}"))
+            bar.set_postfix_str(f"train {train * units.scale:.4g}" +
+                                ("" if validation is None
+                                 else f", validation {val * units.scale:.4g}"))
             if validation is not None:
                 if val < best_rmse:
                     best_rmse, since_best = val, 0
@@ -389,7 +527,8 @@ def _iterate(solver, method, max_iter, tol, scale, validation, callback, show_pr
                         break
             if callback is not None:
                 t0 = time.perf_counter()
-                stop = callback(sweep, _snapshot(solver, method, history, n_iter, False))
+                stop = callback(sweep, units.model(_snapshot(solver, method, history, n_iter,
+                                                             False)))
                 excluded += time.perf_counter() - t0
                 if stop:
                     converged = True
@@ -399,21 +538,25 @@ def _iterate(solver, method, max_iter, tol, scale, validation, callback, show_pr
                 break
     if not converged:
         warnings.warn(f"matrix completion stopped after max_iter={max_iter} sweeps before "
-                      f"reaching tol; train RMSE {history['train_rmse'][-1]:.3g}",
+                      f"reaching tol; train RMSE "
+                      f"{history['train_rmse'][-1] * units.scale:.3g}",
                       ConvergenceWarning, stacklevel=3)
     final = _snapshot(solver, method, history, n_iter, converged)
     if best is not None and since_best > 0:  # early stopping: the best sweep's factors
-        return dataclasses.replace(best, history=final.history, n_iter=n_iter,
-                                   converged=converged)
-    return final
+        final = dataclasses.replace(best, history=final.history, n_iter=n_iter,
+                                    converged=converged)
+    return units.model(final, inplace=True)
 
 
-def _sample(solver, method, samples, value_range, validation, callback, show_progress, start):
+def _sample(solver, method, samples, units, validation, callback, show_progress, start):
     """Warm-up sweeps of `method`, then Gibbs sweeps whose predictions are averaged.
 
     Without per-sweep hooks (validation, callback, progress bar) the whole schedule runs in
-    one call of the core; otherwise this loop, which gives the same model for a seed.
+    one call of the core; otherwise this loop, which gives the same model for a seed. As in
+    `_iterate`, the work is on values divided by ``units.scale`` and the models handed out
+    are in the values' units.
     """
+    value_range = units.internal_range()
     if validation is None and callback is None and not show_progress:
         U, V, row_bias, col_bias, core_history = solver.sample_posterior(WARMUP_SWEEPS,
                                                                          BURN_IN, samples)
@@ -423,10 +566,11 @@ def _sample(solver, method, samples, value_range, validation, callback, show_pro
                    "validation_rmse": np.full(total, np.nan),
                    "objective": core_history["objective"],
                    "time": core_history["seconds"] + offset}
-        return CompletionModel(U=U, V=V, row_bias=row_bias, col_bias=col_bias,
-                               mean=float(solver.mean), method=method, history=history,
-                               n_iter=total, converged=True, n_samples=samples,
-                               value_range=value_range)
+        return units.model(CompletionModel(U=U, V=V, row_bias=row_bias, col_bias=col_bias,
+                                           mean=float(solver.mean), method=method,
+                                           history=history, n_iter=total, converged=True,
+                                           n_samples=samples, value_range=value_range),
+                           inplace=True)
     history = {"train_rmse": [], "validation_rmse": [], "objective": [], "time": []}
     excluded = 0.0  # seconds spent in the callback
     k = solver.U.shape[1]
@@ -476,23 +620,24 @@ def _sample(solver, method, samples, value_range, validation, callback, show_pro
             history["time"].append(time.perf_counter() - start - excluded)
             bar.update(1)
             if show_progress:
-                bar.set_postfix_str(f"train {train:.4g}" +
-                                    ("" if np.isnan(val) else f", validation {val:.4g}"))
+                bar.set_postfix_str(f"train {train * units.scale:.4g}" +
+                                    ("" if np.isnan(val)
+                                     else f", validation {val * units.scale:.4g}"))
             if callback is not None:
                 t0 = time.perf_counter()
                 snapshot = model if model is not None else _snapshot(solver, method, history,
                                                                      sweep, False)
-                stop = callback(sweep, dataclasses.replace(
+                stop = callback(sweep, units.model(dataclasses.replace(
                     snapshot, history={key: np.asarray(v, dtype=float)
-                                       for key, v in history.items()}, n_iter=sweep))
+                                       for key, v in history.items()}, n_iter=sweep)))
                 excluded += time.perf_counter() - t0
                 if stop:
                     break
     if model is None:  # stopped by the callback before any sample: the current point
         model = _snapshot(solver, method, history, sweep, True)
-    return dataclasses.replace(model, history={key: np.asarray(v, dtype=float)
-                                               for key, v in history.items()},
-                               n_iter=sweep, converged=True)
+    return units.model(dataclasses.replace(model, history={key: np.asarray(v, dtype=float)
+                                                           for key, v in history.items()},
+                                           n_iter=sweep, converged=True), inplace=True)
 
 
 def _average(solver, method, stack_u, stack_v, row_bias, col_bias, averaged, samples,
@@ -613,7 +758,7 @@ class MatrixCompletion:
 
     def _check_fitted(self):
         if not hasattr(self, "model_"):
-            raise RuntimeError("this MatrixCompletion is not fitted yet; call fit first")
+            raise NotFittedError("this MatrixCompletion is not fitted yet; call fit first")
 
     def predict(self, X):
         """Predicted values at the (row, col) pairs of ``X`` (N, 2)."""

@@ -47,6 +47,13 @@
 // Every parallel loop runs over rows (or chunks of fixed size), each writing its own
 // output, with reductions summed in a fixed order: results depend only on the inputs and the
 // seed, not on the thread count. Loops of under about 2e7 flops run on the calling thread.
+//
+// Units: reg has the units of the values and bias_reg none, but the priors of the Bayesian
+// model (W_0 = I, the Gamma(1, 1) on alpha) carry absolute units, and squares of values
+// beyond about 1e154 (or below 1e-154) over- (or under-)flow in the residual sums. Callers
+// wanting a fit that does not depend on the scale of the values pass them divided by their
+// spread and scale the model back (as nearlinear.complete does: U and V by sqrt(spread),
+// mu and the biases by spread), with reg divided by the spread.
 #pragma once
 
 #include <cstdint>
