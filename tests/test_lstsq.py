@@ -745,3 +745,17 @@ def test_out_of_range_numbers_are_refused_by_name(kwargs, match):
     A = np.random.default_rng(0).standard_normal((50, 3))
     with pytest.raises(ValueError, match=match):
         nl.lstsq(A, A[:, 0], **kwargs)
+
+
+@pytest.mark.parametrize("scale", [1e155, 1e-160])
+def test_a_beyond_the_squares_range_is_solved_by_direct_and_refused_by_the_others(scale):
+    rng = np.random.default_rng()
+    A = rng.standard_normal((300, 5))
+    b = rng.standard_normal(300)
+    ref = np.linalg.lstsq(A, b, rcond=None)[0]
+    res = nl.lstsq(A * scale, b, method="direct")
+    np.testing.assert_allclose(res.x * scale, ref, rtol=1e-10)
+    assert res.rank == 5
+    for method in ("precondition", "diagonal", "sketch"):
+        with pytest.raises(ValueError, match="`A` has entries of magnitude"):
+            nl.lstsq(A * scale, b, method=method, seed=0)

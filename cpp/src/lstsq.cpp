@@ -64,6 +64,29 @@ RowMatrix<double> augment_rhs(const RowMatrix<double>& B, Index d, double reg) {
   return out;
 }
 
+/// The largest magnitude at which the squares and products the solvers form stay in the
+/// double range (with room for sums of up to 2^100 terms).
+constexpr double kMaxMagnitude = 0x1p450, kMinMagnitude = 0x1p-450;
+
+/// 1, or the power of two that brings a largest magnitude amax outside [kMinMagnitude,
+/// kMaxMagnitude] into [1/2, 1).
+double power_of_two_scale(double amax) {
+  if (amax <= kMaxMagnitude && (amax >= kMinMagnitude || amax == 0)) return 1.0;
+  int e = 0;
+  std::frexp(amax, &e);
+  return std::ldexp(1.0, -e);
+}
+
+/// The iterative methods form squares of A's entries (column norms, the Gram matrix of S A):
+/// an A whose magnitude leaves their range is refused, naming the remedy, rather than solved
+/// into garbage. amax: the largest magnitude seen (of S A, or of a column norm's square root).
+void check_magnitude(double amax) {
+  NL_CHECK(amax <= kMaxMagnitude && (amax >= kMinMagnitude || amax == 0),
+           "`A` has entries of magnitude about " << amax << ", beyond what method 'precondition', "
+           "'sketch' or 'diagonal' can square in double precision (2^-450 to 2^450): rescale A "
+           "(multiplying by a power of two is exact) or use method='direct'");
+}
+
 /// Per column of B, the power of two 2^e with max_i |B_ij| / 2^e in [1/2, 1) (1 for a zero
 /// column): dividing by it is exact, and the solution and residual scale back exactly.
 Vector<double> column_scales(const ConstRowMatrixRef<double>& B) {
@@ -553,7 +576,9 @@ LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, SketchSingle&& sket
   }
   RowMatrix<double> SB = sketch_dense<double>(spec, B);
   RowMatrix<double> X;
-  const TriangularFactor F = solve_sketched(sketch_a(spec), SB, o, rcond, X, res);
+  RowMatrix<double> SA = sketch_a(spec);
+  check_magnitude(SA.cwiseAbs().maxCoeff());
+  const TriangularFactor F = solve_sketched(std::move(SA), SB, o, rcond, X, res);
   if (o.method == LstsqMethod::Sketch) {
     Vector<double> rsq;
     op.residual_norms(X, B, rsq);
@@ -643,6 +668,7 @@ LstsqResult diagonal_solve(const Op& op, const ConstRowMatrixRef<double>& B,
   // NaN or inf in A shows in its column norms (a finite A whose squares overflow too, hence
   // the exact scan before the error).
   if (!col_sq.allFinite()) NL_CHECK(op.all_finite(), "`A` must not contain NaN or inf");
+  check_magnitude(std::sqrt(col_sq.maxCoeff()));  // (a lone column below 2^-450 acts as zero)
   const OnesShrunkJacobi F(col_sq.array() + o.reg, std::sqrt(col_sq.maxCoeff() + o.reg),
                            op.ones_norm_squared(), o.reg);
   DriftBound drift;
@@ -664,12 +690,17 @@ LstsqResult direct_solve(const Op& op, ColMatrix<double> A, const ConstRowMatrix
   NL_CHECK(A.allFinite(), "`A` must not contain NaN or inf");
   const Index n = A.rows(), d = A.cols();
   const double rcond = resolve_rcond(o, n, d);
+  // The copy scaled by a power of two when its squares would over- or underflow: x(s A) =
+  // x(A) / s exactly, with the ridge weight scaled by s^2.
+  const double scale = power_of_two_scale(A.cwiseAbs().maxCoeff());
+  if (scale != 1.0) A *= scale;
+  const double reg = o.reg * scale * scale;
   LstsqResult res;
   RowMatrix<double> X;
-  if (n >= d || o.reg > 0) {
+  if (n >= d || reg > 0) {
     RowMatrix<double> c;
     const TriangularFactor F =
-        factor_and_project(augment(std::move(A), o.reg), augment_rhs(B, d, o.reg), rcond, c);
+        factor_and_project(augment(std::move(A), reg), augment_rhs(B, d, reg), rcond, c);
     X = F.solve(c);
     res.rank = F.rank();
     res.cond_estimate = F.sigma_min() > 0 ? F.sigma_max() / F.sigma_min()
@@ -684,6 +715,7 @@ LstsqResult direct_solve(const Op& op, ColMatrix<double> A, const ConstRowMatrix
     res.rank = r;
     res.cond_estimate = r > 0 ? s[0] / s[r - 1] : std::numeric_limits<double>::infinity();
   }
+  if (scale != 1.0) X *= scale;
   Vector<double> rsq;
   op.residual_norms(X, B, rsq);
   res.residual_norm = rsq.cwiseSqrt();

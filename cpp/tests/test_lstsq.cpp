@@ -158,6 +158,33 @@ TEST(Lstsq, HugeAndTinyRightHandSidesAreSolvedScaled) {
   }
 }
 
+TEST(Lstsq, ExtremeMagnitudesOfASolvedByDirectRefusedByTheOthers) {
+  // Squares of entries beyond 2^+-450 leave the double range: direct solves the scaled copy
+  // (x scaled back exactly, ridge included); the iterative methods refuse, naming the remedy.
+  const auto A = gaussian(400, 8, 37);
+  const auto B = gaussian(400, 1, 38);
+  for (double reg : {0.0, 2.0}) {
+    auto o = options(nl::LstsqMethod::Direct);
+    o.reg = reg;
+    const auto base = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B, o);
+    for (double scale : {0x1p460, 0x1p-460}) {
+      const nl::RowMatrix<double> As = A * scale;
+      o.reg = reg * scale * scale;
+      const auto r = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(As), B, o);
+      EXPECT_LT(rel(r.x * scale, base.x), 1e-13);
+      EXPECT_NEAR(r.residual_norm[0], base.residual_norm[0], 1e-12 * base.residual_norm[0]);
+      EXPECT_EQ(r.rank, 8);
+      for (auto method : {nl::LstsqMethod::Precondition, nl::LstsqMethod::Diagonal,
+                          nl::LstsqMethod::Sketch}) {
+        if (reg > 0) continue;
+        EXPECT_THROW(nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(As), B,
+                                             options(method)),
+                     std::invalid_argument);
+      }
+    }
+  }
+}
+
 TEST(Lstsq, FloatDataWhoseSketchOverflowsIsSolvedInDouble) {
   // Finite float32 values near the top of the range: the float sketch overflows; the solve
   // falls back to the double copy of A (its other products are in double anyway).
