@@ -279,6 +279,21 @@ def test_bad_input_raises_value_error(bad):
                  max_iter=args["max_iter"])
 
 
+@pytest.mark.parametrize("name, weights", [
+    ("a", dict(a=np.array(1.0))),
+    ("b", dict(b=np.array(1.0))),
+    ("a", dict(a=np.ones((1, 1)))),
+    ("b", dict(b=[[1.0]])),
+])
+def test_weights_of_wrong_ndim_name_the_argument(name, weights):
+    args = dict(a=[1.0], b=[1.0])
+    args.update(weights)
+    with pytest.raises(ValueError, match=f"`{name}`"):
+        sinkhorn(args["a"], args["b"], [[0.5]], 0.1)
+    with pytest.raises(ValueError, match=f"`{name}`"):
+        sinkhorn_points(np.zeros((1, 2)), np.ones((1, 2)), 0.1, a=args["a"], b=args["b"])
+
+
 def test_bad_points_raise():
     x = np.zeros((5, 2))
     with pytest.raises(ValueError):

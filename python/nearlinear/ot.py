@@ -47,9 +47,11 @@ class UnderflowWarning(UserWarning):
 
 def _weights(w, size: int, name: str) -> np.ndarray:
     """POT's convention: None or an empty list means uniform weights summing to 1."""
-    if w is None or (hasattr(w, "__len__") and len(w) == 0):
+    if w is None:
         return np.full(size, 1.0 / size)
-    arr = as_float_array(w, name, ndim=1, dtype=np.float64 if np.asarray(w).dtype.kind in "iub" else None)
+    arr = as_float_array(w, name, ndim=1, dtype=np.float64, allow_empty=True)
+    if arr.shape[0] == 0:
+        return np.full(size, 1.0 / size)
     if arr.shape[0] != size:
         raise ValueError(f"`{name}` must have length {size}; got shape {arr.shape}")
     if (arr <= 0).any():
