@@ -246,6 +246,23 @@ def test_points_small_reg_is_finite():
     assert r.cost == pytest.approx(ot.emd2(a, b, sq_dist(x, y)), rel=2e-2)
 
 
+@pytest.mark.parametrize("eps_scaling", [0.0, 0.5])
+def test_points_refuse_overflowing_cost(eps_scaling):
+    # eps_scaling=0 first: before the check it returned a NaN cost; with epsilon scaling the
+    # first stage, diameter^p = inf, never ended.
+    far = np.array([[0.0, 0.0], [1e200, 0.0]])
+    with pytest.raises(ValueError, match="rescale"):
+        sinkhorn_points(far, far + [0.0, 1.0], 0.1, eps_scaling=eps_scaling, plan=True)
+    line = np.array([[0.0], [10.0]])
+    with pytest.raises(ValueError, match=r"rescale.*\(p = 400\)|\(p = 400\).*rescale"):
+        sinkhorn_points(line, line, 0.1, p=400, eps_scaling=eps_scaling)
+    # 1e20 apart: finite in float64, but the squared distance 1e40 overflows float32.
+    wide = np.array([[0.0, 0.0], [1e20, 0.0]])
+    assert np.isfinite(sinkhorn_points(wide, wide, 1e30, eps_scaling=eps_scaling).cost)
+    with pytest.raises(ValueError, match="float32"):
+        sinkhorn_points(wide.astype(np.float32), wide.astype(np.float32), 1e30, eps_scaling=eps_scaling)
+
+
 def test_points_refuses_absurd_plan():
     x = np.zeros((20000, 2))
     with pytest.raises(ValueError, match="plan"):

@@ -283,7 +283,10 @@ def sinkhorn_points(x, y, reg, *, a=None, b=None, p=2, max_iter=1000, tol=1e-9,
     Never forms the n-by-m cost: every half iteration is an exact log-sum-exp over tiles of
     the cost (parallel over rows, vectorised in the dtype of ``x``), so memory is O(n + m)
     and n = m = 100,000 fits a laptop. Epsilon scaling starts at the bounding-box
-    diameter^p and shrinks by ``eps_scaling`` per stage down to ``reg``.
+    diameter^p and shrinks by ``eps_scaling`` per stage down to ``reg``. The costs are
+    formed in the dtype of ``x``: the bounding-box diameter ``D`` of ``x`` and ``y`` must
+    have ``D**2`` and ``D**p`` below half the largest number of that dtype (about 1.7e38 for
+    float32, 9e307 for float64), or a ValueError asks to rescale the points.
 
     Parameters
     ----------
@@ -310,6 +313,11 @@ def sinkhorn_points(x, y, reg, *, a=None, b=None, p=2, max_iter=1000, tol=1e-9,
     Returns
     -------
     SinkhornPointsResult
+
+    Raises
+    ------
+    ValueError
+        Bad shapes or weights, reg <= 0, or costs that overflow the dtype of ``x``.
     """
     x = as_float_array(x, "x", ndim=2)
     y = as_float_array(y, "y", ndim=2, dtype=x.dtype)
