@@ -258,6 +258,18 @@ def test_genuine_column_underflow_still_recovers():
     assert P[:, 0].sum() == pytest.approx(b[0], rel=1e-6)
 
 
+@pytest.mark.parametrize("max_iter", [1, 3, 10, 50])
+def test_eps_scaling_counts_every_iteration(max_iter):
+    rng = np.random.default_rng(22)
+    x, y = rng.random((30, 2)), rng.random((30, 2))
+    M = sq_dist(x, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        P, log = sinkhorn(None, None, M, 1e-3, log=True, eps_scaling=2.0, max_iter=max_iter)
+    assert 1 <= log["niter"] <= max_iter and not log["converged"]
+    assert log["err"] and np.isfinite(log["err"][-1]) and np.isfinite(P).all()
+
+
 # ---------------------------------------------------------------- point clouds
 
 @pytest.mark.parametrize("p", [1, 2, 1.5])

@@ -203,3 +203,25 @@ TEST(Sinkhorn, ErrorIsMeasuredEvenAfterOneIteration) {
   EXPECT_NEAR(r.err, violation(r.plan, p), 1e-12);
   EXPECT_GT(r.err, 0);
 }
+
+TEST(Sinkhorn, EpsScalingStagesCountInMaxIter) {
+  const Problem p = random_problem(30, 30, 9);
+  SinkhornOptions o;
+  o.eps_scaling_factor = 2;
+  for (int max_iter : {1, 2, 3, 10, 50}) {
+    o.max_iter = max_iter;
+    const auto r = sinkhorn_log<double>(p.M, p.a, p.b, 1e-3, kNone, kNone, o);
+    EXPECT_GE(r.n_iter, 1);
+    EXPECT_LE(r.n_iter, max_iter);
+    EXPECT_FALSE(r.err_history.empty());
+    EXPECT_TRUE(r.plan.allFinite());
+  }
+  // Enough budget: the same plan as without epsilon scaling.
+  o.max_iter = 100000;
+  o.tol = 1e-11;
+  const auto scaled = sinkhorn_log<double>(p.M, p.a, p.b, 1e-2, kNone, kNone, o);
+  o.eps_scaling_factor = 0;
+  const auto plain = sinkhorn_log<double>(p.M, p.a, p.b, 1e-2, kNone, kNone, o);
+  ASSERT_TRUE(scaled.converged && plain.converged);
+  EXPECT_LT((scaled.plan - plain.plan).cwiseAbs().maxCoeff(), 1e-10);
+}

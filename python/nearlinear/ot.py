@@ -175,7 +175,7 @@ def sinkhorn(a, b, M, reg, method="sinkhorn_log", max_iter=None, tol=None, verbo
         ``"sinkhorn_log"``. ``"sns"``: Sinkhorn-Newton-Sparse (Tang et al., ICLR 2024),
         fastest at small reg.
     max_iter : int, default 1000 (alias ``numItermax``)
-        Iterations (Sinkhorn iterations plus Newton steps).
+        Iterations (Sinkhorn iterations plus Newton steps, epsilon-scaling stages included).
     tol : float, default 1e-9 (alias ``stopThr``)
         Stop when ``|P 1 - a|_1 + |P^T 1 - b|_1 <= tol``.
     verbose : bool
@@ -187,7 +187,10 @@ def sinkhorn(a, b, M, reg, method="sinkhorn_log", max_iter=None, tol=None, verbo
     warmstart : pair of arrays (log_u (n,), log_v (m,)), optional
         Initial dual potentials divided by reg, as in POT.
     eps_scaling : float > 1, optional
-        ``"sinkhorn_log"`` only: solve loosely at reg_k = max(M) / eps_scaling^k first.
+        ``"sinkhorn_log"`` only: solve loosely (at most 20 iterations each) at
+        reg_k = max(M) / eps_scaling^k > reg * eps_scaling first. These iterations count in
+        ``max_iter`` (and ``niter``, not in ``err``); the stages stop early when only one
+        iteration is left, which goes to ``reg``.
     overrelax : bool, default True
         ``"sinkhorn_log"`` and ``"sns"``: over-relaxed scaling ``u <- u^(1-w) (a/Kv)^w``
         (Thibault et al. 2021) with ``w`` set from the observed convergence rate and a
