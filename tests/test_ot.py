@@ -207,6 +207,69 @@ def test_threads_do_not_change_result():
     np.testing.assert_allclose(P1, P2, rtol=1e-9, atol=1e-15)
 
 
+
+def tiny_weight_problem(side, tiny):
+    """Problem 20 with one weight of a (side "a") or b (side "b") set to `tiny`."""
+    _, _, a, b, M = problem(20, n=20, m=15)
+    M /= M.max()
+    w = a if side == "a" else b
+    w[0] = tiny
+    w /= w.sum()
+    other = b if side == "a" else a
+    other *= w.sum() / other.sum()
+    return a, b, M
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("side", ["a", "b"])
+@pytest.mark.parametrize("dtype, tiny", [(np.float64, 1e-280), (np.float32, 1e-40)])
+def test_weight_below_kernel_floor_converges(method, side, dtype, tiny):
+    # A weight so small that its kernel row (column) is stored as zeros is a mass the plan
+    # cannot hold: the solvers must still converge, not burn every iteration on absorptions.
+    a, b, M = tiny_weight_problem(side, tiny)
+    reg, tol = 0.05, 1e-9 if dtype == np.float64 else 1e-6
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        P, log = sinkhorn(a, b, M.astype(dtype), reg, method=method, tol=tol, max_iter=5000, log=True)
+    assert log["converged"] and log["niter"] < 1000 and log["n_absorb"] < 50
+    if method == "sns":  # the tiny column is left out of the Newton system
+        assert log["n_newton"] > 0
+    assert log["err"] and log["err"][-1] <= tol
+    assert marginal_error(P.astype(np.float64), a, b) <= 2 * tol
+    expected = reference_plan(a, b, M, reg)
+    if dtype == np.float64:
+        np.testing.assert_allclose(P, expected, rtol=1e-6, atol=1e-12)
+    else:
+        np.testing.assert_allclose(P, expected, rtol=2e-4, atol=1e-8)
+    # The potentials still describe the plan (the tiny row/column to within its mass).
+    Pf = np.exp((log["f"][:, None] + log["g"][None, :] - M) / reg)
+    np.testing.assert_allclose(Pf, P, rtol=2e-4, atol=1e-8)
+
+
+def test_genuine_column_underflow_still_recovers():
+    # A target far from every source with an ordinary weight: its kernel column is all zeros
+    # at the first refresh; the exact log-domain column update must still rescue it.
+    x, y, a, b, _ = problem(21, n=30, m=20)
+    y[0] = (6.0, 6.0)
+    M = sq_dist(x, y)
+    M /= M.max()
+    P, log = sinkhorn(a, b, M, 1e-3, method="sinkhorn_log", max_iter=100000, tol=1e-9, log=True)
+    assert log["converged"] and marginal_error(P, a, b) <= 1e-9
+    assert P[:, 0].sum() == pytest.approx(b[0], rel=1e-6)
+
+
+@pytest.mark.parametrize("max_iter", [1, 3, 10, 50])
+def test_eps_scaling_counts_every_iteration(max_iter):
+    rng = np.random.default_rng(22)
+    x, y = rng.random((30, 2)), rng.random((30, 2))
+    M = sq_dist(x, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        P, log = sinkhorn(None, None, M, 1e-3, log=True, eps_scaling=2.0, max_iter=max_iter)
+    assert 1 <= log["niter"] <= max_iter and not log["converged"]
+    assert log["err"] and np.isfinite(log["err"][-1]) and np.isfinite(P).all()
+
+
 # ---------------------------------------------------------------- point clouds
 
 @pytest.mark.parametrize("p", [1, 2, 1.5])
@@ -246,6 +309,23 @@ def test_points_small_reg_is_finite():
     assert r.cost == pytest.approx(ot.emd2(a, b, sq_dist(x, y)), rel=2e-2)
 
 
+@pytest.mark.parametrize("eps_scaling", [0.0, 0.5])
+def test_points_refuse_overflowing_cost(eps_scaling):
+    # eps_scaling=0 first: before the check it returned a NaN cost; with epsilon scaling the
+    # first stage, diameter^p = inf, never ended.
+    far = np.array([[0.0, 0.0], [1e200, 0.0]])
+    with pytest.raises(ValueError, match="rescale"):
+        sinkhorn_points(far, far + [0.0, 1.0], 0.1, eps_scaling=eps_scaling, plan=True)
+    line = np.array([[0.0], [10.0]])
+    with pytest.raises(ValueError, match=r"rescale.*\(p = 400\)|\(p = 400\).*rescale"):
+        sinkhorn_points(line, line, 0.1, p=400, eps_scaling=eps_scaling)
+    # 1e20 apart: finite in float64, but the squared distance 1e40 overflows float32.
+    wide = np.array([[0.0, 0.0], [1e20, 0.0]])
+    assert np.isfinite(sinkhorn_points(wide, wide, 1e30, eps_scaling=eps_scaling).cost)
+    with pytest.raises(ValueError, match="float32"):
+        sinkhorn_points(wide.astype(np.float32), wide.astype(np.float32), 1e30, eps_scaling=eps_scaling)
+
+
 def test_points_refuses_absurd_plan():
     x = np.zeros((20000, 2))
     with pytest.raises(ValueError, match="plan"):
@@ -277,6 +357,21 @@ def test_bad_input_raises_value_error(bad):
     with pytest.raises(ValueError):
         sinkhorn(args["a"], args["b"], args["M"], args["reg"], method=args["method"],
                  max_iter=args["max_iter"])
+
+
+@pytest.mark.parametrize("name, weights", [
+    ("a", dict(a=np.array(1.0))),
+    ("b", dict(b=np.array(1.0))),
+    ("a", dict(a=np.ones((1, 1)))),
+    ("b", dict(b=[[1.0]])),
+])
+def test_weights_of_wrong_ndim_name_the_argument(name, weights):
+    args = dict(a=[1.0], b=[1.0])
+    args.update(weights)
+    with pytest.raises(ValueError, match=f"`{name}`"):
+        sinkhorn(args["a"], args["b"], [[0.5]], 0.1)
+    with pytest.raises(ValueError, match=f"`{name}`"):
+        sinkhorn_points(np.zeros((1, 2)), np.ones((1, 2)), 0.1, a=args["a"], b=args["b"])
 
 
 def test_bad_points_raise():

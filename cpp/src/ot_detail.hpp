@@ -59,16 +59,25 @@ void for_thread_rows(Index n, Body&& body) {
   parallel_for(0, parts, [&](std::int64_t t) { body(t, n * t / parts, n * (t + 1) / parts); });
 }
 
+/// Entries of a stabilised kernel in KT below this are stored as 0: exp(-600) for double,
+/// exp(-85) for float, so that neither they nor their products with scalings in exp(+-30)
+/// are denormal (slow) numbers. A kernel row whose weight a_i is at most (columns) * floor
+/// can therefore be all zeros (likewise a column with b_j <= (rows) * floor): its mass is
+/// below what the kernel holds, and scaling_loop leaves its scaling alone.
+template <typename KT>
+double kernel_floor() {
+  return std::exp(std::is_same<KT, float>::value ? -85.0 : -600.0);
+}
+
 /// Exact row update in the log domain: given g, set f_i = reg (log a_i - LSE_j((g_j - M_ij)/reg))
-/// and write K(i, j) = exp((f_i + g_j - M_ij) / reg), so that every row of K sums to a_i.
-/// Entries below exp(-600) (double) or exp(-85) (float) are stored as 0, so that neither
-/// they nor their products with scalings in exp(+-30) are denormal (slow) numbers.
-/// Optionally accumulates the column sums of K into `colsum` and returns <a, f>.
+/// and write K(i, j) = exp((f_i + g_j - M_ij) / reg), so that every row of K sums to a_i
+/// (entries below kernel_floor<KT>() stored as 0). Optionally accumulates the column sums
+/// of K into `colsum` and returns <a, f>.
 template <typename T, typename KT>
 double row_lse_update(const ConstRowMatrixRef<T>& M, const Eigen::VectorXd& a, const Eigen::VectorXd& g,
                       double reg, Eigen::VectorXd& f, RowMatrix<KT>& K, Eigen::VectorXd* colsum) {
   const Index n = M.rows(), m = M.cols();
-  const double cutoff = std::is_same<KT, float>::value ? -85.0 : -600.0;
+  const double floor = kernel_floor<KT>();
   const Index parts = thread_parts(n);
   std::vector<ArrayXd> partial(colsum ? parts : 0);
   std::vector<double> af(parts, 0.0);
@@ -84,7 +93,6 @@ double row_lse_update(const ConstRowMatrixRef<T>& M, const Eigen::VectorXd& a, c
       f[i] = reg * (std::log(a[i]) - mx - std::log(s));
       acc += a[i] * f[i];
       x *= a[i] / s;
-      const double floor = std::exp(cutoff);
       x = (x < floor).select(0.0, x);
       K.row(i) = x.transpose().template cast<KT>();
       if (colsum) partial[t] += x;
@@ -167,12 +175,17 @@ struct Relaxation {
 /// from b / w. Stops when converged, after `max_iter` iterations in total (`iter` counts
 /// them), when a scaling leaves exp(+-log_threshold) (Absorb) or on a zero/non-finite product
 /// (Underflow). On return (u, v) is the last plan whose error was measured.
+/// `floor` is the kernel's storage cutoff (kernel_floor): a zero product (K v)_i of a row
+/// with a_i <= m * floor (or (K^T u)_j of a column with b_j <= n * floor) is a mass the
+/// kernel cannot hold, not an underflow; that scaling is kept and the mass a_i (b_j) counts
+/// in the error. With floor = 0 every zero product is an underflow.
 template <typename KT>
 LoopStatus scaling_loop(const RowMatrix<KT>& K, const Eigen::VectorXd& a, const Eigen::VectorXd& b,
                         Eigen::VectorXd& u, Eigen::VectorXd& v, int max_iter, double tol,
-                        double log_threshold, int& iter, double& err, std::vector<double>& history,
-                        Relaxation& relax) {
+                        double log_threshold, double floor, int& iter, double& err,
+                        std::vector<double>& history, Relaxation& relax) {
   const Index n = K.rows(), m = K.cols();
+  const double row_mass_floor = static_cast<double>(m) * floor, col_mass_floor = static_cast<double>(n) * floor;
   const Index parts = thread_parts(n);
   std::vector<Eigen::VectorXd> partial(parts, Eigen::VectorXd(m));
   std::vector<double> row_err(parts);
@@ -194,8 +207,11 @@ LoopStatus scaling_loop(const RowMatrix<KT>& K, const Eigen::VectorXd& a, const 
         double z = 0;
 #pragma omp simd reduction(+ : z)
         for (Index j = 0; j < m; ++j) z += static_cast<double>(k[j]) * vv[j];
-        const double ui = omega == 1.0 ? a[i] / z : std::pow(u[i], 1.0 - omega) * std::pow(a[i] / z, omega);
-        if (!(z > 0) || !std::isfinite(ui)) bad[t] = 1;
+        double ui = u[i];
+        if (z != 0 || a[i] > row_mass_floor) {
+          ui = omega == 1.0 ? a[i] / z : std::pow(u[i], 1.0 - omega) * std::pow(a[i] / z, omega);
+          if (!(z > 0) || !std::isfinite(ui)) bad[t] = 1;
+        }
         u[i] = ui;
         r_err += std::abs(ui * z - a[i]);
 #pragma omp simd
@@ -213,8 +229,12 @@ LoopStatus scaling_loop(const RowMatrix<KT>& K, const Eigen::VectorXd& a, const 
     if (!std::isfinite(err)) return LoopStatus::Underflow;
     if (err <= tol) return LoopStatus::Converged;
     if (iter >= max_iter) return LoopStatus::MaxIter;
-    if (!((w.array() > 0).all())) return LoopStatus::Underflow;
-    Eigen::VectorXd v_next = b.cwiseQuotient(w);
+    Eigen::VectorXd v_next(m);
+    for (Index j = 0; j < m; ++j) {
+      if (w[j] > 0) v_next[j] = b[j] / w[j];
+      else if (w[j] == 0 && b[j] <= col_mass_floor) v_next[j] = v[j];
+      else return LoopStatus::Underflow;
+    }
     if (omega != 1.0) v_next = (v.array().pow(1.0 - omega) * v_next.array().pow(omega)).matrix();
     if (!v_next.allFinite()) return LoopStatus::Underflow;
     v = v_next;
@@ -222,6 +242,26 @@ LoopStatus scaling_loop(const RowMatrix<KT>& K, const Eigen::VectorXd& a, const 
     if (u.maxCoeff() > hi || u.minCoeff() < lo || v.maxCoeff() > hi || v.minCoeff() < lo)
       return LoopStatus::Absorb;
   }
+}
+
+/// The L1 marginal violation |K 1 - a|_1 + |K^T 1 - b|_1 of the plan K (scalings 1).
+template <typename KT>
+double kernel_marginal_error(const RowMatrix<KT>& K, const Eigen::VectorXd& a, const Eigen::VectorXd& b) {
+  const Index n = K.rows(), m = K.cols();
+  const Index parts = thread_parts(n);
+  std::vector<Eigen::VectorXd> colsum(parts);
+  std::vector<double> row_err(parts, 0.0);
+  for_thread_rows(n, [&](Index t, Index i0, Index i1) {
+    colsum[t] = Eigen::VectorXd::Zero(m);
+    for (Index i = i0; i < i1; ++i) {
+      row_err[t] += std::abs(K.row(i).template cast<double>().sum() - a[i]);
+      colsum[t] += K.row(i).transpose().template cast<double>();
+    }
+  });
+  double err = 0;
+  for (Index t = 0; t < parts; ++t) err += row_err[t];
+  for (Index t = 1; t < parts; ++t) colsum[0] += colsum[t];
+  return err + (colsum[0] - b).lpNorm<1>();
 }
 
 /// P_ij = u_i K_ij v_j in T, reusing the kernel's storage when it has the type T.

@@ -27,8 +27,9 @@ SinkhornResult<T> sinkhorn_scaling(const ConstRowMatrixRef<T>& M, const Eigen::V
                     (K.colwise().maxCoeff().array() <= T(0)).any();
   if (!empty_line && u.allFinite() && v.allFinite()) {
     ot_detail::Relaxation plain;  // the classic method is never over-relaxed
+    // exp(-M/reg) does not scale with the weights: every zero product is an underflow.
     const auto status = ot_detail::scaling_loop(K, a, b, u, v, options.max_iter, options.tol,
-                                                std::numeric_limits<double>::infinity(),
+                                                std::numeric_limits<double>::infinity(), 0.0,
                                                 result.n_iter, result.err, result.err_history, plain);
     result.underflow = status == ot_detail::LoopStatus::Underflow;
     result.converged = status == ot_detail::LoopStatus::Converged;

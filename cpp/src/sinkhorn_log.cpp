@@ -20,15 +20,16 @@ SinkhornResult<T> sinkhorn_log(const ConstRowMatrixRef<T>& M, const Eigen::Vecto
   const double mass = a.sum();
   if (options.eps_scaling_factor > 1) {
     // Coarse-to-fine: a few loose iterations per stage; each stage's potentials make the
-    // next stage's kernel well scaled.
+    // next stage's kernel well scaled. The stages share max_iter with the final reg, which
+    // keeps at least one iteration: when the budget is spent the remaining stages are skipped.
     double stage_reg = static_cast<double>(M.maxCoeff());
-    while (stage_reg > reg * options.eps_scaling_factor) {
+    while (stage_reg > reg * options.eps_scaling_factor && result.n_iter < options.max_iter - 1) {
       ot_detail::StabilisedState<T> stage{f, g, K};
       stage.relax.enabled = options.overrelax;
       int stage_iter = 0;
       double stage_err = 0;
       std::vector<double> stage_history;
-      ot_detail::stabilised_sinkhorn<T, T>(M, a, b, stage_reg, stage, std::min(20, options.max_iter),
+      ot_detail::stabilised_sinkhorn<T, T>(M, a, b, stage_reg, stage, std::min(20, options.max_iter - 1 - result.n_iter),
                                            std::max(options.tol, 1e-2 * mass), options.absorb_log_threshold,
                                            stage_iter, stage_err, stage_history, result.n_absorb);
       result.n_iter += stage_iter;
@@ -41,7 +42,7 @@ SinkhornResult<T> sinkhorn_log(const ConstRowMatrixRef<T>& M, const Eigen::Vecto
   state.relax.enabled = options.overrelax;
   int iter = 0;
   const auto status = ot_detail::stabilised_sinkhorn<T, T>(
-      M, a, b, reg, state, std::max(1, options.max_iter - result.n_iter), options.tol,
+      M, a, b, reg, state, options.max_iter - result.n_iter, options.tol,
       options.absorb_log_threshold, iter, result.err, result.err_history, result.n_absorb);
   result.n_iter += iter;
   result.n_sinkhorn = result.n_iter;

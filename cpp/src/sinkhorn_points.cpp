@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "nearlinear/parallel.hpp"
 
@@ -115,17 +116,32 @@ SinkhornPointsResult<T> sinkhorn_points(const ConstRowMatrixRef<T>& x, const Con
   NL_CHECK(options.eps_scaling == 0 || (options.eps_scaling > 0 && options.eps_scaling < 1),
            "eps_scaling must be 0 (off) or in (0, 1); got " << options.eps_scaling);
 
+  // Every |x_i - y_j| is at most the bounding-box diameter D: the kernel forms squared
+  // distances and their p/2-th powers in T, so D^2 and D^p must be finite in T (with room
+  // for rounding), or costs are inf (a NaN cost, and epsilon scaling from D^p never ends).
+  const Eigen::RowVectorXd lo = x.colwise().minCoeff().template cast<double>().cwiseMin(
+                               y.colwise().minCoeff().template cast<double>());
+  const Eigen::RowVectorXd hi = x.colwise().maxCoeff().template cast<double>().cwiseMax(
+                               y.colwise().maxCoeff().template cast<double>());
+  const double diameter_sq = (hi - lo).squaredNorm(), cost_scale = std::pow(diameter_sq, options.p / 2);
+  const double largest = 0.5 * static_cast<double>(std::numeric_limits<T>::max());
+  NL_CHECK(diameter_sq <= largest && cost_scale <= largest,
+           "x and y are too far apart for the cost |x_i - y_j|^p in "
+               << (std::is_same<T, float>::value ? "float32" : "float64") << ": their bounding box has diameter "
+               << (hi - lo).stableNorm() << ", and diameter^2 = " << diameter_sq << ", diameter^p = " << cost_scale
+               << " (p = " << options.p << ") must stay below " << largest
+               << "; rescale x and y (the cost scales by s^p)"
+               << (std::is_same<T, float>::value ? " or pass float64 points" : ""));
+
   const RowMatrix<T> x_coords = x.transpose(), y_coords = y.transpose();
   const Eigen::VectorXd log_a = a.array().log().matrix(), log_b = b.array().log().matrix();
   SinkhornPointsResult<T> result;
   Eigen::VectorXd f = Eigen::VectorXd::Zero(n), g = Eigen::VectorXd::Zero(m), g_next(m);
 
   if (options.eps_scaling > 0) {
-    // Start at the cost scale (bounding-box diameter^p) and shrink geometrically.
-    const auto lo = x.colwise().minCoeff().cwiseMin(y.colwise().minCoeff());
-    const auto hi = x.colwise().maxCoeff().cwiseMax(y.colwise().maxCoeff());
-    const double diameter = static_cast<double>((hi - lo).template cast<double>().norm());
-    for (double stage = std::pow(diameter, options.p); stage > reg; stage *= options.eps_scaling) {
+    // Start at the cost scale (bounding-box diameter^p, finite as checked) and shrink
+    // geometrically.
+    for (double stage = cost_scale; std::isfinite(stage) && stage > reg; stage *= options.eps_scaling) {
       lse_half<T>(x, y_coords, g, log_a, stage, options.p, f);
       lse_half<T>(y, x_coords, f, log_b, stage, options.p, g);
       ++result.n_eps_steps;

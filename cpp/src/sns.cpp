@@ -51,15 +51,18 @@ SparsePlan sparsify(const RowMatrix<double>& P, double keep_ratio) {
 
 /// Solve (diag(c) - S^T diag(1/a) S) d = rhs by Jacobi-preconditioned conjugate gradients
 /// to relative residual `rel_tol`; rhs is orthogonal to the null direction 1 of the full
-/// Hessian, and d is returned with its mean removed.
+/// Hessian, and d is returned with its mean removed. A column with c_j = 0 (a weight b_j
+/// below what the kernel stores, see ot_detail::kernel_floor) has a zero row and column in
+/// the Hessian: it is left out of the system (d_j = 0 before the mean is removed) instead of
+/// receiving rhs_j / 0.
 Eigen::VectorXd newton_direction(const SparsePlan& S, const Eigen::VectorXd& a, const Eigen::VectorXd& c,
                                  const Eigen::VectorXd& rhs, double rel_tol, int max_iter) {
   const Index n = a.size(), m = c.size();
-  Eigen::VectorXd diag(m);
+  Eigen::VectorXd inv_diag(m);
   parallel_for(0, m, [&](std::int64_t j) {
     double s = 0;
     for (std::int64_t k = S.col_ptr[j]; k < S.col_ptr[j + 1]; ++k) s += S.col_val[k] * S.col_val[k] / a[S.row_idx[k]];
-    diag[j] = std::max(c[j] - s, 1e-300);
+    inv_diag[j] = c[j] > 0 ? 1.0 / std::max(c[j] - s, 1e-300) : 0.0;
   });
   Eigen::VectorXd t(n);
   // A product costs ~nnz flops: below a million a parallel region's barrier (and, on a busy
@@ -81,9 +84,10 @@ Eigen::VectorXd newton_direction(const SparsePlan& S, const Eigen::VectorXd& a, 
       y[j] = c[j] * x[j] - s;
     });
   };
-  Eigen::VectorXd x = Eigen::VectorXd::Zero(m), r = rhs, z = r.cwiseQuotient(diag), p = z, hp(m);
+  Eigen::VectorXd x = Eigen::VectorXd::Zero(m), r = (inv_diag.array() > 0).select(rhs, 0.0), hp(m);
+  Eigen::VectorXd z = r.cwiseProduct(inv_diag), p = z;
   double rz = r.dot(z);
-  const double stop = rel_tol * rhs.norm();
+  const double stop = rel_tol * r.norm();
   for (int k = 0; k < max_iter && r.norm() > stop; ++k) {
     hess(p, hp);
     const double php = p.dot(hp);
@@ -91,7 +95,7 @@ Eigen::VectorXd newton_direction(const SparsePlan& S, const Eigen::VectorXd& a, 
     const double alpha = rz / php;
     x += alpha * p;
     r -= alpha * hp;
-    z = r.cwiseQuotient(diag);
+    z = r.cwiseProduct(inv_diag);
     const double rz_next = r.dot(z);
     p = z + (rz_next / rz) * p;
     rz = rz_next;

@@ -152,3 +152,76 @@ TEST(Sinkhorn, BadInputThrows) {
   a[0] = -a[0];
   EXPECT_THROW(sinkhorn_log<double>(p.M, a, p.b, 0.1, kNone, kNone, o), std::invalid_argument);
 }
+
+TEST(Sinkhorn, WeightBelowKernelFloorConverges) {
+  // A weight whose stabilised kernel row (column) is stored as zeros: a mass the kernel
+  // cannot hold, not an underflow. Each method must converge and match the reference.
+  SinkhornOptions o;
+  o.max_iter = 5000;
+  for (int side = 0; side < 2; ++side) {
+    Problem p = random_problem(20, 15, 7);
+    Eigen::VectorXd& w = side == 0 ? p.a : p.b;
+    w[0] = 1e-280;
+    w /= w.sum();
+    const RowMatrix<double> expected = reference_plan(p, 0.05);
+    const RowMatrix<float> Mf = p.M.cast<float>();
+    for (int method = 0; method < 3; ++method) {
+      o.tol = 1e-9;
+      const SinkhornResult<double> r =
+          method == 0 ? sinkhorn_scaling<double>(p.M, p.a, p.b, 0.05, kNone, kNone, o)
+          : method == 1 ? sinkhorn_log<double>(p.M, p.a, p.b, 0.05, kNone, kNone, o)
+                        : sinkhorn_newton_sparse<double>(p.M, p.a, p.b, 0.05, kNone, kNone, o);
+      ASSERT_TRUE(r.converged) << "side " << side << " method " << method;
+      EXPECT_LT(r.n_iter, 1000);
+      EXPECT_LT(r.n_absorb, 50);
+      if (method == 2) EXPECT_GT(r.n_newton, 0);  // the tiny column is left out of Newton's system
+      EXPECT_LE(violation(r.plan, p), 1e-9);
+      EXPECT_LT((r.plan - expected).cwiseAbs().maxCoeff(), 1e-9);
+      // Float kernel: the cutoff is exp(-85); 1e-280 is far below it.
+      o.tol = 1e-6;
+      const SinkhornResult<float> rf =
+          method == 0 ? sinkhorn_scaling<float>(Mf, p.a, p.b, 0.05, kNone, kNone, o)
+          : method == 1 ? sinkhorn_log<float>(Mf, p.a, p.b, 0.05, kNone, kNone, o)
+                        : sinkhorn_newton_sparse<float>(Mf, p.a, p.b, 0.05, kNone, kNone, o);
+      ASSERT_TRUE(rf.converged) << "float, side " << side << " method " << method;
+      EXPECT_LT(rf.n_iter, 1000);
+      EXPECT_LT((rf.plan.cast<double>() - expected).cwiseAbs().maxCoeff(), 1e-6);
+    }
+  }
+}
+
+TEST(Sinkhorn, ErrorIsMeasuredEvenAfterOneIteration) {
+  Problem p = random_problem(20, 15, 8);
+  p.a[0] = 1e-280;
+  p.a /= p.a.sum();
+  SinkhornOptions o;
+  o.max_iter = 1;
+  const auto r = sinkhorn_log<double>(p.M, p.a, p.b, 0.05, kNone, kNone, o);
+  EXPECT_EQ(r.n_iter, 1);
+  ASSERT_EQ(r.err_history.size(), 1u);
+  EXPECT_EQ(r.err, r.err_history.back());
+  EXPECT_NEAR(r.err, violation(r.plan, p), 1e-12);
+  EXPECT_GT(r.err, 0);
+}
+
+TEST(Sinkhorn, EpsScalingStagesCountInMaxIter) {
+  const Problem p = random_problem(30, 30, 9);
+  SinkhornOptions o;
+  o.eps_scaling_factor = 2;
+  for (int max_iter : {1, 2, 3, 10, 50}) {
+    o.max_iter = max_iter;
+    const auto r = sinkhorn_log<double>(p.M, p.a, p.b, 1e-3, kNone, kNone, o);
+    EXPECT_GE(r.n_iter, 1);
+    EXPECT_LE(r.n_iter, max_iter);
+    EXPECT_FALSE(r.err_history.empty());
+    EXPECT_TRUE(r.plan.allFinite());
+  }
+  // Enough budget: the same plan as without epsilon scaling.
+  o.max_iter = 100000;
+  o.tol = 1e-11;
+  const auto scaled = sinkhorn_log<double>(p.M, p.a, p.b, 1e-2, kNone, kNone, o);
+  o.eps_scaling_factor = 0;
+  const auto plain = sinkhorn_log<double>(p.M, p.a, p.b, 1e-2, kNone, kNone, o);
+  ASSERT_TRUE(scaled.converged && plain.converged);
+  EXPECT_LT((scaled.plan - plain.plan).cwiseAbs().maxCoeff(), 1e-10);
+}

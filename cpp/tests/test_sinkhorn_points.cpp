@@ -47,3 +47,29 @@ TEST(SinkhornPoints, BadInputThrows) {
   EXPECT_THROW(sinkhorn_points<double>(x, y2, a, b, -1.0, o), std::invalid_argument);
   EXPECT_THROW(sinkhorn_points<double>(x, y2, a, 2 * b, 0.1, o), std::invalid_argument);
 }
+
+TEST(SinkhornPoints, OverflowingCostThrows) {
+  // Costs beyond the range of T are refused up front (before, the epsilon-scaling stages
+  // started at inf and never ended; without them the cost came out NaN).
+  const Eigen::VectorXd half = Eigen::VectorXd::Constant(2, 0.5);
+  for (double eps : {0.0, 0.5}) {
+    SinkhornPointsOptions o;
+    o.eps_scaling = eps;
+    RowMatrix<double> x(2, 2), y(2, 2);
+    x << 0, 0, 1e200, 0;
+    y << 0, 1, 1e200, 1;
+    EXPECT_THROW(sinkhorn_points<double>(x, y, half, half, 0.1, o), std::invalid_argument);
+    RowMatrix<double> line(2, 1);
+    line << 0, 10;
+    o.p = 400;
+    EXPECT_THROW(sinkhorn_points<double>(line, line, half, half, 0.1, o), std::invalid_argument);
+    // 1e20 apart: squared distances 1e40 fit float64 but not float32.
+    o.p = 2;
+    RowMatrix<double> wide(2, 2);
+    wide << 0, 0, 1e20, 0;
+    const auto r = sinkhorn_points<double>(wide, wide, half, half, 1e30, o);
+    EXPECT_TRUE(std::isfinite(r.cost));
+    const RowMatrix<float> wide_f = wide.cast<float>();
+    EXPECT_THROW(sinkhorn_points<float>(wide_f, wide_f, half, half, 1e30, o), std::invalid_argument);
+  }
+}

@@ -47,9 +47,11 @@ class UnderflowWarning(UserWarning):
 
 def _weights(w, size: int, name: str) -> np.ndarray:
     """POT's convention: None or an empty list means uniform weights summing to 1."""
-    if w is None or (hasattr(w, "__len__") and len(w) == 0):
+    if w is None:
         return np.full(size, 1.0 / size)
-    arr = as_float_array(w, name, ndim=1, dtype=np.float64 if np.asarray(w).dtype.kind in "iub" else None)
+    arr = as_float_array(w, name, ndim=1, dtype=np.float64, allow_empty=True)
+    if arr.shape[0] == 0:
+        return np.full(size, 1.0 / size)
     if arr.shape[0] != size:
         raise ValueError(f"`{name}` must have length {size}; got shape {arr.shape}")
     if (arr <= 0).any():
@@ -173,7 +175,7 @@ def sinkhorn(a, b, M, reg, method="sinkhorn_log", max_iter=None, tol=None, verbo
         ``"sinkhorn_log"``. ``"sns"``: Sinkhorn-Newton-Sparse (Tang et al., ICLR 2024),
         fastest at small reg.
     max_iter : int, default 1000 (alias ``numItermax``)
-        Iterations (Sinkhorn iterations plus Newton steps).
+        Iterations (Sinkhorn iterations plus Newton steps, epsilon-scaling stages included).
     tol : float, default 1e-9 (alias ``stopThr``)
         Stop when ``|P 1 - a|_1 + |P^T 1 - b|_1 <= tol``.
     verbose : bool
@@ -185,7 +187,10 @@ def sinkhorn(a, b, M, reg, method="sinkhorn_log", max_iter=None, tol=None, verbo
     warmstart : pair of arrays (log_u (n,), log_v (m,)), optional
         Initial dual potentials divided by reg, as in POT.
     eps_scaling : float > 1, optional
-        ``"sinkhorn_log"`` only: solve loosely at reg_k = max(M) / eps_scaling^k first.
+        ``"sinkhorn_log"`` only: solve loosely (at most 20 iterations each) at
+        reg_k = max(M) / eps_scaling^k > reg * eps_scaling first. These iterations count in
+        ``max_iter`` (and ``niter``, not in ``err``); the stages stop early when only one
+        iteration is left, which goes to ``reg``.
     overrelax : bool, default True
         ``"sinkhorn_log"`` and ``"sns"``: over-relaxed scaling ``u <- u^(1-w) (a/Kv)^w``
         (Thibault et al. 2021) with ``w`` set from the observed convergence rate and a
@@ -208,6 +213,13 @@ def sinkhorn(a, b, M, reg, method="sinkhorn_log", max_iter=None, tol=None, verbo
     ------
     ValueError
         Bad shapes, negative or non-finite costs or weights, unequal masses, reg <= 0.
+
+    Notes
+    -----
+    A weight ``a_i`` below about ``m * 2.6e-261`` (``m * 1.2e-37`` for float32 ``M`` with
+    ``"sinkhorn_log"``; likewise ``b_j`` against ``n``) is below what the stabilised kernel
+    stores: its row (column) of the plan is zero and its mass counts in the marginal error,
+    which it does not affect at any practical ``tol``.
     """
     del verbose
     max_iter = _alias(max_iter, numItermax, "max_iter", "numItermax", 1000)
@@ -281,7 +293,10 @@ def sinkhorn_points(x, y, reg, *, a=None, b=None, p=2, max_iter=1000, tol=1e-9,
     Never forms the n-by-m cost: every half iteration is an exact log-sum-exp over tiles of
     the cost (parallel over rows, vectorised in the dtype of ``x``), so memory is O(n + m)
     and n = m = 100,000 fits a laptop. Epsilon scaling starts at the bounding-box
-    diameter^p and shrinks by ``eps_scaling`` per stage down to ``reg``.
+    diameter^p and shrinks by ``eps_scaling`` per stage down to ``reg``. The costs are
+    formed in the dtype of ``x``: the bounding-box diameter ``D`` of ``x`` and ``y`` must
+    have ``D**2`` and ``D**p`` below half the largest number of that dtype (about 1.7e38 for
+    float32, 9e307 for float64), or a ValueError asks to rescale the points.
 
     Parameters
     ----------
@@ -308,6 +323,11 @@ def sinkhorn_points(x, y, reg, *, a=None, b=None, p=2, max_iter=1000, tol=1e-9,
     Returns
     -------
     SinkhornPointsResult
+
+    Raises
+    ------
+    ValueError
+        Bad shapes or weights, reg <= 0, or costs that overflow the dtype of ``x``.
     """
     x = as_float_array(x, "x", ndim=2)
     y = as_float_array(y, "y", ndim=2, dtype=x.dtype)

@@ -16,7 +16,9 @@ struct SinkhornOptions {
   /// max(|log u|, |log v|) exceeds this (Schmitzer 2019, Alg. 2).
   double absorb_log_threshold = 30.0;
   /// sinkhorn_log: epsilon scaling. When > 1, solve a sequence of problems with
-  /// reg_k = max(reg, max(M) / eps_factor^k) before the requested reg.
+  /// reg_k = max(M) / eps_factor^k > reg * eps_factor loosely (at most 20 iterations each)
+  /// before the requested reg. Their iterations count in max_iter; the stages stop early
+  /// when only one iteration is left, which goes to the requested reg.
   double eps_scaling_factor = 0.0;
   /// sinkhorn_log and SNS: over-relaxed scaling u <- u^(1-w) (a / K v)^w with w chosen from
   /// the observed convergence rate and a safeguard back to w = 1 (same fixed point).

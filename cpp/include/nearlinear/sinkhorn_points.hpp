@@ -36,7 +36,9 @@ struct SinkhornPointsResult {
 /// @param[in] x, y  finite point clouds with the same #d
 /// @param[in] a, b  positive weights (#n, #m), equal sums
 /// @param[in] reg   > 0, in the units of C
-/// @throws std::invalid_argument on bad shapes or values.
+/// @throws std::invalid_argument on bad shapes or values, and when the costs would overflow
+///   T: the bounding-box diameter D of x and y must have D^2 and D^p below max(T) / 2
+///   (rescale the points).
 /// Complexity O(n m d) per iteration.
 template <typename T>
 SinkhornPointsResult<T> sinkhorn_points(const ConstRowMatrixRef<T>& x, const ConstRowMatrixRef<T>& y,
