@@ -94,10 +94,16 @@ Vector<double> column_scales(const ConstRowMatrixRef<double>& B) {
   constexpr Index kChunk = 1 << 16;
   const Index chunks = (n + kChunk - 1) / kChunk;
   std::vector<Vector<double>> part(static_cast<std::size_t>(chunks));
+  const double* data = B.data();
+  const Index stride = B.outerStride();
   parallel_for(0, chunks, [&](std::int64_t c) {
-    const Index i1 = std::min(n, (c + 1) * kChunk);
+    const Index i0 = c * kChunk, i1 = std::min(n, i0 + kChunk);
     part[c] = Vector<double>::Zero(k);
-    for (Index i = c * kChunk; i < i1; ++i) part[c] = part[c].cwiseMax(B.row(i).cwiseAbs().transpose());
+    for (Index j = 0; j < k; ++j) {  // a plain loop per column (vectorised when k = 1)
+      double m = 0.0;
+      for (Index i = i0; i < i1; ++i) m = std::max(m, std::abs(data[i * stride + j]));
+      part[c][j] = m;
+    }
   });
   Vector<double> scale = Vector<double>::Ones(k);
   for (Index j = 0; j < k; ++j) {
