@@ -302,9 +302,6 @@ def test_sparse_sketch_cost_follows_the_entries_not_the_rows():
     A = sp.csc_matrix((np.array([1.0, 2.0, -1.0]), np.array([0, 5, n - 1]), np.array([0, 3])),
                       shape=(n, 1))
     S = SketchOperator("sparse_sign", 50, n, seed=2, nnz_per_column=4)
-    rows = np.array([0, 5, n - 1])
-    # The three columns of S that meet A's entries, drawn one at a time.
-    cols = [SketchOperator("sparse_sign", 50, n, seed=2, nnz_per_column=4) for _ in rows]
     out = S @ A
     assert out.shape == (50, 1) and np.count_nonzero(out) <= 12
     np.testing.assert_allclose(out, S @ sp.csr_matrix(A), rtol=0, atol=1e-15)
