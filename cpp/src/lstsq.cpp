@@ -68,20 +68,31 @@ RowMatrix<double> augment_rhs(const RowMatrix<double>& B, Index d, double reg) {
 /// double range (with room for sums of up to 2^100 terms).
 constexpr double kMaxMagnitude = 0x1p450, kMinMagnitude = 0x1p-450;
 
+/// Whether a largest magnitude amax is 0 or lies in [small, large].
+bool magnitude_within(double amax, double small, double large) {
+  return amax <= large && (amax >= small || amax == 0);
+}
+
+/// The power of two 2^e with amax / 2^e in [1/2, 1) (1 for amax = 0): dividing by it is
+/// exact.
+double unit_power_of_two(double amax) {
+  int e = 0;
+  if (amax > 0) std::frexp(amax, &e);
+  return std::ldexp(1.0, e);
+}
+
 /// 1, or the power of two that brings a largest magnitude amax outside [kMinMagnitude,
 /// kMaxMagnitude] into [1/2, 1).
 double power_of_two_scale(double amax) {
-  if (amax <= kMaxMagnitude && (amax >= kMinMagnitude || amax == 0)) return 1.0;
-  int e = 0;
-  std::frexp(amax, &e);
-  return std::ldexp(1.0, -e);
+  if (magnitude_within(amax, kMinMagnitude, kMaxMagnitude)) return 1.0;
+  return 1.0 / unit_power_of_two(amax);
 }
 
 /// The iterative methods form squares of A's entries (column norms, the Gram matrix of S A):
 /// an A whose magnitude leaves their range is refused, naming the remedy, rather than solved
 /// into garbage. amax: the largest magnitude seen (of S A, or of a column norm's square root).
 void check_magnitude(double amax) {
-  NL_CHECK(amax <= kMaxMagnitude && (amax >= kMinMagnitude || amax == 0),
+  NL_CHECK(magnitude_within(amax, kMinMagnitude, kMaxMagnitude),
            "`A` has entries of magnitude about " << amax << ", beyond what method 'precondition', "
            "'sketch' or 'diagonal' can square in double precision (2^-450 to 2^450): rescale A "
            "(multiplying by a power of two is exact) or use method='direct'");
@@ -105,13 +116,11 @@ Vector<double> column_scales(const ConstRowMatrixRef<double>& B) {
       part[c][j] = m;
     }
   });
-  Vector<double> scale = Vector<double>::Ones(k);
+  Vector<double> scale(k);
   for (Index j = 0; j < k; ++j) {
     double amax = 0.0;
     for (const auto& p : part) amax = std::max(amax, p[j]);
-    int e = 0;
-    if (amax > 0) std::frexp(amax, &e);
-    scale[j] = std::ldexp(1.0, e);
+    scale[j] = unit_power_of_two(amax);
   }
   return scale;
 }
@@ -123,13 +132,12 @@ Vector<double> column_scales(const ConstRowMatrixRef<double>& B) {
 template <typename Solve>
 LstsqResult with_rhs_in_range(const ConstRowMatrixRef<double>& B, Solve&& solve) {
   Vector<double> scale = column_scales(B);
-  constexpr double kLarge = 0x1p400, kSmall = 0x1p-400;
   bool scaled = false;
   for (Index j = 0; j < scale.size(); ++j) {
-    if (scale[j] > kLarge || (scale[j] < kSmall && scale[j] > 0)) {
-      scaled = true;
-    } else {
+    if (magnitude_within(scale[j], 0x1p-400, 0x1p400)) {
       scale[j] = 1.0;
+    } else {
+      scaled = true;
     }
   }
   if (!scaled) return solve(B);
@@ -570,7 +578,7 @@ LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, SketchSingle&& sket
           sketch_dense_single(spec, ConstRowMatrixRef<double>(B_unit)).cast<double>();
       kept = single_sketch_solve(op, sketch_single(spec), SB, B_unit, spec, o, rcond, X_single,
                                  rsq_single, res);
-      if (X_single.cols() == scale.size()) X_single = X_single * scale.asDiagonal();
+      X_single = X_single * scale.asDiagonal();  // (rsq_single is empty when none is kept)
       if (rsq_single.size() == scale.size()) rsq_single = rsq_single.cwiseProduct(scale.cwiseAbs2());
       if (std::all_of(kept.begin(), kept.end(), [](char c) { return c != 0; })) {
         res.residual_norm = rsq_single.cwiseSqrt();
@@ -730,10 +738,10 @@ LstsqResult direct_solve(const Op& op, ColMatrix<double> A, const ConstRowMatrix
   return res;
 }
 
+/// The dense solve by method (arguments checked by the public entry point).
 template <typename T, typename MatrixRef>
 LstsqResult dense_impl(const MatrixRef& A, const ConstRowMatrixRef<double>& B,
                        const LstsqOptions& o) {
-  check_arguments(A.rows(), A.cols(), B, o);
   const DenseOperator<T, MatrixRef> op(A);
   if (o.method == LstsqMethod::Direct)
     return direct_solve(op, A.template cast<double>(), B, o);
@@ -830,12 +838,12 @@ struct WideIndices {
   std::vector<std::int64_t> indptr, indices;
 };
 
-/// lstsq_sparse for either index width (View: SparseView<T> or SparseView32<T>).
+/// lstsq_sparse for either index width (View: SparseView<T> or SparseView32<T>; arguments
+/// checked by the public entry point).
 template <typename T, typename View>
 LstsqResult sparse_impl(const View& A, const ConstRowMatrixRef<double>& B,
                         const LstsqOptions& options) {
   using I = std::remove_const_t<std::remove_pointer_t<decltype(A.indices)>>;
-  check_arguments(A.rows, A.cols, B, options);
   // The diagonal method on CSR reads A only through CsrOperator, whose passes validate the
   // structure as they go (the first pass fails on a malformed A, before any iteration);
   // everything else (the sketch, the CSC copy, the dense copy) needs it checked first.
@@ -896,10 +904,10 @@ LstsqResult dense_widening(const MatrixRef& A, const ConstRowMatrixRef<double>& 
   }
 }
 
+/// dense_widening with b's columns brought into range (arguments checked by the caller).
 template <typename T, typename MatrixRef>
 LstsqResult dense_entry(const MatrixRef& A, const ConstRowMatrixRef<double>& B,
                         const LstsqOptions& options) {
-  check_arguments(A.rows(), A.cols(), B, options);
   return with_rhs_in_range(B, [&](const ConstRowMatrixRef<double>& Bs) {
     return dense_widening<T>(A, Bs, options);
   });
@@ -910,18 +918,19 @@ LstsqResult dense_entry(const MatrixRef& A, const ConstRowMatrixRef<double>& B,
 template <typename T>
 LstsqResult lstsq_dense(const ConstRowMatrixRef<T>& A, const ConstRowMatrixRef<double>& B,
                         const LstsqOptions& options) {
+  check_arguments(A.rows(), A.cols(), B, options);
   return dense_entry<T>(A, B, options);
 }
 
 template <typename T>
 LstsqResult lstsq_dense(const ConstColMatrixRef<T>& A, const ConstRowMatrixRef<double>& B,
                         const LstsqOptions& options) {
+  check_arguments(A.rows(), A.cols(), B, options);
   // The iterative methods read A by rows: a wide column-major A is copied once, when memory
   // allows (see lstsq_row_major.hpp). Direct and sketch-and-solve read it in place.
   const bool iterative =
       options.method == LstsqMethod::Precondition || options.method == LstsqMethod::Diagonal;
   if (iterative && A.cols() >= lstsq_detail::kRowMajorCopyMinCols) {
-    check_arguments(A.rows(), A.cols(), B, options);
     if (const std::optional<RowMatrix<T>> rows = lstsq_detail::row_major_copy(A))
       return dense_entry<T>(ConstRowMatrixRef<T>(*rows), B, options);
   }
