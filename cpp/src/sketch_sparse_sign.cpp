@@ -397,12 +397,9 @@ RowMatrix<T> apply_sparse(const SketchSpec& spec, const DataView<T>& A) {
       const std::int64_t* begin = S.indices + S.indptr[c];
       const std::int64_t* end = S.indices + S.indptr[c + 1];
       for (const std::int64_t* q = std::lower_bound(begin, end, i0); q != end && *q < i1; ++q) {
-        const std::uint32_t* ci = codes.data() + *q * s;
-        if (!table) {
-          sparse_sign_column(spec, *q, drawn.data());
-          ci = drawn.data();
-        }
-        scatter(ci, c - c0, S.data[q - S.indices], o, ld);
+        if (!table) sparse_sign_column(spec, *q, drawn.data());
+        scatter(table ? codes.data() + *q * s : drawn.data(), c - c0, S.data[q - S.indices], o,
+                ld);
       }
     }
   });
