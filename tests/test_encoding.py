@@ -479,7 +479,7 @@ def test_values_beyond_float32_are_refused_or_clamped_without_warnings():
 
 
 def test_outputs_that_cannot_be_allocated_are_refused_before_any_work():
-    if nearlinear.encoding._physical_memory() is None:
+    if nearlinear._validation.physical_memory() is None:
         pytest.skip("physical memory unknown")
     enc = HashEncoding(2, n_levels=2, log2_table_size=6)
     # A broadcast view of 2^40 points: its float32 copy and the output need terabytes.

@@ -161,7 +161,7 @@ class _NoCore:
     ],
 )
 def test_options_out_of_range_are_refused_before_any_work(monkeypatch, kwargs, error, match):
-    if "GiB" in match and nearlinear.encoding._physical_memory() is None:
+    if "GiB" in match and nearlinear._validation.physical_memory() is None:
         pytest.skip("physical memory unknown")
     monkeypatch.setattr(nearlinear.encoding, "_core", _NoCore())
     with pytest.raises(error, match=match):
@@ -188,7 +188,7 @@ def test_predict_and_render_convert_floats_and_refuse_what_cannot_be_allocated()
         fit.predict(np.zeros((3, 2), np.int64))
     with pytest.raises(TypeError, match="shape"):
         fit.render(5)
-    if nearlinear.encoding._physical_memory() is not None:
+    if nearlinear._validation.physical_memory() is not None:
         with pytest.raises(ValueError, match="shape"):
             fit.render((2**20, 2**20))
 

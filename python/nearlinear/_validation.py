@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+import os
 
 import numpy as np
 import scipy.sparse as sp
@@ -171,3 +172,12 @@ def resolve_seed(seed) -> int:
     if isinstance(seed, np.random.RandomState):
         return int(seed.randint(0, 2**31 - 1))
     return check_int(seed, "seed", minimum=0, maximum=2**64 - 1)
+
+
+def physical_memory() -> int | None:
+    """Bytes of memory of this machine, or None where the platform does not say (for refusing,
+    before any work, what cannot be allocated)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None

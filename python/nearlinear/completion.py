@@ -31,7 +31,6 @@ relative to the spread of the data; a given ``reg`` is in the units of the value
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 import warnings
 from typing import Callable, Optional
@@ -41,7 +40,8 @@ import scipy.sparse as sp
 
 from ._native import core as _core
 from ._progress import progress_bar
-from ._validation import as_float_array, check_choice, check_int, check_real, resolve_seed
+from ._validation import (as_float_array, check_choice, check_int, check_real, physical_memory,
+                          resolve_seed)
 from ._warnings import ConvergenceWarning
 
 try:
@@ -260,19 +260,11 @@ def _value_scale(values, biases) -> float:
     return spread if spread > 0.0 else peak
 
 
-def _physical_memory():
-    """Bytes of memory of this machine, or None where the platform does not say."""
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
 def _check_memory(shape, rank, samples):
     """ValueError naming the argument when the factors (about four copies of the
     ``(m + n) x (rank + 10)`` bases of the start and of ``[U, b]``, ``[V, c]``) or the
     stacked posterior samples (``(m + n) x 2 samples rank``) cannot fit in memory."""
-    available = _physical_memory()
+    available = physical_memory()
     if available is None:
         return
     gib = 2.0**30

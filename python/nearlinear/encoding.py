@@ -32,14 +32,13 @@ table (``params``) and ``grad_output``; in points it is clamped like any value o
 from __future__ import annotations
 
 import dataclasses
-import os
 import warnings
 
 import numpy as np
 
 from ._native import core as _core
 from ._progress import progress_bar
-from ._validation import check_choice, check_int, check_real, resolve_seed
+from ._validation import check_choice, check_int, check_real, physical_memory, resolve_seed
 from ._warnings import ConvergenceWarning
 
 __all__ = ["HashEncoding", "ImageFit", "fit_image"]
@@ -53,16 +52,9 @@ _MAX_RESOLUTION = 2**30
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-def _physical_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def _check_bytes(needed: int, what: str, advice: str) -> None:
     """Refuse, before allocating, ``needed`` bytes that the machine does not have."""
-    available = _physical_memory()
+    available = physical_memory()
     if available is not None and needed > available:
         raise ValueError(
             f"{what} needs {needed / 2**30:.1f} GiB but the machine has "
