@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._validation import check_real
 from .lstsq import METHODS, SKETCHES, lstsq
 
 __all__ = ["SketchedLinearRegression"]
@@ -14,17 +15,12 @@ __all__ = ["SketchedLinearRegression"]
 
 def _finite_alpha(alpha) -> float:
     """alpha as a float, or ValueError naming it (bools, strings, NaN, inf, negatives and
-    integers beyond the float range are refused)."""
-    value = None
-    if isinstance(alpha, (int, float, np.integer, np.floating)) and not isinstance(
-            alpha, (bool, np.bool_)):
-        try:
-            value = float(alpha)
-        except OverflowError:
-            value = None
-    if value is None or not np.isfinite(value) or value < 0:
-        raise ValueError(f"`alpha` must be a finite number >= 0; got {alpha!r}")
-    return value
+    integers beyond the float range are refused): check_real's checks, with a ValueError
+    for a wrong kind too, as scikit-learn expects of an invalid parameter."""
+    try:
+        return check_real(alpha, "alpha", minimum=0.0)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class SketchedLinearRegression(RegressorMixin, BaseEstimator):
