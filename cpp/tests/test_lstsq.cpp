@@ -486,3 +486,80 @@ TEST(Lstsq, DiagonalLooseTolSkipsTheConfirmingPassWithinItsBound) {
   const nl::SparseView32<double> negative{n, d, true, indptr.data(), bad.data(), data.data()};
   EXPECT_THROW(nl::lstsq_sparse(negative, B, o), std::invalid_argument);
 }
+
+TEST(Lstsq, SinglePrecisionRoundsReachTheDoubleAccuracy) {
+  // Mixed-precision refinement (SinglePasses::Always, at any size): CG rounds on the float
+  // copy of A between double residual passes reach the default tol (LAPACK's accuracy) as
+  // the double iteration does, against the reference QR.
+  const auto A = gaussian(6000, 60, 21);
+  const nl::RowMatrix<double> B = A * gaussian(60, 1, 22) + 0.01 * gaussian(6000, 1, 23);
+  const auto X = reference(A, B);
+  auto o = options(nl::LstsqMethod::Precondition);
+  o.single_passes = nl::SinglePasses::Never;
+  const auto r_double = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B, o);
+  o.single_passes = nl::SinglePasses::Always;
+  const auto r = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B, o);
+  EXPECT_EQ(r_double.n_single_passes, 0);
+  EXPECT_TRUE(r.converged);
+  EXPECT_GT(r.n_single_passes, 0);
+  EXPECT_LT(r.n_single_passes, r.n_passes);
+  EXPECT_LT(rel(r.x, X), 1e-13);
+  EXPECT_LT(rel(r_double.x, X), 1e-13);
+  const double rnorm = (A * X - B).norm();
+  EXPECT_NEAR(r.residual_norm[0], rnorm, 1e-13 * rnorm);
+  // Deterministic: the same bits again.
+  const auto again = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B, o);
+  EXPECT_EQ(again.x, r.x);
+}
+
+TEST(Lstsq, SinglePrecisionRoundAtLooseTolIsConfirmedInDouble) {
+  // tol = 1e-6: one round on the copy does all the iterations; a double residual pass (never
+  // the float recurrences) accepts it, and the error meets the bound against the reference.
+  const auto A = gaussian(5000, 50, 24);
+  const auto B = gaussian(5000, 1, 25);
+  const auto X = reference(A, B);
+  auto o = options(nl::LstsqMethod::Precondition);
+  o.tol = 1e-6;
+  o.single_passes = nl::SinglePasses::Always;
+  const auto r = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B, o);
+  EXPECT_TRUE(r.converged);
+  EXPECT_EQ(r.n_single_passes, r.n_iter);
+  EXPECT_EQ(r.n_passes, r.n_iter + 3);  // sketch, first pass (writes the copy), confirmation
+  const double rj = (A * r.x - B).norm();
+  EXPECT_NEAR(r.residual_norm[0], rj, 1e-12 * rj);
+  const double anorm = Eigen::JacobiSVD<nl::RowMatrix<double>>(A).singularValues()[0];
+  const double scale = rj + anorm * r.x.norm() + B.norm();
+  EXPECT_LE((A * (r.x - X)).norm(), 10 * o.tol * scale);
+}
+
+TEST(Lstsq, SinglePrecisionCopyOnlyWhereItCanPay) {
+  auto o = options(nl::LstsqMethod::Precondition);
+  o.single_passes = nl::SinglePasses::Always;
+  const auto B = gaussian(4000, 1, 27);
+  // cond(A) = 1e3: a round on the copy could gain a factor of at most about 1e-6 cond^2;
+  // the double iteration runs instead.
+  nl::RowMatrix<double> A = gaussian(4000, 40, 26);
+  for (nl::Index j = 0; j < 40; ++j) A.col(j) *= std::pow(10.0, 3.0 * j / 39.0);
+  auto r = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B, o);
+  EXPECT_EQ(r.n_single_passes, 0);
+  EXPECT_LT(rel(r.x, reference(A, B)), 1e-10);
+  // Entries below 2^-60: the copy would lose them to float's subnormals; it is dropped.
+  const nl::RowMatrix<double> tiny = std::ldexp(1.0, -70) * gaussian(4000, 40, 28);
+  r = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(tiny), B, o);
+  EXPECT_EQ(r.n_single_passes, 0);
+  EXPECT_LT(rel(r.x, reference(tiny, B)), 1e-12);
+  // Several right-hand sides, column-major or float A: no copy either.
+  const auto A2 = gaussian(4000, 40, 29);
+  const auto B2 = gaussian(4000, 2, 30);
+  EXPECT_EQ(nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A2), B2, o).n_single_passes, 0);
+  const nl::ColMatrix<double> A2c = A2;
+  EXPECT_EQ(nl::lstsq_dense<double>(nl::ConstColMatrixRef<double>(A2c), B, o).n_single_passes, 0);
+  const nl::RowMatrix<float> A2f = A2.cast<float>();
+  EXPECT_EQ(nl::lstsq_dense<float>(nl::ConstRowMatrixRef<float>(A2f), B, o).n_single_passes, 0);
+  // Ridge: the rounds carry reg x exactly.
+  o.reg = 5.0;
+  r = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A2), B, o);
+  EXPECT_GT(r.n_single_passes, 0);
+  const nl::RowMatrix<double> M = A2.transpose() * A2 + 5.0 * nl::RowMatrix<double>::Identity(40, 40);
+  EXPECT_LT(rel(r.x, M.ldlt().solve(A2.transpose() * B)), 1e-12);
+}
