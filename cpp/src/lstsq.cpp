@@ -274,18 +274,6 @@ struct DriftBound {
 /// solution, and far above the underflow that would make the updates garbage.
 constexpr double kRecurrenceFloor = 1e-3 * kEps;
 
-/// What a mixed-precision round (see preconditioned_cg) asks of its recurrence gradient,
-/// relative to the round's start, for a preconditioned A of condition number about cond:
-/// 32 u cond^2 (u = 2^-24; the Hessian of the single-precision copy is perturbed by about
-/// 2 u cond^2 relative, which caps the round's true gain), and never below 1e-7.
-double single_round_gain(double cond) {
-  return std::max(1e-7, 32.0 * std::ldexp(1.0, -24) * cond * cond);
-}
-/// Single-precision rounds are used only when a round can gain at least 1000 (cond up to
-/// about 22), and at most this many of them.
-constexpr double kMaxSingleRoundGain = 1e-3;
-constexpr int kMaxSingleRounds = 8;
-
 /// With a DriftBound (the Jacobi factor, started from X = 0 by the first pass), a column
 /// stopped on the recurrences is also accepted without the confirming pass when a
 /// first-order rounding bound on the gap between the recurrence gradient s_rec and the
@@ -301,20 +289,10 @@ constexpr int kMaxSingleRounds = 8;
 /// ||r||^2 = ||b||^2 - sum alpha gamma, whose error (the gap and the loss of local
 /// orthogonality, 2 ||dy|| (gap + eps ||s||) per step) must be below 1e-8 ||r||^2, and the
 /// column must not have cancelled to under a tenth of ||b||. Otherwise the pass is made.
-///
-/// With `single` (an operator on a single-precision copy of A), the rounds run as
-/// mixed-precision iterative refinement while they pay: each starts from the true gradient
-/// of a double residual pass, and its CG products read the copy (half the bytes). Its
-/// Hessian is then perturbed by about 2 u cond(A)^2 relative (u = 2^-24), which bounds what a
-/// round can gain, so a round runs until its recurrence gradient has fallen by
-/// single_round_gain(cond) (or meets the threshold) and is never accepted without the
-/// double residual pass that starts the next. A round that fails to gain a factor 10 on the
-/// true gradient hands the remaining rounds to double precision.
-template <typename Op, typename Factor, typename Single = Op>
+template <typename Op, typename Factor>
 void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const Factor& F,
                        double reg, double tol, Index max_iter, RowMatrix<double>& X,
-                       LstsqResult& res, FirstPass* first, const DriftBound* drift = nullptr,
-                       const Single* single = nullptr) {
+                       LstsqResult& res, FirstPass* first, const DriftBound* drift = nullptr) {
   const Index k = B.cols();
   // ||b||: the first pass's residual norms when it was made at X = 0 (no extra read of B).
   const Vector<double> bnorm = first && X.isZero(0.0) ? first->rsq.cwiseSqrt().eval()
@@ -343,10 +321,6 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const F
   Vector<double> rsq, q;
   std::vector<double> previous(k, std::numeric_limits<double>::infinity());
   Index iters = 0;
-  const double single_gain = single_round_gain(kappa);
-  bool use_single = single != nullptr && single_gain <= kMaxSingleRoundGain;
-  int single_rounds = 0;
-  std::vector<char> iterated(k, 0);  // columns the last round iterated on
   for (int round = 0;; ++round) {
     if (round == 0 && first) {  // counted in n_passes by the caller
       G = std::move(first->G);
@@ -363,10 +337,8 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const F
     RowMatrix<double> S = F.apply_transpose(G);
     std::vector<char> active(k);
     bool all_ok = true;
-    const bool after_single = use_single && round > 0;
     for (Index j = 0; j < k; ++j) {
       const double sn = S.col(j).norm(), rn = std::sqrt(rsq[j]);
-      if (after_single && iterated[j] && sn > 0.1 * previous[j]) use_single = false;
       const bool strict = sn <= threshold(j, rn, 1.0);
       const bool floor = round > 0 && sn >= 0.5 * previous[j] &&
                          sn <= 10.0 * threshold(j, rn, kappa);
@@ -375,9 +347,7 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const F
       if (active[j]) all_ok = false;
     }
     res.converged = all_ok;
-    if (all_ok || iters >= max_iter || round == 4 + single_rounds) break;
-    const bool single_round = use_single && single_rounds < kMaxSingleRounds;
-    if (single_round) ++single_rounds;
+    if (all_ok || iters >= max_iter || round == 4) break;
 
     RowMatrix<double> P = S;
     Vector<double> gamma = S.colwise().squaredNorm().transpose();
@@ -386,7 +356,6 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const F
     const Vector<double> rsq_start = rsq;
     const Vector<double> s_start = S.colwise().norm().transpose();
     const std::vector<char> was_active(active);
-    iterated = active;
     std::vector<char> stopped(active);  // active columns stopped by the recurrence test
     // The drift bound (with a DriftBound, first round only): gap of the gradient, sum of
     // the steps ||dy||, and bound on the error of the rsq recurrence.
@@ -399,12 +368,7 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const F
                  kEps * drift->factor_rounding * S.col(j).norm();
     while (iters < max_iter) {
       const RowMatrix<double> W = F.apply(P);
-      if (single_round) {
-        single->normal(W, T, q);
-        ++res.n_single_passes;
-      } else {
-        op.normal(W, T, q);
-      }
+      op.normal(W, T, q);
       ++res.n_passes;
       ++iters;
       if (reg > 0) {
@@ -444,8 +408,7 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const F
         // A recurrence gradient this far below the round's start is rounding noise (an
         // unreachable tol): end the round and let the true gradient decide, before the
         // recurrences underflow and blow up the iterate.
-        if (std::sqrt(gamma_new) <=
-            (single_round ? single_gain : kRecurrenceFloor) * s_start[j]) {
+        if (std::sqrt(gamma_new) <= kRecurrenceFloor * s_start[j]) {
           active[j] = false;
           stopped[j] = false;
           P.col(j).setZero();
@@ -459,13 +422,13 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const F
     }
     // Every column still active at the start of the round stopped on the recurrence test:
     // accept without the confirming pass when the drift is far below tol.
-    bool trusted = !single_round && trust_recurrence(iters);
+    bool trusted = trust_recurrence(iters);
     for (Index j = 0; j < k && trusted; ++j)
       trusted = !was_active[j] || (!active[j] && stopped[j] &&
                                    rsq[j] >= 1e-2 * rsq_start[j]);
     // rsq carries reg ||x||^2 with ridge: the residual norm is what is left of it.
     const Vector<double> ridge = reg * X.colwise().squaredNorm().transpose();
-    if (bounding && !trusted && !single_round) {
+    if (bounding && !trusted) {
       trusted = true;
       for (Index j = 0; j < k && trusted; ++j) {
         const double r2 = rsq[j] - ridge[j];
@@ -485,14 +448,13 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const F
 }
 
 /// preconditioned_cg with the options' tol and max_iter, or their defaults (lstsq.hpp).
-template <typename Op, typename Factor, typename Single = Op>
+template <typename Op, typename Factor>
 void iterate(const Op& op, const ConstRowMatrixRef<double>& B, const Factor& F,
              const LstsqOptions& o, RowMatrix<double>& X, LstsqResult& res,
-             FirstPass* first = nullptr, const DriftBound* drift = nullptr,
-             const Single* single = nullptr) {
+             FirstPass* first = nullptr, const DriftBound* drift = nullptr) {
   const double tol = o.tol > 0 ? o.tol : lstsq_default_tol();
   const Index max_iter = o.max_iter > 0 ? o.max_iter : 200;
-  preconditioned_cg(op, B, F, o.reg, tol, max_iter, X, res, first, drift, single);
+  preconditioned_cg(op, B, F, o.reg, tol, max_iter, X, res, first, drift);
 }
 
 /// The factor of the sketched problem and its solution X = argmin ||S A X - S B||: the Cholesky
@@ -563,25 +525,16 @@ std::vector<char> single_sketch_solve(const Op& op, RowMatrix<double> SA,
 /// zero (a Gaussian 100000 x 1000 with random b: 0.45 ||b|| against 0.1 ||b||, one to two
 /// iterations). One pass with B and X side by side evaluates both: the residual pass at zero
 /// is A^T b and ||b||^2. Columns that start from zero have X set to zero.
-/// With copy, the pass also writes A's single-precision copy (DenseOperator::residual_copying).
 template <typename Op>
 FirstPass better_start(const Op& op, const ConstRowMatrixRef<double>& B, double reg,
-                       RowMatrix<double>& X, lstsq_detail::SingleCopy* copy = nullptr) {
+                       RowMatrix<double>& X) {
   const Index d = X.rows(), k = X.cols();
   RowMatrix<double> X2 = RowMatrix<double>::Zero(d, 2 * k), B2(B.rows(), 2 * k);
   X2.leftCols(k) = X;
   B2 << B, B;
   RowMatrix<double> G2;
   Vector<double> rsq2;
-  if constexpr (Op::kCanCopySingle) {
-    if (copy) {
-      op.residual_copying(X2, B2, G2, rsq2, *copy);
-    } else {
-      op.residual(X2, B2, G2, rsq2);
-    }
-  } else {
-    op.residual(X2, B2, G2, rsq2);
-  }
+  op.residual(X2, B2, G2, rsq2);
   FirstPass first{G2.leftCols(k), rsq2.head(k)};
   for (Index j = 0; j < k; ++j) {
     if (rsq2[j] + reg * X.col(j).squaredNorm() <= rsq2[k + j]) continue;
@@ -590,45 +543,6 @@ FirstPass better_start(const Op& op, const ConstRowMatrixRef<double>& B, double 
     first.rsq[j] = rsq2[k + j];
   }
   return first;
-}
-
-/// Fewest entries of A (64 MiB in double) at which SinglePasses::Auto makes the
-/// single-precision copy: a smaller A stays in or near cache, where its passes are not
-/// bound by the bytes read.
-constexpr double kMinSingleCopyEntries = 8388608.0;
-/// Fewest CG iterations (as the sketch's rate and tol predict them) at which
-/// SinglePasses::Auto makes the copy. The copy and the double passes that confirm each round
-/// cost about three passes over A, and an iteration on the copy saves about half of one:
-/// 200000 x 200 at tol = 1e-6 (7 iterations) took the same time either way, 100000 x 1000
-/// at tol = 1e-6 (13) 0.89x and at the default tol (35) 0.74x.
-constexpr double kMinSingleIterations = 12.0;
-
-/// Whether the precondition method iterates on a single-precision copy of A (see
-/// preconditioned_cg): asked for (SinglePasses::Always) or, by default, when A is large
-/// and the copy (half of A's bytes) takes at most a quarter of the free memory (as the
-/// row-major copy, lstsq_row_major.hpp); and in both cases
-/// only when the factor is triangular, of full rank and A well enough conditioned that a
-/// single-precision round gains at least 1 / kMaxSingleRoundGain.
-bool wants_single_copy(const LstsqOptions& o, Index n, Index d, Index m,
-                       const TriangularFactor& F) {
-  if (o.single_passes == SinglePasses::Never || F.uses_svd() || !(F.sigma_min() > 0))
-    return false;
-  if (single_round_gain(F.sigma_max() / F.sigma_min()) > kMaxSingleRoundGain) return false;
-  if (o.single_passes == SinglePasses::Always) return true;
-  // CG's error falls by about sqrt(d / m) per iteration: too few iterations to repay the copy?
-  const double tol = o.tol > 0 ? o.tol : lstsq_default_tol();
-  const double rate = std::sqrt(static_cast<double>(d) / static_cast<double>(m));
-  if (rate < 1 && std::log(tol) / std::log(rate) < kMinSingleIterations) return false;
-  const double entries = static_cast<double>(n) * static_cast<double>(d);
-  const std::optional<std::uint64_t> free = lstsq_detail::free_memory_bytes();
-  return entries >= kMinSingleCopyEntries &&
-         (!free || 4.0 * entries <= static_cast<double>(*free) / 4.0);
-}
-
-/// Whether A's entries (largest magnitude amax) convert to single precision with relative
-/// rounding u: none overflows, and none of the size that matters lands among the subnormals.
-bool single_copy_exact_enough(double amax) {
-  return amax >= std::ldexp(1.0, -60) && amax <= std::ldexp(1.0, 100);
 }
 
 /// Sketch-and-precondition or sketch-and-solve. SketchA(spec) returns S A (#m by #d);
@@ -691,23 +605,6 @@ LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, SketchSingle&& sket
     res.residual_norm = rsq.cwiseSqrt();
   } else {
     if (2 * B.cols() <= op.narrow_pass_width()) {
-      if constexpr (Op::kCanCopySingle) {
-        if (wants_single_copy(o, n, d, spec.m, F)) {
-          lstsq_detail::SingleCopy copy;
-          FirstPass first = better_start(op, B, o.reg, X, &copy);
-          ++res.n_passes;
-          if (single_copy_exact_enough(copy.amax)) {
-            const ConstRowMatrixRef<float> A_single = copy.matrix();
-            const DenseOperator<float, ConstRowMatrixRef<float>> single(A_single);
-            iterate(op, B, F, o, X, res, &first, nullptr, &single);
-          } else {
-            copy.release();
-            iterate(op, B, F, o, X, res, &first);
-          }
-          res.x = std::move(X);
-          return res;
-        }
-      }
       FirstPass first = better_start(op, B, o.reg, X);
       ++res.n_passes;
       iterate(op, B, F, o, X, res, &first);

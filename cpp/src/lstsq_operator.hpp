@@ -9,18 +9,8 @@
 // order, so results do not depend on the thread count. Products accumulate in double.
 #pragma once
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-#if defined(_WIN32)
-#include <malloc.h>
-#endif
-
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <memory>
-#include <new>
 #include <type_traits>
 #include <vector>
 
@@ -60,50 +50,6 @@ inline void sum_partials(const std::vector<RowMatrix<double>>& parts,
   }
 }
 
-/// A single-precision copy of a row-major double A, written by a residual pass while it reads
-/// A (DenseOperator::residual_copying), with the largest magnitude of A's entries. Its memory
-/// is 2 MiB aligned and advised for huge pages where the system has them: first touching
-/// it by 4 KiB pages cost more than the whole pass (150 ms against 33 ms for 100000 x 1000).
-class SingleCopy {
- public:
-  void allocate(Index rows, Index cols) {
-    constexpr std::size_t kAlign = std::size_t(1) << 21;
-    const std::size_t bytes =
-        static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols) * sizeof(float);
-    const std::size_t rounded = (std::max<std::size_t>(bytes, 1) + kAlign - 1) / kAlign * kAlign;
-#if defined(_WIN32)
-    data_.reset(static_cast<float*>(_aligned_malloc(rounded, kAlign)));
-#else
-    data_.reset(static_cast<float*>(std::aligned_alloc(kAlign, rounded)));
-#endif
-    if (!data_) throw std::bad_alloc();
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    madvise(data_.get(), rounded, MADV_HUGEPAGE);  // advice only: failure changes nothing
-#endif
-    rows_ = rows;
-    cols_ = cols;
-  }
-  float* data() { return data_.get(); }
-  ConstRowMatrixRef<float> matrix() const {
-    return Eigen::Map<const RowMatrix<float>>(data_.get(), rows_, cols_);
-  }
-  void release() { data_.reset(); }
-  double amax = 0.0;
-
- private:
-  struct Free {
-    void operator()(float* p) const {
-#if defined(_WIN32)
-      _aligned_free(p);
-#else
-      std::free(p);
-#endif
-    }
-  };
-  std::unique_ptr<float, Free> data_;
-  Index rows_ = 0, cols_ = 0;
-};
-
 /// Dense A in either layout (MatrixRef = ConstRowMatrixRef<T> or ConstColMatrixRef<T>).
 template <typename T, typename MatrixRef>
 class DenseOperator {
@@ -121,19 +67,6 @@ class DenseOperator {
                 RowMatrix<double>& out, Vector<double>& q,
                 Vector<double>* col_sq = nullptr) const {
     pass(X, &B, out, q, col_sq);
-  }
-  /// Whether residual_copying can write a single-precision copy (a row-major double A).
-  static constexpr bool kCanCopySingle =
-      std::is_same_v<T, double> && std::is_same_v<MatrixRef, ConstRowMatrixRef<T>>;
-  /// residual for at most kFewRhs right-hand sides that also writes A's single-precision
-  /// copy and largest magnitude into copy (rows written while they are in cache: the pass
-  /// costs the copy's writes, not a second read of A).
-  void residual_copying(const RowMatrix<double>& X, const ConstRowMatrixRef<double>& B,
-                        RowMatrix<double>& out, Vector<double>& q, SingleCopy& copy) const {
-    static_assert(kCanCopySingle);
-    NL_CHECK(X.cols() <= kFewRhs, "residual_copying: at most " << kFewRhs << " right-hand sides");
-    copy.allocate(A_.rows(), A_.cols());
-    pass(X, &B, out, q, nullptr, &copy);
   }
   /// q_j = ||B_j - A X_j||^2 alone: one product with A, none with A^T.
   void residual_norms(const RowMatrix<double>& X, const ConstRowMatrixRef<double>& B,
@@ -187,15 +120,13 @@ class DenseOperator {
   static constexpr Index kSubRows = 256;
 
   void pass(const RowMatrix<double>& W, const ConstRowMatrixRef<double>* B,
-            RowMatrix<double>& out, Vector<double>& q, Vector<double>* col_sq = nullptr,
-            SingleCopy* copy = nullptr) const {
+            RowMatrix<double>& out, Vector<double>& q, Vector<double>* col_sq = nullptr) const {
     const Index n = A_.rows(), d = A_.cols(), k = W.cols();
     const RowBlocks blocks(n, d, k);
     // Sub-blocks of about 256 KiB of A keep the second product in cache.
     const Index sub_rows = std::max<Index>(8, 32768 / std::max<Index>(1, d));
     std::vector<RowMatrix<double>> parts(blocks.count);
     std::vector<Vector<double>> sq(blocks.count), csq(col_sq ? blocks.count : 0);
-    std::vector<double> amax(copy ? blocks.count : 0, 0.0);
     ColMatrix<double> W_columns;  // W with contiguous columns, for few_rhs_rows
     bool zero_columns[kFewRhs] = {};  // with B: y = B there, no products
     if (kRowMajor && k <= kFewRhs && !col_sq) {
@@ -211,8 +142,7 @@ class DenseOperator {
           ColMatrix<double> columns = ColMatrix<double>::Zero(d, k);
           const auto rows = [&](auto width) {
             constexpr int K = decltype(width)::value;
-            few_rhs_rows<K>(begin, end, W_columns, zero_columns, B, columns, s,
-                            copy ? copy->data() : nullptr, copy ? &amax[b] : nullptr);
+            few_rhs_rows<K>(begin, end, W_columns, zero_columns, B, columns, s);
           };
           switch (k) {
             case 1: rows(std::integral_constant<int, 1>{}); break;
@@ -252,7 +182,6 @@ class DenseOperator {
     out.resize(d, k);
     q.resize(k);
     sum_partials(parts, sq, out, q);
-    if (copy) copy->amax = amax.empty() ? 0.0 : *std::max_element(amax.begin(), amax.end());
     if (col_sq) {
       *col_sq = Vector<double>::Zero(d);
       for (const auto& c : csq) *col_sq += c;
@@ -272,12 +201,10 @@ class DenseOperator {
   /// L1 or L2) that updates every column of acc (loaded and stored once per four rows).
   /// zero[c]: column c of W is zero and B is given (the residual at x = 0, found once per
   /// pass), so y = B with no dot product.
-  /// copy (with amax): A's single-precision copy, whose rows [begin, end) are written from
-  /// the rows read, and the largest magnitude among them.
   template <int K>
   void few_rhs_rows(Index begin, Index end, const ColMatrix<double>& W, const bool* zero,
                     const ConstRowMatrixRef<double>* B, ColMatrix<double>& acc,
-                    Vector<double>& sq, float* copy, double* amax) const {
+                    Vector<double>& sq) const {
     const Index d = A_.cols();
     auto value = [&](Index i, int c, const auto& row) {
       const double y = zero[c] ? 0.0 : row.dot(W.col(c));
@@ -301,8 +228,6 @@ class DenseOperator {
         }
       }
       update_four<K>(p[0], p[1], p[2], p[3], y, d, acc);
-      if (copy)
-        for (int q = 0; q < 4; ++q) narrow_row(p[q], d, copy + (i + q) * d, *amax);
     }
     for (; i < end; ++i) {
       const auto row = A_.row(i).transpose().template cast<double>();
@@ -311,18 +236,8 @@ class DenseOperator {
         ss[c] += yi * yi;
         acc.col(c).noalias() += yi * row;
       }
-      if (copy) narrow_row(A_.row(i).data(), d, copy + i * d, *amax);
     }
     for (int c = 0; c < K; ++c) sq[c] = ss[c];
-  }
-
-  /// out = float(row) (d values), and amax = max(amax, max |row|).
-  static void narrow_row(const T* row, Index d, float* out, double& amax) {
-    if constexpr (std::is_same_v<T, double>) {
-      const Eigen::Map<const Vector<double>> r(row, d);
-      Eigen::Map<Vector<float>>(out, d) = r.template cast<float>();
-      amax = std::max(amax, r.cwiseAbs().maxCoeff());
-    }
   }
 
   /// Eight values of a row from p, widened to double.
@@ -335,11 +250,16 @@ class DenseOperator {
     }
   }
 
-  /// y[q] = r_q . w for the four rows r_q (length d), read together, eight values at a time.
+  /// y[q] = r_q . w for the four rows r_q (length d), row by row (reading the four rows
+  /// side by side was slower: 35 ms against 29 ms a pass at 100000 x 1000). A float row is
+  /// widened in registers, eight values at a time, so the pass reads half the bytes of a
+  /// double A: 17-20 ms against 26-30 ms there (before, each row was widened into a
+  /// buffer first, and the float pass took longer than the double one).
   static void dot_four(const T* const (&r)[4], const double* w, Index d, double (&y)[4]) {
+    const Eigen::Map<const Vector<double>> wv(w, d);
     for (int q = 0; q < 4; ++q) {
       if constexpr (std::is_same_v<T, double>) {
-        y[q] = Eigen::Map<const Vector<double>>(r[q], d).dot(Eigen::Map<const Vector<double>>(w, d));
+        y[q] = Eigen::Map<const Vector<double>>(r[q], d).dot(wv);
       } else {
         Lane s0 = Lane::Zero(), s1 = Lane::Zero();
         Index j = 0;
@@ -369,7 +289,8 @@ class DenseOperator {
     }
     for (; j < d; ++j)
       for (int c = 0; c < K; ++c)
-        acc(j, c) += y[c][0] * static_cast<double>(r0[j]) + y[c][1] * static_cast<double>(r1[j]) +
+        acc(j, c) += y[c][0] * static_cast<double>(r0[j]) +
+                     y[c][1] * static_cast<double>(r1[j]) +
                      y[c][2] * static_cast<double>(r2[j]) + y[c][3] * static_cast<double>(r3[j]);
   }
 
@@ -477,7 +398,6 @@ class CsrOperator {
   /// The widest W whose pass costs about as much as one column: 1 (each column adds its
   /// products per entry).
   Index narrow_pass_width() const { return 1; }
-  static constexpr bool kCanCopySingle = false;  // (see DenseOperator)
 
  private:
   using U = std::make_unsigned_t<I>;

@@ -32,18 +32,10 @@ SketchKind parse_sketch(const std::string& s) {
   throw std::invalid_argument("sketch must be 'sparse_sign', 'srht' or 'gaussian'; got '" + s + "'");
 }
 
-SinglePasses parse_single_passes(const std::string& s) {
-  if (s == "auto") return SinglePasses::Auto;
-  if (s == "always") return SinglePasses::Always;
-  if (s == "never") return SinglePasses::Never;
-  throw std::invalid_argument("single_passes must be 'auto', 'always' or 'never'; got '" + s + "'");
-}
-
 LstsqOptions make_options(const std::string& method, const std::string& sketch, Index sketch_size,
                           int nnz_per_column, std::uint64_t seed, double tol, double reg,
-                          double rcond, Index max_iter, const std::string& single_passes) {
+                          double rcond, Index max_iter) {
   LstsqOptions o;
-  o.single_passes = parse_single_passes(single_passes);
   o.method = parse_method(method);
   o.sketch = parse_sketch(sketch);
   o.sketch_size = sketch_size;
@@ -62,7 +54,6 @@ py::dict to_dict(LstsqResult&& r) {
   out["residual_norm"] = py::cast(std::move(r.residual_norm));
   out["n_iter"] = r.n_iter;
   out["n_passes"] = r.n_passes;
-  out["n_single_passes"] = r.n_single_passes;
   out["converged"] = r.converged;
   out["rank"] = r.rank;
   out["sketch_size"] = r.sketch_size;
@@ -76,9 +67,9 @@ void def_dense(py::module_& m) {
       "lstsq_dense",
       [](const ARef& A, const ConstRowMatrixRef<double>& B, const std::string& method,
          const std::string& sketch, Index sketch_size, int nnz_per_column, std::uint64_t seed,
-         double tol, double reg, double rcond, Index max_iter, const std::string& single_passes) {
+         double tol, double reg, double rcond, Index max_iter) {
         const LstsqOptions o = make_options(method, sketch, sketch_size, nnz_per_column, seed,
-                                            tol, reg, rcond, max_iter, single_passes);
+                                            tol, reg, rcond, max_iter);
         LstsqResult r;
         {
           py::gil_scoped_release release;
@@ -88,7 +79,7 @@ void def_dense(py::module_& m) {
       },
       py::arg("A").noconvert(), py::arg("B").noconvert(), py::arg("method"), py::arg("sketch"),
       py::arg("sketch_size"), py::arg("nnz_per_column"), py::arg("seed"), py::arg("tol"),
-      py::arg("reg"), py::arg("rcond"), py::arg("max_iter"), py::arg("single_passes") = "auto");
+      py::arg("reg"), py::arg("rcond"), py::arg("max_iter"));
 }
 
 /// View: SparseView<T> (int64 indices) or SparseView32<T> (int32 indices, read as SciPy
@@ -110,7 +101,7 @@ void def_sparse(py::module_& m) {
         const View view{rows, cols, row_major, indptr.data(), indices.data(), data.data()};
         NL_CHECK(view.nnz() <= static_cast<Index>(data.size()), "sparse A: indptr exceeds data");
         const LstsqOptions o = make_options(method, sketch, sketch_size, nnz_per_column, seed,
-                                            tol, reg, rcond, max_iter, "auto");
+                                            tol, reg, rcond, max_iter);
         LstsqResult r;
         {
           py::gil_scoped_release release;

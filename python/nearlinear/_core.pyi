@@ -143,7 +143,7 @@ def sinkhorn_points(
 def lstsq_dense(
     A: npt.NDArray[np.floating], B: npt.NDArray[np.float64], method: str, sketch: str,
     sketch_size: int, nnz_per_column: int, seed: int, tol: float, reg: float, rcond: float,
-    max_iter: int, single_passes: str = "auto",
+    max_iter: int,
 ) -> dict[str, Any]: ...
 def lstsq_sparse(
     rows: int, cols: int, row_major: bool, indptr: npt.NDArray[np.int64],

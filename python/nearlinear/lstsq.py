@@ -57,12 +57,9 @@ class LstsqResult:
         Numerical rank used: singular values of ``R`` (of ``S A``, or of ``A`` for
         ``"direct"``) below ``rcond * sigma_max`` are dropped.
     n_passes : int
-        Full passes over ``A``, the sketch included (and over its float32 copy, see
-        ``mixed_precision``).
+        Full passes over ``A``, the sketch included.
     cond_estimate : float
         Estimate of ``cond(A)`` (of the ridge-augmented matrix when ``reg > 0``).
-    n_single_passes : int
-        How many of ``n_passes`` read the float32 copy of ``A`` (``mixed_precision``).
     """
 
     x: np.ndarray
@@ -75,7 +72,6 @@ class LstsqResult:
     rank: int
     n_passes: int
     cond_estimate: float
-    n_single_passes: int = 0
 
 
 # Sparse A goes to "direct" (a dense copy) only when that copy is small.
@@ -100,7 +96,7 @@ def _auto_method(n: int, d: int, is_sparse: bool) -> str:
 
 
 def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcond=None,
-          seed=None, max_iter=None, sketch_size=None, mixed_precision=None) -> LstsqResult:
+          seed=None, max_iter=None, sketch_size=None) -> LstsqResult:
     """Solve ``min_x ||A x - b||^2 + reg ||x||^2`` with a random sketch of ``A``.
 
     Parameters
@@ -182,22 +178,6 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
         CG's error falls by about ``sqrt(d / m)`` per pass over ``A`` while the Gram matrix
         of ``S A`` costs ``m d**2`` flops, and ``c`` balances the two. For ``"sketch"``: the
         ``eps`` rule.
-    mixed_precision : bool, optional
-        ``"precondition"`` with a dense float64 ``A`` read by rows and one right-hand side:
-        iterate on a float32 copy of ``A``, written by the first pass, between float64
-        residual passes (mixed-precision iterative refinement). Each round of CG on the copy
-        starts from the exact gradient and reads half the bytes per pass; the float64 pass
-        that follows measures the true gradient, so ``tol`` means what it means without the
-        copy. The copy takes half of ``A``'s memory. A round gains at most a factor of about
-        ``1 / (32 u cond(A)^2)`` (``u = 2**-24``), so the copy is used only when
-        ``cond(S A)`` is below about 20, and a round that fails to gain 10x hands the rest
-        to float64. The copy and the float64 passes that confirm each round cost about
-        three passes over ``A``; an iteration on the copy saves about half of one. Default
-        (None): when ``A`` has at least ``2**23`` entries (64 MiB), the copy takes at most
-        a quarter of the free memory, and ``tol`` and the sketch's rate ``sqrt(d / m)``
-        predict at least 12 iterations (so the default ``tol`` uses it from 100000x200 up,
-        ``tol=1e-6`` at 100000x1000 but not at 200000x200). True: whenever the conditions
-        on ``A`` allow, at any size. False: never.
 
     Returns
     -------
@@ -239,12 +219,6 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
     rcond = -1.0 if rcond is None else check_real(rcond, "rcond", minimum=0.0)
     max_iter = 0 if max_iter is None else check_int(max_iter, "max_iter", minimum=1,
                                                     maximum=2**31 - 1)
-    if mixed_precision is None:
-        single_passes = "auto"
-    elif isinstance(mixed_precision, (bool, np.bool_)):
-        single_passes = "always" if mixed_precision else "never"
-    else:
-        raise TypeError(f"`mixed_precision` must be None, True or False; got {mixed_precision!r}")
     probe_diagonal = False
     if method == "auto":
         method = _auto_method(n, d, is_sparse)
@@ -279,7 +253,7 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
         if is_sparse:
             return _core.lstsq_sparse(n, d, A.format == "csr", indptr, indices, data, B,
                                       **args)
-        return _core.lstsq_dense(A, B, single_passes=single_passes, **args)
+        return _core.lstsq_dense(A, B, **args)
 
     if probe_diagonal:
         probe_iter = _AUTO_DIAGONAL_ITERATIONS
@@ -292,7 +266,6 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
             out = solve(method, max_iter)
             out["n_iter"] += probe["n_iter"]
             out["n_passes"] += probe["n_passes"]
-            out["n_single_passes"] += probe["n_single_passes"]
     else:
         out = solve(method, max_iter)
     x = out["x"]
@@ -308,5 +281,4 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
         x=x, residual_norm=res, n_iter=int(out["n_iter"]), converged=bool(out["converged"]),
         method=method, sketch_size=int(out["sketch_size"]),
         sketch=None if method in ("direct", "diagonal") else sketch, rank=int(out["rank"]),
-        n_passes=int(out["n_passes"]), cond_estimate=float(out["cond_estimate"]),
-        n_single_passes=int(out["n_single_passes"]))
+        n_passes=int(out["n_passes"]), cond_estimate=float(out["cond_estimate"]))

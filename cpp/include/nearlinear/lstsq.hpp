@@ -46,15 +46,6 @@ namespace nearlinear {
 
 enum class LstsqMethod { Precondition, Sketch, Direct, Diagonal };
 
-/// Whether the precondition method iterates on a single-precision copy of a dense,
-/// row-major double A between double-precision residual passes (mixed-precision iterative
-/// refinement to the same tol; the copy costs half of A's memory). Auto: for an A of at
-/// least 2^23 entries whose copy takes at most a quarter of the free memory, when tol and
-/// the sketch predict at least 12 iterations. Either way only for a
-/// single right-hand side, a well-conditioned A (cond(S A) up to about 20) and entries
-/// whose magnitudes single precision holds.
-enum class SinglePasses { Auto, Always, Never };
-
 struct LstsqOptions {
   LstsqMethod method = LstsqMethod::Precondition;
   SketchKind sketch = SketchKind::SparseSign;
@@ -65,7 +56,6 @@ struct LstsqOptions {
   double reg = 0.0;            ///< ridge weight, >= 0
   double rcond = -1.0;         ///< < 0: eps * max(n, d), as NumPy
   Index max_iter = 0;          ///< precondition and diagonal; 0: 200
-  SinglePasses single_passes = SinglePasses::Auto;  ///< precondition only
 };
 
 struct LstsqResult {
@@ -73,7 +63,6 @@ struct LstsqResult {
   Vector<double> residual_norm;  ///< #k values ||A x - b|| (without the ridge term)
   Index n_iter = 0;              ///< CG iterations (0 for sketch and direct)
   Index n_passes = 0;            ///< full passes over A, including the sketch
-  Index n_single_passes = 0;     ///< of those, passes over A's single-precision copy
   bool converged = true;
   Index rank = 0;                ///< numerical rank used (d when reg > 0)
   Index sketch_size = 0;         ///< rows of S (0 for direct)
