@@ -326,6 +326,22 @@ def test_points_refuse_overflowing_cost(eps_scaling):
         sinkhorn_points(wide.astype(np.float32), wide.astype(np.float32), 1e30, eps_scaling=eps_scaling)
 
 
+@pytest.mark.parametrize("scale", [1.0, 1e18])
+def test_points_refuse_reg_below_cost_rounding(scale):
+    # reg below u diameter^p: the exponents' rounding exceeds 1 and the plan is noise. Before
+    # the check, points 1e18 apart with reg = 1e-18 diameter^2 returned a plan of total mass
+    # 1e5 marked converged (err 0). The ratio reg / diameter^p decides, not the units.
+    rng = np.random.default_rng(3)
+    x, y = rng.random((30, 2)) * scale, rng.random((40, 2)) * scale
+    with pytest.raises(ValueError, match=r"`reg` = .* below the rounding error .* float64"):
+        sinkhorn_points(x, y, 1e-18 * scale**2)
+    with pytest.raises(ValueError, match=r"`reg` = .*float32.*pass float64 points"):
+        sinkhorn_points(x.astype(np.float32), y.astype(np.float32), 1e-9 * scale**2)
+    # Just above the rounding, the solve is meaningful and reports what it reached.
+    r = sinkhorn_points(x, y, 1e-2 * scale**2, plan=True, max_iter=20000)
+    assert r.converged and r.plan.sum() == pytest.approx(1.0, rel=1e-9)
+
+
 def test_points_refuses_absurd_plan():
     x = np.zeros((20000, 2))
     with pytest.raises(ValueError, match="plan"):

@@ -132,6 +132,18 @@ SinkhornPointsResult<T> sinkhorn_points(const ConstRowMatrixRef<T>& x, const Con
                << " (p = " << options.p << ") must stay below " << largest
                << "; rescale x and y (the cost scales by s^p)"
                << (std::is_same<T, float>::value ? " or pass float64 points" : ""));
+  // The exponents (f_i + g_j - |x_i - y_j|^p) / reg cancel terms of up to D^p, formed in T:
+  // their rounding, about u D^p / reg (u the unit roundoff of T), must stay below 1, or the
+  // potentials and the plan are rounding noise (which could even pass the marginal test:
+  // points 1e18 apart with reg = 1e18 returned a plan of total mass 1e5 marked converged).
+  const double unit = 0.5 * static_cast<double>(std::numeric_limits<T>::epsilon());
+  NL_CHECK(reg >= unit * cost_scale,
+           "`reg` = " << reg << " is below the rounding error of the costs |x_i - y_j|^p in "
+               << (std::is_same<T, float>::value ? "float32" : "float64") << ": they reach diameter^p = "
+               << cost_scale << " (p = " << options.p << "), rounded to about " << unit * cost_scale
+               << ", and with reg below that the potentials and plan would be rounding noise; use reg >= "
+               << unit * cost_scale << " (the ratio reg / diameter^p is what matters, not the units)"
+               << (std::is_same<T, float>::value ? ", or pass float64 points" : ""));
 
   const RowMatrix<T> x_coords = x.transpose(), y_coords = y.transpose();
   const Eigen::VectorXd log_a = a.array().log().matrix(), log_b = b.array().log().matrix();

@@ -296,7 +296,9 @@ def sinkhorn_points(x, y, reg, *, a=None, b=None, p=2, max_iter=1000, tol=1e-9,
     diameter^p and shrinks by ``eps_scaling`` per stage down to ``reg``. The costs are
     formed in the dtype of ``x``: the bounding-box diameter ``D`` of ``x`` and ``y`` must
     have ``D**2`` and ``D**p`` below half the largest number of that dtype (about 1.7e38 for
-    float32, 9e307 for float64), or a ValueError asks to rescale the points.
+    float32, 9e307 for float64), or a ValueError asks to rescale the points; and ``reg`` must
+    be at least the rounding of the largest cost, ``u D**p`` (``u`` = 6e-8 for float32,
+    1.1e-16 for float64), below which the potentials and plan would be rounding noise.
 
     Parameters
     ----------
@@ -327,7 +329,8 @@ def sinkhorn_points(x, y, reg, *, a=None, b=None, p=2, max_iter=1000, tol=1e-9,
     Raises
     ------
     ValueError
-        Bad shapes or weights, reg <= 0, or costs that overflow the dtype of ``x``.
+        Bad shapes or weights, reg <= 0, costs that overflow the dtype of ``x``, or reg
+        below their rounding.
     """
     x = as_float_array(x, "x", ndim=2)
     y = as_float_array(y, "y", ndim=2, dtype=x.dtype)
