@@ -443,6 +443,23 @@ def test_every_real_float_dtype_is_converted():
         enc.backward(x, np.ones((40, enc.output_dims), bool))
 
 
+@pytest.mark.parametrize("lattice", ["simplex", "cube"])
+def test_gradients_that_overflow_float32_are_refused(lattice):
+    # Finite inputs whose sums leave float32: before, backward returned inf entries silently.
+    enc = HashEncoding(2, lattice=lattice, n_levels=2, log2_table_size=10)
+    x = np.full((100, 2), 0.5, np.float32)  # every point on the same vertices
+    with pytest.raises(ValueError, match="parameter gradient overflows float32"):
+        enc.backward(x, np.full((100, enc.output_dims), 3e38, np.float32))
+    # The same values summed over few enough points stay finite and are returned.
+    g = enc.backward(x[:1], np.full((1, enc.output_dims), 3e38, np.float32))
+    assert np.isfinite(g).all() and g.max() > 1e38
+    random_table(enc, np.random.default_rng(7))
+    enc.params[...] *= 1e30
+    with pytest.raises(ValueError, match="input gradient overflows float32"):
+        enc.backward(np.random.default_rng(8).random((50, 2)),
+                     np.full((50, enc.output_dims), 1e10, np.float32), input_gradient=True)
+
+
 def test_values_beyond_float32_are_refused_or_clamped_without_warnings():
     enc = HashEncoding(2, n_levels=2, log2_table_size=6)
     random_table(enc, np.random.default_rng(6))

@@ -273,9 +273,22 @@ class HashEncoding:
         grad_params = np.empty_like(self._params)
         rows = grad_params.reshape(-1, self.features_per_level)  # a view, no copy
         self._grid.backward_params(x, grad_output, rows)
+        # A point's weights on a level sum to 1, so no entry can exceed N max|grad_output|:
+        # only beyond float32's range is the (64 MiB) result scanned for overflow.
+        if grad_output.size and x.shape[0] * max(float(grad_output.max()),
+                                                 -float(grad_output.min())) > _FLOAT32_MAX:
+            if not np.isfinite(grad_params).all():
+                raise ValueError(
+                    "`grad_output` is so large that the parameter gradient overflows float32 "
+                    "(its sums over points exceed 3.4e38); scale `grad_output` down")
         if not input_gradient:
             return grad_params
         grad_x = self._grid.backward_input(x, self._table_view(), grad_output)
+        if not np.isfinite(grad_x).all():
+            raise ValueError(
+                "the input gradient overflows float32 (`grad_output` times the table's slopes, "
+                "up to the finest resolution, exceeds 3.4e38); scale `grad_output` or `params` "
+                "down")
         return grad_params, grad_x
 
 
