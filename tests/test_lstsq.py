@@ -334,6 +334,20 @@ def test_float32(method, order):
     assert rel(res.x, x) < 1e-10
 
 
+@pytest.mark.parametrize("d", [1, 7, 9, 17, 33])
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_float32_row_kernel_every_width(d, k):
+    """The C-order passes widen a float32 row in registers, 16 and 8 values at a time, then
+    one by one: every remainder of d, and 1 to 5 right-hand sides, against LAPACK."""
+    rng = fresh_rng()
+    n = 60 * d + 200
+    A = rng.standard_normal((n, d)).astype(np.float32)
+    B = rng.standard_normal((n, k))
+    x = numpy_solution(A.astype(np.float64), B)
+    for method in ("precondition", "diagonal"):
+        assert rel(nl.lstsq(A, B, method=method, seed=rng).x, x) < 1e-11
+
+
 @pytest.mark.parametrize("method", ["precondition", "direct"])
 def test_rank_deficient_minimum_norm(method):
     rng = fresh_rng()
