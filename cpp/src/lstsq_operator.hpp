@@ -206,10 +206,8 @@ class DenseOperator {
                     const ConstRowMatrixRef<double>* B, ColMatrix<double>& acc,
                     Vector<double>& sq) const {
     const Index d = A_.cols();
-    auto value = [&](Index i, int c, const auto& row) {
-      const double y = zero[c] ? 0.0 : row.dot(W.col(c));
-      return B ? (*B)(i, c) - y : y;
-    };
+    // y_ic from the dot product a_i . W_c (0 for a zero column).
+    auto value = [&](Index i, int c, double dot) { return B ? (*B)(i, c) - dot : dot; };
     double ss[K] = {};
     Index i = begin;
     for (; i + 4 <= end; i += 4) {
@@ -217,13 +215,10 @@ class DenseOperator {
                        A_.row(i + 3).data()};
       double y[K][4];
       for (int c = 0; c < K; ++c) {
-        if (!zero[c]) {
-          dot_four(p, W.col(c).data(), d, y[c]);
-        } else {
-          for (int q = 0; q < 4; ++q) y[c][q] = 0.0;
-        }
+        double dots[4] = {};
+        if (!zero[c]) dot_four(p, W.col(c).data(), d, dots);
         for (int q = 0; q < 4; ++q) {
-          if (B) y[c][q] = (*B)(i + q, c) - y[c][q];
+          y[c][q] = value(i + q, c, dots[q]);
           ss[c] += y[c][q] * y[c][q];
         }
       }
@@ -232,7 +227,7 @@ class DenseOperator {
     for (; i < end; ++i) {
       const auto row = A_.row(i).transpose().template cast<double>();
       for (int c = 0; c < K; ++c) {
-        const double yi = value(i, c, row);
+        const double yi = value(i, c, zero[c] ? 0.0 : row.dot(W.col(c)));
         ss[c] += yi * yi;
         acc.col(c).noalias() += yi * row;
       }

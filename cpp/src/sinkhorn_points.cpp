@@ -124,26 +124,28 @@ SinkhornPointsResult<T> sinkhorn_points(const ConstRowMatrixRef<T>& x, const Con
   const Eigen::RowVectorXd hi = x.colwise().maxCoeff().template cast<double>().cwiseMax(
                                y.colwise().maxCoeff().template cast<double>());
   const double diameter_sq = (hi - lo).squaredNorm(), cost_scale = std::pow(diameter_sq, options.p / 2);
+  constexpr bool single = std::is_same<T, float>::value;
+  const char* dtype = single ? "float32" : "float64";
   const double largest = 0.5 * static_cast<double>(std::numeric_limits<T>::max());
   NL_CHECK(diameter_sq <= largest && cost_scale <= largest,
            "x and y are too far apart for the cost |x_i - y_j|^p in "
-               << (std::is_same<T, float>::value ? "float32" : "float64") << ": their bounding box has diameter "
+               << dtype << ": their bounding box has diameter "
                << (hi - lo).stableNorm() << ", and diameter^2 = " << diameter_sq << ", diameter^p = " << cost_scale
                << " (p = " << options.p << ") must stay below " << largest
                << "; rescale x and y (the cost scales by s^p)"
-               << (std::is_same<T, float>::value ? " or pass float64 points" : ""));
+               << (single ? " or pass float64 points" : ""));
   // The exponents (f_i + g_j - |x_i - y_j|^p) / reg cancel terms of up to D^p, formed in T:
   // their rounding, about u D^p / reg (u the unit roundoff of T), must stay below 1, or the
   // potentials and the plan are rounding noise (which could even pass the marginal test:
   // points 1e18 apart with reg = 1e18 returned a plan of total mass 1e5 marked converged).
-  const double unit = 0.5 * static_cast<double>(std::numeric_limits<T>::epsilon());
-  NL_CHECK(reg >= unit * cost_scale,
+  const double rounding = 0.5 * static_cast<double>(std::numeric_limits<T>::epsilon()) * cost_scale;
+  NL_CHECK(reg >= rounding,
            "`reg` = " << reg << " is below the rounding error of the costs |x_i - y_j|^p in "
-               << (std::is_same<T, float>::value ? "float32" : "float64") << ": they reach diameter^p = "
-               << cost_scale << " (p = " << options.p << "), rounded to about " << unit * cost_scale
+               << dtype << ": they reach diameter^p = " << cost_scale << " (p = " << options.p
+               << "), rounded to about " << rounding
                << ", and with reg below that the potentials and plan would be rounding noise; use reg >= "
-               << unit * cost_scale << " (the ratio reg / diameter^p is what matters, not the units)"
-               << (std::is_same<T, float>::value ? ", or pass float64 points" : ""));
+               << rounding << " (the ratio reg / diameter^p is what matters, not the units)"
+               << (single ? ", or pass float64 points" : ""));
 
   const RowMatrix<T> x_coords = x.transpose(), y_coords = y.transpose();
   const Eigen::VectorXd log_a = a.array().log().matrix(), log_b = b.array().log().matrix();
@@ -153,7 +155,7 @@ SinkhornPointsResult<T> sinkhorn_points(const ConstRowMatrixRef<T>& x, const Con
   if (options.eps_scaling > 0) {
     // Start at the cost scale (bounding-box diameter^p, finite as checked) and shrink
     // geometrically.
-    for (double stage = cost_scale; std::isfinite(stage) && stage > reg; stage *= options.eps_scaling) {
+    for (double stage = cost_scale; stage > reg; stage *= options.eps_scaling) {
       lse_half<T>(x, y_coords, g, log_a, stage, options.p, f);
       lse_half<T>(y, x_coords, f, log_b, stage, options.p, g);
       ++result.n_eps_steps;
