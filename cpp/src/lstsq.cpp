@@ -545,8 +545,38 @@ FirstPass better_start(const Op& op, const ConstRowMatrixRef<double>& B, double 
   return first;
 }
 
-/// Sketch-and-precondition or sketch-and-solve. SketchA(spec) returns S A (#m by #d);
-/// SketchSingle(spec) returns the SRHT of a dense double A in single precision
+/// Largest ratio of the estimated squared errors ||A x*||^2 / ||A (x_s - x*)||^2 of the two
+/// starts (zero, the sketch-and-solve solution x_s) at which clear_zero_start picks zero.
+constexpr double kClearZeroStart = 0.25;
+
+/// The first pass of the precondition method at X = 0 without a pass over A, when A^T B came
+/// with the sketch and zero is clearly the better start for every column (better_start
+/// otherwise measures both residuals). ||A x*||^2 = g^T (A^T A)^-1 g with g = A^T b exactly,
+/// and ||R^-T g||^2 estimates it, R^T R = (S A)^T S A: for a Gaussian S, E[((S A)^T S A)^-1] =
+/// m / (m - d - 1) (A^T A)^-1, and for a fixed g the ratio scatters by about sqrt(2 / (m - d))
+/// (2 % at m = 6000, d = 1000). The warm start's error is about d / (m - d - 1) ||r*||^2 with
+/// ||r*||^2 = ||b||^2 - ||A x*||^2. Zero is taken only when its error is clearly the smaller
+/// (kClearZeroStart leaves room for the sparse sign sketch's constants to differ from the
+/// Gaussian's); a wrong pick would cost iterations, never accuracy.
+std::optional<FirstPass> clear_zero_start(const TriangularFactor& F, RowMatrix<double>& ATB,
+                                          const ConstRowMatrixRef<double>& B, Index m) {
+  const Index d = F.dim();
+  if (ATB.size() == 0 || F.uses_svd() || m <= d + 1) return std::nullopt;
+  const Vector<double> bsq = B.colwise().squaredNorm().transpose();
+  if (!bsq.allFinite()) NL_CHECK(B.allFinite(), "`b` must not contain NaN or inf");
+  const Vector<double> h_sq = F.apply_transpose(ATB).colwise().squaredNorm().transpose();
+  const double fit_scale = static_cast<double>(m - d - 1) / static_cast<double>(m);
+  const double warm_scale = static_cast<double>(d) / static_cast<double>(m - d - 1);
+  for (Index j = 0; j < B.cols(); ++j) {
+    const double fit = fit_scale * h_sq[j];
+    if (!(fit <= kClearZeroStart * warm_scale * std::max(0.0, bsq[j] - fit))) return std::nullopt;
+  }
+  return FirstPass{std::move(ATB), bsq};
+}
+
+/// Sketch-and-precondition or sketch-and-solve. SketchA(spec, ATB) returns S A (#m by #d) and,
+/// given ATB, sets it to A^T B where its read of A forms that too (sketch_dense_fused), else
+/// leaves it empty; SketchSingle(spec) returns the SRHT of a dense double A in single precision
 /// (sketch_dense_single, widened), or is nullptr where there is none.
 template <typename Op, typename SketchA, typename SketchSingle>
 LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, SketchSingle&& sketch_single,
@@ -590,7 +620,12 @@ LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, SketchSingle&& sket
   }
   RowMatrix<double> SB = sketch_dense<double>(spec, B);
   RowMatrix<double> X;
-  RowMatrix<double> SA = sketch_a(spec);
+  // A^T B along with the sketch, for the zero start of the precondition method (with ridge,
+  // better_start's pass measures both starts).
+  RowMatrix<double> ATB;
+  const bool fuse = o.method == LstsqMethod::Precondition && o.reg == 0 &&
+                    B.cols() <= kMaxFusedColumns;
+  RowMatrix<double> SA = sketch_a(spec, fuse ? &ATB : nullptr);
   check_magnitude(SA.cwiseAbs().maxCoeff());
   const TriangularFactor F = solve_sketched(std::move(SA), SB, o, rcond, X, res);
   if (o.method == LstsqMethod::Sketch) {
@@ -604,7 +639,11 @@ LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, SketchSingle&& sket
       }
     res.residual_norm = rsq.cwiseSqrt();
   } else {
-    if (2 * B.cols() <= op.narrow_pass_width()) {
+    std::optional<FirstPass> zero = clear_zero_start(F, ATB, B, spec.m);
+    if (zero) {  // A^T B and ||B||^2 are the first pass at X = 0
+      X.setZero();
+      iterate(op, B, F, o, X, res, &*zero);
+    } else if (2 * B.cols() <= op.narrow_pass_width()) {
       FirstPass first = better_start(op, B, o.reg, X);
       ++res.n_passes;
       iterate(op, B, F, o, X, res, &first);
@@ -746,8 +785,9 @@ LstsqResult dense_impl(const MatrixRef& A, const ConstRowMatrixRef<double>& B,
   if (o.method == LstsqMethod::Direct)
     return direct_solve(op, A.template cast<double>(), B, o);
   if (o.method == LstsqMethod::Diagonal) return diagonal_solve(op, B, o);
-  auto sketch_a = [&](const SketchSpec& spec) {
-    RowMatrix<double> SA = as_double<T>(sketch_dense<T>(spec, A));
+  auto sketch_a = [&](const SketchSpec& spec, RowMatrix<double>* ATB) {
+    RowMatrix<double> SA = as_double<T>(ATB ? sketch_dense_fused<T>(spec, A, B, *ATB)
+                                            : sketch_dense<T>(spec, A));
     // A is finite (else the sketch has thrown): inf here is float overflow of finite values.
     if (!std::is_same_v<T, double> && !SA.allFinite()) throw SketchOverflow{};
     return SA;
@@ -858,7 +898,7 @@ LstsqResult sparse_impl(const View& A, const ConstRowMatrixRef<double>& B,
     if (options.method == LstsqMethod::Diagonal) return diagonal_solve(op, B, options);
     return sketched_solve(
         op,
-        [&](const SketchSpec& spec) {
+        [&](const SketchSpec& spec, RowMatrix<double>*) {  // A^T B: formed by the first pass
           const WideIndices<T> wide(A);
           return as_double<T>(sketch_sparse<T>(spec, wide.view));
         },

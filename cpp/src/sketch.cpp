@@ -48,7 +48,7 @@ RowMatrix<C> in_precision(RowMatrix<T>&& M) {
 
 /// S A in precision C (the srht transforms in C; the other kinds compute in T and round).
 template <typename T, typename C = T>
-RowMatrix<C> apply(const SketchSpec& spec, const DataView<T>& A) {
+RowMatrix<C> apply(const SketchSpec& spec, const DataView<T>& A, SideProduct* side = nullptr) {
   validate_sketch(spec);
   NL_CHECK(A.rows == spec.n, "A must have n = " << spec.n << " rows (the sketch's column count); got "
                                                 << A.rows);
@@ -56,7 +56,7 @@ RowMatrix<C> apply(const SketchSpec& spec, const DataView<T>& A) {
                                                                         << A.cols << ")");
   RowMatrix<C> out;
   switch (spec.kind) {
-    case SketchKind::SparseSign: out = in_precision<C>(apply_sparse_sign(spec, A)); break;
+    case SketchKind::SparseSign: out = in_precision<C>(apply_sparse_sign(spec, A, side)); break;
     case SketchKind::SRHT: out = apply_srht<T, C>(spec, A); break;
     case SketchKind::Gaussian: out = in_precision<C>(apply_gaussian(spec, A)); break;
   }
@@ -146,6 +146,32 @@ RowMatrix<T> sketch_dense(const SketchSpec& spec, const ConstRowMatrixRef<T>& A)
 template <typename T>
 RowMatrix<T> sketch_dense(const SketchSpec& spec, const ConstColMatrixRef<T>& A) {
   return apply(spec, view_of(A));
+}
+
+/// sketch_dense_fused for either layout.
+template <typename T, typename MatrixRef>
+RowMatrix<T> apply_fused(const SketchSpec& spec, const MatrixRef& A,
+                         const ConstRowMatrixRef<double>& V, RowMatrix<double>& ATV) {
+  NL_CHECK(V.rows() == A.rows(), "V must have the " << A.rows() << " rows of A; got " << V.rows());
+  SideProduct side;
+  side.v = V.data();
+  side.k = V.cols();
+  side.ld = V.outerStride();
+  RowMatrix<T> out = apply(spec, view_of(A), &side);
+  ATV = std::move(side.out);
+  return out;
+}
+
+template <typename T>
+RowMatrix<T> sketch_dense_fused(const SketchSpec& spec, const ConstRowMatrixRef<T>& A,
+                                const ConstRowMatrixRef<double>& V, RowMatrix<double>& ATV) {
+  return apply_fused<T>(spec, A, V, ATV);
+}
+
+template <typename T>
+RowMatrix<T> sketch_dense_fused(const SketchSpec& spec, const ConstColMatrixRef<T>& A,
+                                const ConstRowMatrixRef<double>& V, RowMatrix<double>& ATV) {
+  return apply_fused<T>(spec, A, V, ATV);
 }
 
 RowMatrix<float> sketch_dense_single(const SketchSpec& spec, const ConstRowMatrixRef<double>& A) {
@@ -308,6 +334,14 @@ template RowMatrix<float> sketch_dense(const SketchSpec&, const ConstRowMatrixRe
 template RowMatrix<double> sketch_dense(const SketchSpec&, const ConstRowMatrixRef<double>&);
 template RowMatrix<float> sketch_dense(const SketchSpec&, const ConstColMatrixRef<float>&);
 template RowMatrix<double> sketch_dense(const SketchSpec&, const ConstColMatrixRef<double>&);
+template RowMatrix<float> sketch_dense_fused(const SketchSpec&, const ConstRowMatrixRef<float>&,
+                                             const ConstRowMatrixRef<double>&, RowMatrix<double>&);
+template RowMatrix<double> sketch_dense_fused(const SketchSpec&, const ConstRowMatrixRef<double>&,
+                                              const ConstRowMatrixRef<double>&, RowMatrix<double>&);
+template RowMatrix<float> sketch_dense_fused(const SketchSpec&, const ConstColMatrixRef<float>&,
+                                             const ConstRowMatrixRef<double>&, RowMatrix<double>&);
+template RowMatrix<double> sketch_dense_fused(const SketchSpec&, const ConstColMatrixRef<double>&,
+                                              const ConstRowMatrixRef<double>&, RowMatrix<double>&);
 template RowMatrix<float> sketch_sparse(const SketchSpec&, const SparseView<float>&);
 template RowMatrix<double> sketch_sparse(const SketchSpec&, const SparseView<double>&);
 

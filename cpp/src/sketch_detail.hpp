@@ -137,9 +137,20 @@ double srht_sign(const SketchSpec& spec, Index i);
 template <typename T>
 void gaussian_column(const SketchSpec& spec, Index j, T* out);
 
+/// A^T V formed by a sketch kernel from its own read of A (sketch_dense's fused form): V is
+/// #n by #k, row-major with row stride ld, k <= kMaxFusedColumns. A kernel that forms it sets
+/// `out` (#d by #k); one that does not leaves it empty.
+struct SideProduct {
+  const double* v = nullptr;
+  Index k = 0;
+  Index ld = 0;
+  RowMatrix<double> out;
+};
+
 // ---- kernels, one per kind (sketch_<kind>.cpp) ----
 template <typename T>
-RowMatrix<T> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A);
+RowMatrix<T> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A,
+                               SideProduct* side = nullptr);
 /// C: the precision of the transform (A's values are rounded to it as they are read).
 template <typename T, typename C = T>
 RowMatrix<C> apply_srht(const SketchSpec& spec, const DataView<T>& A);

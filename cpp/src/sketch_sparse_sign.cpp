@@ -230,10 +230,13 @@ std::vector<std::uint16_t> packed_codes(const SketchSpec& spec) {
 /// out (#m by W, row-major) += S[:, i0:i1] A[i0:i1, c0:c0 + W] for a row-major A, adding
 /// each row's W values to its s output rows. A row's W values may run past column d (into
 /// the next rows; those output columns are dropped), never past A's last value: the rows
-/// whose W values would are added column by column.
-template <typename T, int W>
+/// whose W values would are added column by column. With K > 0, also side (#W by K,
+/// row-major, double) += A[i0:i1, c0:c0 + W]^T V[i0:i1, :K] for V (row stride ldv) given
+/// from row i0 on: the products ride along in registers (SideProduct).
+template <typename T, int W, int K = 0>
 void scatter_panel(const SketchSpec& spec, const DataView<T>& A, const std::uint16_t* codes,
-                   Index i0, Index i1, Index c0, T* out) {
+                   Index i0, Index i1, Index c0, T* out, const double* v = nullptr,
+                   Index ldv = 0, double* side = nullptr) {
   constexpr std::uint32_t kRow = 0x7fffu;
   const Index s = spec.nnz_per_column;
   auto sign_of = [](std::uint32_t code) { return code_sign<T>(code << 16); };
@@ -245,17 +248,25 @@ void scatter_panel(const SketchSpec& spec, const DataView<T>& A, const std::uint
   // The panel's rows are ld apart: the hardware prefetchers would not run far enough ahead.
   constexpr Index kAhead = 16;
   constexpr int kLines = static_cast<int>((W * sizeof(T) + 63) / 64);
+  using Side = Eigen::Array<double, W, 1>;
+  Side acc[K > 0 ? K : 1];
+  for (int j = 0; j < K; ++j) acc[j].setZero();
   for (; i < vector_end; ++i) {
     if (i + kAhead < vector_end) {
       const char* ahead = reinterpret_cast<const char*>(A.dense + (i + kAhead) * A.ld + c0);
       for (int line = 0; line < kLines; ++line) __builtin_prefetch(ahead + 64 * line, 0, 3);
       __builtin_prefetch(ahead + W * sizeof(T) - 1, 0, 3);  // the last line, when unaligned
     }
-    const Eigen::Array<T, W, 1> v = Eigen::Map<const Eigen::Array<T, W, 1>>(A.dense + i * A.ld + c0);
+    const Eigen::Array<T, W, 1> a = Eigen::Map<const Eigen::Array<T, W, 1>>(A.dense + i * A.ld + c0);
     const std::uint16_t* ci = codes + i * s;
     for (Index k = 0; k < s; ++k) {
       Eigen::Map<Eigen::Array<T, W, 1>> o(out + static_cast<Index>(ci[k] & kRow) * W);
-      o += sign_of(ci[k]) * v;
+      o += sign_of(ci[k]) * a;
+    }
+    if constexpr (K > 0 && std::is_same_v<T, double>) {
+      for (int j = 0; j < K; ++j) acc[j] += v[(i - i0) * ldv + j] * a;
+    } else if constexpr (K > 0) {
+      for (int j = 0; j < K; ++j) acc[j] += v[(i - i0) * ldv + j] * a.template cast<double>();
     }
   }
   const Index w = std::min<Index>(W, A.cols - c0);
@@ -266,7 +277,12 @@ void scatter_panel(const SketchSpec& spec, const DataView<T>& A, const std::uint
       const T sign = sign_of(ci[k]);
       for (Index c = 0; c < w; ++c) o[c] += sign * A.dense[i * A.ld + c0 + c];
     }
+    for (int j = 0; j < K; ++j)
+      for (Index c = 0; c < w; ++c)
+        acc[j][c] += v[(i - i0) * ldv + j] * static_cast<double>(A.dense[i * A.ld + c0 + c]);
   }
+  for (int j = 0; j < K; ++j)
+    for (Index c = 0; c < W; ++c) side[c * K + j] += acc[j][c];
 }
 
 /// A dense A by column panels: each task owns a panel of W columns, keeps its #m by W
@@ -277,8 +293,9 @@ void scatter_panel(const SketchSpec& spec, const DataView<T>& A, const std::uint
 /// does not depend on the panels (nor on the thread count, nor on A's layout); row groups,
 /// fixed by the sizes, are summed in order.
 template <typename T, int W>
-RowMatrix<T> apply_panels(const SketchSpec& spec, const DataView<T>& A) {
+RowMatrix<T> apply_panels(const SketchSpec& spec, const DataView<T>& A, SideProduct* side) {
   const Index n = A.rows, d = A.cols, m = spec.m;
+  const Index K = side ? side->k : 0;
   const std::vector<std::uint16_t> codes = packed_codes(spec);
   // Panels of W columns, the last one narrowed to W/2 or W/4 when it fits.
   struct Panel {
@@ -305,6 +322,8 @@ RowMatrix<T> apply_panels(const SketchSpec& spec, const DataView<T>& A) {
   const Index per_group = (n + groups - 1) / groups;
   Scratch<T> buffers(static_cast<std::size_t>(groups * np * m * W));
   T* base = buffers.data();
+  // Each task's part of A^T V (W by K), summed over the groups in order below.
+  std::vector<double> side_parts(static_cast<std::size_t>(groups * np * W * K), 0.0);
   parallel_for(
       0, groups * np,
       [&](std::int64_t task) {
@@ -314,10 +333,14 @@ RowMatrix<T> apply_panels(const SketchSpec& spec, const DataView<T>& A) {
         const Index w = panels[p].width, c0 = panels[p].c0;
         const Index c1 = p + 1 < np ? panels[p + 1].c0 : d;
         std::fill(out, out + m * w, T(0));
-        auto scatter = [&](auto width) {
-          constexpr int kW = decltype(width)::value;
+        double* side_out = side_parts.data() + task * W * K;
+        auto scatter = [&](auto width, auto columns) {
+          constexpr int kW = decltype(width)::value, kK = decltype(columns)::value;
+          const double* v = side ? side->v : nullptr;
+          const Index ldv = side ? side->ld : 0;
           if (A.layout == DataView<T>::Layout::RowMajor) {
-            scatter_panel<T, kW>(spec, A, codes.data(), i0, i1, c0, out);
+            scatter_panel<T, kW, kK>(spec, A, codes.data(), i0, i1, c0, out,
+                                     kK > 0 ? v + i0 * ldv : nullptr, ldv, side_out);
             return;
           }
           // Column-major: blocks of the panel transposed into a row-major tile (its padding
@@ -333,18 +356,37 @@ RowMatrix<T> apply_panels(const SketchSpec& spec, const DataView<T>& A) {
             rows.cols = kW;
             rows.dense = tile.data();
             rows.ld = kW;
-            scatter_panel<T, kW>(spec, rows, codes.data() + r0 * spec.nnz_per_column, 0, len, 0,
-                                 out);
+            scatter_panel<T, kW, kK>(spec, rows, codes.data() + r0 * spec.nnz_per_column, 0,
+                                     len, 0, out, kK > 0 ? v + r0 * ldv : nullptr, ldv,
+                                     side_out);
           }
         };
+        auto by_columns = [&](auto width) {
+          if (K == 0)
+            scatter(width, std::integral_constant<int, 0>{});
+          else if (K == 1)
+            scatter(width, std::integral_constant<int, 1>{});
+          else
+            scatter(width, std::integral_constant<int, 2>{});
+        };
         if (w == W)
-          scatter(std::integral_constant<int, W>{});
+          by_columns(std::integral_constant<int, W>{});
         else if (w == W / 2)
-          scatter(std::integral_constant<int, W / 2>{});
+          by_columns(std::integral_constant<int, W / 2>{});
         else
-          scatter(std::integral_constant<int, W / 4>{});
+          by_columns(std::integral_constant<int, W / 4>{});
       },
       Schedule::Dynamic, 1);
+  if (side) {
+    side->out.setZero(d, K);
+    for (Index p = 0; p < np; ++p) {
+      const Index c0 = panels[p].c0, cols = (p + 1 < np ? panels[p + 1].c0 : d) - c0;
+      for (Index g = 0; g < groups; ++g)
+        for (Index c = 0; c < cols; ++c)
+          for (Index j = 0; j < K; ++j)
+            side->out(c0 + c, j) += side_parts[((g * np + p) * W + c) * K + j];
+    }
+  }
   RowMatrix<T> result(m, d);
   parallel_for(0, np, [&](std::int64_t p) {
     const Index c0 = panels[p].c0, w = panels[p].width;
@@ -408,8 +450,9 @@ RowMatrix<T> apply_sparse(const SketchSpec& spec, const DataView<T>& A) {
 }  // namespace
 
 template <typename T>
-RowMatrix<T> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A) {
+RowMatrix<T> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A, SideProduct* side) {
   RowMatrix<T> out;
+  if (side && !(side->k >= 1 && side->k <= kMaxFusedColumns)) side = nullptr;
   if (A.is_dense() && A.cols == 1) {
     // A vector: whichever its layout, its values are contiguous, and one value per row leaves
     // nothing for regrouping to share.
@@ -429,9 +472,9 @@ RowMatrix<T> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A) {
     // 200000 x 200, 1.85x faster than the regrouped kernel for m = 4000, s = 4, and 1.35x
     // for m = 800).
     if (spec.m * 128 <= (Index(1) << 20))
-      out = apply_panels<T, 128 / sizeof(T)>(spec, A);
+      out = apply_panels<T, 128 / sizeof(T)>(spec, A, side);
     else
-      out = apply_panels<T, 64 / sizeof(T)>(spec, A);
+      out = apply_panels<T, 64 / sizeof(T)>(spec, A, side);
   } else {
     // Output chunks of W values: as wide as the #m x W output chunk and a block's chunk of
     // about max(m, 256) rows (see apply_dense) fit in half of L2, not much wider than A.
@@ -450,7 +493,9 @@ RowMatrix<T> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A) {
   return out;
 }
 
-template RowMatrix<float> apply_sparse_sign(const SketchSpec&, const DataView<float>&);
-template RowMatrix<double> apply_sparse_sign(const SketchSpec&, const DataView<double>&);
+template RowMatrix<float> apply_sparse_sign(const SketchSpec&, const DataView<float>&,
+                                            SideProduct*);
+template RowMatrix<double> apply_sparse_sign(const SketchSpec&, const DataView<double>&,
+                                             SideProduct*);
 
 }  // namespace nearlinear::sketch_detail

@@ -123,6 +123,40 @@ TEST(Lstsq, OneRightHandSideStartsFromZeroWhenItIsNoise) {
   EXPECT_EQ(cold.n_passes, cold.n_iter + 2);  // sketch, the paired first pass, CG
 }
 
+TEST(Lstsq, ZeroStartFromTheSketchesProductNeedsNoFirstPass) {
+  // Here the sketch goes by column panels and forms A^T B as it reads A: when B is noise,
+  // zero is clearly the closer start (estimated from R^-T A^T b, no pass), and CG begins from
+  // A^T B, one or two columns. A B that A explains well starts warm after the paired pass.
+  // Row and column layouts; every answer against the QR reference.
+  const nl::Index n = 20000, d = 100;
+  const auto A = gaussian(n, d, 31);
+  const nl::ColMatrix<double> Acol = A;
+  const auto noise = gaussian(n, 2, 32);
+  nl::RowMatrix<double> explained = A * gaussian(d, 1, 33) + 1e-3 * noise.leftCols(1);
+  auto o = options(nl::LstsqMethod::Precondition);
+  o.sketch_size = 2000;
+  o.tol = 1e-6;
+  struct Case {
+    nl::RowMatrix<double> B;
+    nl::Index extra_passes;  // the sketch (and the paired first pass)
+  };
+  const Case cases[] = {{noise.leftCols(1), 1}, {noise, 1}, {explained, 2}};
+  for (const Case& c : cases) {
+    const auto X = reference(A, c.B);
+    for (const bool row : {true, false}) {
+      const auto r = row ? nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), c.B, o)
+                         : nl::lstsq_dense<double>(nl::ConstColMatrixRef<double>(Acol), c.B, o);
+      EXPECT_TRUE(r.converged);
+      EXPECT_EQ(r.n_passes, r.n_iter + c.extra_passes) << c.B.cols() << " columns, row " << row;
+      for (nl::Index j = 0; j < c.B.cols(); ++j) {
+        const double rn = (A * r.x.col(j) - c.B.col(j)).norm();
+        const double scale = rn + A.norm() * r.x.col(j).norm() + c.B.col(j).norm();
+        EXPECT_LE((A * (r.x.col(j) - X.col(j))).norm(), 10 * o.tol * scale);
+      }
+    }
+  }
+}
+
 TEST(Lstsq, ColumnMajorAndFloatAgree) {
   const auto A = gaussian(1200, 30, 3);
   const auto B = gaussian(1200, 1, 4);

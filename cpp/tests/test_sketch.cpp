@@ -320,6 +320,68 @@ TEST(Sketch, SparseSignSameResultOnAnyThreadCountWithSeveralRowGroups) {
   set_num_threads(before);
 }
 
+TEST(Sketch, FusedProductMatchesTransposeProduct) {
+  // Column panels (several row groups at n = 70000 and d = 20, one group at d = 300, a head
+  // panel from an unaligned A, narrowed last panels, the column-major tiles, float): the
+  // same S A as the plain sketch, bit for bit, and A^T V to rounding, on any thread count.
+  const int before = get_num_threads();
+  const Index cases[][3] = {{70000, 20, 3000}, {5000, 300, 2000}, {3000, 37, 12000}};
+  for (const auto& c : cases) {
+    const Index n = c[0], d = c[1];
+    const SketchSpec spec = make_spec(SketchKind::SparseSign, c[2], n, 5, 4);
+    const RowMatrix<double> wide = random_matrix(n, d + 1, 21);
+    const ConstRowMatrixRef<double> A = wide.rightCols(d);  // starts 8 bytes into a line
+    const RowMatrix<double> Af = A;
+    for (Index k : {Index(1), Index(2)}) {
+      const RowMatrix<double> V = random_matrix(n, k, 22 + k);
+      const RowMatrix<double> expected = A.transpose() * V;
+      const ColMatrix<double> Acol = Af;
+      const double scale = expected.cwiseAbs().maxCoeff();
+      RowMatrix<double> ATV, ATV_col, ATV_one;
+      set_num_threads(3);
+      EXPECT_EQ(sketch_dense_fused<double>(spec, A, V, ATV), sketch_dense<double>(spec, A));
+      EXPECT_EQ(sketch_dense_fused<double>(spec, ConstColMatrixRef<double>(Acol), V, ATV_col),
+                sketch_dense<double>(spec, ColMatrix<double>(Af)));
+      ASSERT_EQ(ATV.rows(), d) << "n = " << n;
+      ASSERT_EQ(ATV.cols(), k);
+      EXPECT_LT(max_abs_diff(ATV, expected), 1e-12 * scale) << "n = " << n << ", k = " << k;
+      EXPECT_LT(max_abs_diff(ATV_col, expected), 1e-12 * scale) << "n = " << n;
+      set_num_threads(1);
+      sketch_dense_fused<double>(spec, A, V, ATV_one);
+      EXPECT_TRUE(ATV_one == ATV) << "n = " << n;
+      const RowMatrix<float> A32 = Af.cast<float>();
+      RowMatrix<double> ATV32;
+      EXPECT_EQ(sketch_dense_fused<float>(spec, ConstRowMatrixRef<float>(A32), V, ATV32), sketch_dense<float>(spec, A32));
+      if (c[2] * d * Index(sizeof(float)) <= (256 << 10)) {  // small enough to go by rows
+        EXPECT_EQ(ATV32.size(), 0);
+        continue;
+      }
+      ASSERT_EQ(ATV32.rows(), d);
+      EXPECT_LT(max_abs_diff(ATV32, A32.cast<double>().transpose() * V), 1e-12 * scale);
+    }
+  }
+  set_num_threads(before);
+  // Elsewhere (other kinds, CountSketch, a small output, too many columns of V) nothing is
+  // formed and the sketch is the plain one.
+  const RowMatrix<double> A = random_matrix(4000, 30, 2);
+  const RowMatrix<double> V = random_matrix(4000, 3, 3);
+  const SketchSpec elsewhere[] = {make_spec(SketchKind::SRHT, 2000, 4000),
+                                  make_spec(SketchKind::SparseSign, 2000, 4000, 7, 1),
+                                  make_spec(SketchKind::SparseSign, 100, 4000, 7, 4)};
+  for (const SketchSpec& spec : elsewhere) {
+    RowMatrix<double> ATV(1, 1);
+    EXPECT_EQ(sketch_dense_fused<double>(spec, ConstRowMatrixRef<double>(A), V.leftCols(1), ATV), sketch_dense<double>(spec, A));
+    EXPECT_EQ(ATV.size(), 0);
+  }
+  RowMatrix<double> ATV(1, 1);
+  sketch_dense_fused<double>(make_spec(SketchKind::SparseSign, 3000, 4000, 7, 4),
+                             ConstRowMatrixRef<double>(A), V, ATV);
+  EXPECT_EQ(ATV.size(), 0);
+  EXPECT_THROW(sketch_dense_fused<double>(make_spec(SketchKind::SparseSign, 3000, 4000),
+                                          ConstRowMatrixRef<double>(A), V.topRows(10), ATV),
+               std::invalid_argument);
+}
+
 TEST(Sketch, ValidationThrows) {
   const RowMatrix<double> A = random_matrix(10, 2, 1);
   EXPECT_THROW(validate_sketch(make_spec(SketchKind::SparseSign, 0, 10)), std::invalid_argument);

@@ -66,6 +66,23 @@ RowMatrix<T> sketch_dense(const SketchSpec& spec, const Vector<T>& b) {
   return sketch_dense<T>(spec, ConstColMatrixRef<T>(b));
 }
 
+/// Columns of V for which sketch_dense_fused can form A^T V, at most.
+constexpr Index kMaxFusedColumns = 2;
+
+/// S A, as sketch_dense, and A^T V (#d by #k, in double) for a #n by #k V from the same read
+/// of A, where the sketch can form it: a sparse_sign sketch by column panels (nnz_per_column
+/// > 1, m <= 16384, S A above 256 KiB: the path of the solvers' tall A, see
+/// sketch_sparse_sign.cpp) and k <= kMaxFusedColumns. Each panel's rows of A pass through
+/// registers there anyway, so the products cost no further read of A. Elsewhere ATV is
+/// left empty (size 0) and the caller forms A^T V itself. The products are summed in row
+/// order within fixed row groups: the same on any number of threads. V is not checked.
+template <typename T>
+RowMatrix<T> sketch_dense_fused(const SketchSpec& spec, const ConstRowMatrixRef<T>& A,
+                                const ConstRowMatrixRef<double>& V, RowMatrix<double>& ATV);
+template <typename T>
+RowMatrix<T> sketch_dense_fused(const SketchSpec& spec, const ConstColMatrixRef<T>& A,
+                                const ConstRowMatrixRef<double>& V, RowMatrix<double>& ATV);
+
 /// S A of a double A computed in single precision. For srht the transform itself runs in
 /// float (A's values are rounded as they are read): twice the SIMD width and half the cache
 /// traffic of sketch_dense<double>. Each entry of the result is then a sum of +-A's entries
