@@ -637,6 +637,29 @@ def test_noise_dominated_b_starts_from_zero_without_a_first_pass(kind):
     np.testing.assert_allclose(np.atleast_1d(full.residual_norm), r, rtol=1e-12)
 
 
+@pytest.mark.parametrize("span", [1.5, 3.0])
+def test_columns_in_different_units_keep_the_preconditioner(span):
+    # Columns scaled by 10^U(-span, span): cond(A) grows to about 10^(2 span), but the Gram
+    # matrix's rounding is relative to the columns' norms, so the fast Cholesky factor stays
+    # (accepted on the condition number of the unit-norm columns) and as good: the
+    # preconditioned operator A S (R S)^-1 is the unscaled one, and CG needs no more
+    # iterations. The answer matches LAPACK to its own accuracy.
+    rng = fresh_rng()
+    n, d = 20000, 100
+    A = rng.standard_normal((n, d))
+    b = A @ rng.standard_normal(d) + rng.standard_normal(n)
+    plain = nl.lstsq(A, b, method="precondition", seed=4)
+    scaled = A * 10.0 ** rng.uniform(-span, span, d)
+    res = nl.lstsq(scaled, b, method="precondition", seed=4)
+    assert res.converged and res.n_iter <= plain.n_iter + 1
+    x = numpy_solution(scaled, b)
+    r = np.linalg.norm(b - scaled @ res.x)
+    s = np.linalg.svd(scaled, compute_uv=False)
+    bound = 1e2 * np.finfo(float).eps * (s[0] * np.linalg.norm(x) + s[0] / s[-1] * r)
+    assert np.linalg.norm(scaled @ (res.x - x)) <= bound
+    assert abs(res.residual_norm - r) <= 1e-12 * r
+
+
 def ones_shrunk_jacobi_transpose(A, reg, g):
     """F^T g for the diagonal method's factor F = N (I + c u u^T): N = diag(1 / ||a_j||)
     (with reg), u = N^-1 1 normalised, c = min(0, lambda^-1/2 - 1) with lambda the Rayleigh

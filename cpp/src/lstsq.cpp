@@ -18,6 +18,7 @@
 namespace nearlinear {
 namespace {
 
+using lstsq_detail::condition_estimate;
 using lstsq_detail::CsrArrays;
 using lstsq_detail::CsrOperator;
 using lstsq_detail::DenseOperator;
@@ -173,16 +174,32 @@ TriangularFactor factor_and_project(ColMatrix<double> M, const RowMatrix<double>
   return TriangularFactor(std::move(R), rcond);
 }
 
-/// Largest cond(S A) at which the precondition method keeps the Cholesky factor of the Gram
-/// matrix: R is then exact to about cond^2 eps = 2e-4 relative, so A R^-1 keeps its singular
-/// values within (1 +- sqrt(d/m)) (1 + 2e-4) and CG its rate.
+/// Largest cond(S A D^-1) at which the precondition method keeps the Cholesky factor of the
+/// Gram matrix, D the column norms of S A: R is then exact to about cond^2 eps = 2e-4
+/// relative, so A R^-1 keeps its singular values within (1 +- sqrt(d/m)) (1 + 2e-4) and CG
+/// its rate. The rounding of the Gram product and of Cholesky is relative to the columns'
+/// norms (|dG_ij| <= gamma ||s_i|| ||s_j||), so it is the condition number of the columns
+/// scaled to unit norm that counts: a design whose columns differ only in units keeps the
+/// fast factor.
 constexpr double kMaxGramCond = 1e6;
 
-/// Largest cond(S A) at which a Gram matrix formed in single precision is kept. Its rounding
-/// (S A to float, then the sums) is about 1.5e-7 relative to ||S A||^2 (measured, m = 4000 to
-/// 8000, d = 200 to 1000) and perturbs R^-T G R^-1 by cond^2 times that: 1.5e-3 at cond 100,
-/// which leaves CG's rate as it is. R only preconditions: x stays double throughout.
+/// Largest cond(S A D^-1) at which a Gram matrix formed in single precision is kept. Its
+/// rounding (S A to float, then the sums) is about 1.5e-7 relative to ||s_i|| ||s_j||
+/// (measured, m = 4000 to 8000, d = 200 to 1000) and perturbs R^-T G R^-1 by cond^2 times
+/// that: 1.5e-3 at cond 100, which leaves CG's rate as it is. R only preconditions: x stays
+/// double throughout.
 constexpr double kMaxFloatGramCond = 100;
+
+/// Whether the Cholesky factor R of `gram` is well enough conditioned for its precision: by
+/// the estimate of F (cond(R) itself), or, when that is too large, of R with its columns
+/// scaled by 1 / sqrt(gram_jj), a triangular factor of the unit-diagonal Gram matrix.
+bool well_conditioned(const TriangularFactor& F, const ColMatrix<double>& R,
+                      const ColMatrix<double>& gram, double max_cond) {
+  if (F.uses_svd()) return false;
+  if (F.sigma_max() <= max_cond * F.sigma_min()) return true;
+  const Vector<double> scale = gram.diagonal().cwiseSqrt().cwiseInverse();
+  return condition_estimate(R * scale.asDiagonal()) <= max_cond;
+}
 
 /// The lower triangle of SA^T SA (+ reg I) as a symmetric rank update (m d^2 flops, half of
 /// a general product), split into a fixed number of row blocks run in parallel and summed in
@@ -229,9 +246,8 @@ std::optional<TriangularFactor> gram_factor(const RowMatrix<double>& SA,
       return std::nullopt;
     }
     ColMatrix<double> R = llt.matrixU();
-    TriangularFactor F(std::move(R), rcond);
-    const double max_cond = single ? kMaxFloatGramCond : kMaxGramCond;
-    if (F.uses_svd() || !(F.sigma_max() <= max_cond * F.sigma_min())) {
+    TriangularFactor F(R, rcond);
+    if (!well_conditioned(F, R, gram, single ? kMaxFloatGramCond : kMaxGramCond)) {
       if (single) continue;
       return std::nullopt;
     }

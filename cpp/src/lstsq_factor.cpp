@@ -44,6 +44,12 @@ void estimate_extreme_singular_values(const ColMatrix<double>& R, double& smax, 
 
 }  // namespace
 
+double condition_estimate(const ColMatrix<double>& R) {
+  double smax = 0.0, smin = 0.0;
+  estimate_extreme_singular_values(R, smax, smin);
+  return smin > 0 ? smax / smin : std::numeric_limits<double>::infinity();
+}
+
 TriangularFactor::TriangularFactor(ColMatrix<double> R, double rcond) : R_(std::move(R)) {
   const Index d = R_.cols();
   R_.triangularView<Eigen::StrictlyLower>().setZero();

@@ -40,6 +40,10 @@ class TriangularFactor {
   ColMatrix<double> V_scaled_;  // V_r Sigma_r^-1, #d by #rank (SVD case)
 };
 
+/// An estimate of cond(R) for an upper triangular R (the power iterations of
+/// TriangularFactor: sigma_max from below, sigma_min from above); inf when R is singular.
+double condition_estimate(const ColMatrix<double>& R);
+
 /// Column-norm (Jacobi) preconditioner N = diag(1 / sqrt(||a_j||^2 + reg)), zero for a zero
 /// column (whose x_j then stays 0). Same interface as TriangularFactor for the CG loop. No
 /// estimate of cond(A N) is available, so sigma_min() = sigma_max() (kappa taken as 1: the

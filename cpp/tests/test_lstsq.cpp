@@ -157,6 +157,23 @@ TEST(Lstsq, ZeroStartFromTheSketchesProductNeedsNoFirstPass) {
   }
 }
 
+TEST(Lstsq, ColumnsInDifferentUnitsKeepThePreconditioner) {
+  // Columns scaled by 10^-3 to 10^3 (cond(A) about 10^6): the Gram factor is accepted on the
+  // condition number of the unit-norm columns, and A S (R S)^-1 is the unscaled operator, so
+  // CG takes no more iterations than on the unscaled design; the answer is the QR one.
+  const auto A = gaussian(20000, 100, 41);
+  const auto B = gaussian(20000, 1, 42);
+  nl::RowMatrix<double> scaled = A;
+  for (nl::Index j = 0; j < 100; ++j) scaled.col(j) *= std::pow(10.0, -3.0 + 6.0 * j / 99.0);
+  auto o = options(nl::LstsqMethod::Precondition);
+  const auto plain = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), B, o);
+  const auto r = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(scaled), B, o);
+  EXPECT_TRUE(r.converged);
+  EXPECT_LE(r.n_iter, plain.n_iter + 1);
+  const auto X = reference(scaled, B);
+  EXPECT_LE((scaled * (r.x - X)).norm(), 1e-9 * B.norm());
+}
+
 TEST(Lstsq, ColumnMajorAndFloatAgree) {
   const auto A = gaussian(1200, 30, 3);
   const auto B = gaussian(1200, 1, 4);
