@@ -197,8 +197,12 @@ bool well_conditioned(const TriangularFactor& F, const ColMatrix<double>& R,
                       const ColMatrix<double>& gram, double max_cond) {
   if (F.uses_svd()) return false;
   if (F.sigma_max() <= max_cond * F.sigma_min()) return true;
-  const Vector<double> scale = gram.diagonal().cwiseSqrt().cwiseInverse();
-  return condition_estimate(R * scale.asDiagonal()) <= max_cond;
+  // cond(R D^-1) >= cond(R) / cond(D): no estimate when the columns' norms are too alike for
+  // the scaling to bring cond(R) under max_cond (an ill-conditioned design in one unit).
+  const Vector<double> norms = gram.diagonal().cwiseSqrt();
+  if (!(F.sigma_max() * norms.minCoeff() <= max_cond * F.sigma_min() * norms.maxCoeff()))
+    return false;
+  return condition_estimate(R * norms.cwiseInverse().asDiagonal()) <= max_cond;
 }
 
 /// The lower triangle of SA^T SA (+ reg I) as a symmetric rank update (m d^2 flops, half of
