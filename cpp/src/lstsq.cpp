@@ -190,19 +190,22 @@ constexpr double kMaxGramCond = 1e6;
 /// double throughout.
 constexpr double kMaxFloatGramCond = 100;
 
-/// Whether the Cholesky factor R of `gram` is well enough conditioned for its precision: by
-/// the estimate of F (cond(R) itself), or, when that is too large, of R with its columns
-/// scaled by 1 / sqrt(gram_jj), a triangular factor of the unit-diagonal Gram matrix.
-bool well_conditioned(const TriangularFactor& F, const ColMatrix<double>& R,
-                      const ColMatrix<double>& gram, double max_cond) {
-  if (F.uses_svd()) return false;
-  if (F.sigma_max() <= max_cond * F.sigma_min()) return true;
+/// The condition number that decides whether the Cholesky factor R of `gram` is well enough
+/// conditioned for its precision, if it is at most max_cond (else nothing): the estimate of
+/// F (cond(R) itself), or, when that is too large, of R with its columns scaled by
+/// 1 / sqrt(gram_jj), a triangular factor of the unit-diagonal Gram matrix.
+std::optional<double> well_conditioned(const TriangularFactor& F, const ColMatrix<double>& R,
+                                       const ColMatrix<double>& gram, double max_cond) {
+  if (F.uses_svd()) return std::nullopt;
+  if (F.sigma_max() <= max_cond * F.sigma_min()) return F.sigma_max() / F.sigma_min();
   // cond(R D^-1) >= cond(R) / cond(D): no estimate when the columns' norms are too alike for
   // the scaling to bring cond(R) under max_cond (an ill-conditioned design in one unit).
   const Vector<double> norms = gram.diagonal().cwiseSqrt();
   if (!(F.sigma_max() * norms.minCoeff() <= max_cond * F.sigma_min() * norms.maxCoeff()))
-    return false;
-  return condition_estimate(R * norms.cwiseInverse().asDiagonal()) <= max_cond;
+    return std::nullopt;
+  const double scaled = condition_estimate(R * norms.cwiseInverse().asDiagonal());
+  if (!(scaled <= max_cond)) return std::nullopt;
+  return scaled;
 }
 
 /// The lower triangle of SA^T SA (+ reg I) as a symmetric rank update (m d^2 flops, half of
@@ -237,11 +240,12 @@ ColMatrix<double> lower_gram(const Matrix& SA, double reg) {
 /// else formed again in double; the Cholesky costs d^3 / 3, where Householder QR is sequential
 /// and costs 2 m d^2 - 2 d^3 / 3. Returns nothing (and the caller factors S A by Householder
 /// QR) when the Cholesky fails, when cond(R) exceeds kMaxGramCond, or when R is near rank
-/// deficiency (the SVD path needs the QR's accuracy).
+/// deficiency (the SVD path needs the QR's accuracy). float_gram = false: straight to double.
 std::optional<TriangularFactor> gram_factor(const RowMatrix<double>& SA,
                                             const RowMatrix<double>& SB, double reg,
-                                            double rcond, RowMatrix<double>& c) {
+                                            double rcond, RowMatrix<double>& c, bool float_gram) {
   for (const bool single : {true, false}) {
+    if (single && !float_gram) continue;
     const ColMatrix<double> gram =
         single ? lower_gram(RowMatrix<float>(SA.cast<float>()), reg) : lower_gram(SA, reg);
     Eigen::LLT<ColMatrix<double>, Eigen::Lower> llt(gram);
@@ -250,7 +254,7 @@ std::optional<TriangularFactor> gram_factor(const RowMatrix<double>& SA,
       return std::nullopt;
     }
     ColMatrix<double> R = llt.matrixU();
-    TriangularFactor F(R, rcond);
+    TriangularFactor F(R, rcond, /*decompose=*/false);  // rejected when near-deficient
     if (!well_conditioned(F, R, gram, single ? kMaxFloatGramCond : kMaxGramCond)) {
       if (single) continue;
       return std::nullopt;
@@ -260,6 +264,87 @@ std::optional<TriangularFactor> gram_factor(const RowMatrix<double>& SA,
     return F;
   }
   return std::nullopt;
+}
+
+/// The relative rounding, per column, of a sparse sign sketch summed in single precision
+/// (sketch_dense_single_fused): each entry sums about s n / m contributions in row order, a
+/// random walk of roundings of unit 2^-24. Twice sqrt(s n / m) 2^-24 bounds what was measured
+/// with a margin of 6 to 9 (1.6e-7 at 100000 x 1000, m = 6000; 6.0e-7 at 1e6 x 100, m = 2000).
+double single_sketch_rounding(const SketchSpec& spec) {
+  const double terms = static_cast<double>(spec.nnz_per_column) * static_cast<double>(spec.n) /
+                       static_cast<double>(spec.m);
+  return 2.0 * std::ldexp(std::sqrt(std::max(1.0, terms)), -24);
+}
+
+/// Largest rounding times cond(S A D^-1) (columns scaled to unit norm) at which the
+/// single-precision sketch is kept as the preconditioner: it perturbs A R^-1 by about that
+/// much (with 50000 x 500 designs of cond(A) up to 1e5, whose product was 1.6e-2, cond(A R^-1)
+/// was unchanged to four digits). At the default sizes this allows cond up to about 1e4.
+constexpr double kMaxSingleSketchDistortion = 1e-2;
+
+/// Largest rounding times cond at which the warm start from the single-precision sketch is
+/// kept whatever the residual. When b is nearly explained by A, sketch-and-solve's own error
+/// (about sqrt(d / (m - d)) ||r*||) is small and the rounding's, about that product times
+/// ||S A x||, decides how far CG starts from x*: each CG iteration divides the error by about
+/// 2.4 at the default m, so up to 1e-5 costs a few iterations (measured: one, on an exactly
+/// consistent 100000 x 1000 at the default tol, product 4e-7), less than sketching again.
+constexpr double kMaxSingleStartDistortion = 1e-5;
+
+/// What became of the single-precision sketch (single_sketch_factor).
+enum class SingleSketch {
+  Kept,        ///< factor and warm start from it
+  IllPosed,    ///< too ill-conditioned for a Gram matrix in float, and for this sketch
+  Unsuitable,  ///< out of float's range, or its rounding too large for the warm start
+};
+
+/// The preconditioner and the warm start X from a single-precision sketch S A: the Cholesky
+/// factor of its Gram matrix in float when cond(S A D^-1) <= kMaxFloatGramCond, else in double
+/// (the sketch widened) when the sketch's rounding allows the condition number
+/// (kMaxSingleSketchDistortion), and the warm start when its rounding allows
+/// (kMaxSingleStartDistortion, where the rounding would dominate the start's error).
+/// Otherwise the caller sketches again in double and, when this sketch was IllPosed, skips
+/// the float Gram matrix (the double sketch's would fail too). Also refused: S A not finite
+/// or its columns' norms outside 2^-60 to 2^60 (float's range for the sums of squares).
+SingleSketch single_sketch_factor(const RowMatrix<float>& SA, const RowMatrix<double>& SB,
+                                  const SketchSpec& spec, double reg, double rcond,
+                                  std::optional<TriangularFactor>& factor, RowMatrix<double>& X) {
+  const Index m = SA.rows(), d = SA.cols();
+  if (m <= d || !SA.allFinite()) return SingleSketch::Unsuitable;
+  const double rounding = single_sketch_rounding(spec);
+  for (const bool single : {true, false}) {
+    const ColMatrix<double> gram =
+        single ? lower_gram(SA, reg) : lower_gram(RowMatrix<double>(SA.cast<double>()), reg);
+    const auto diag = gram.diagonal();
+    if (!(diag.minCoeff() >= std::ldexp(1.0, -120) && diag.maxCoeff() <= std::ldexp(1.0, 120)))
+      return SingleSketch::Unsuitable;
+    // A float Cholesky that fails (cond^2 beyond about 1 / (2^-24 d)): far too ill-posed
+    // for this sketch too, whose double Gram matrix is not worth forming.
+    Eigen::LLT<ColMatrix<double>, Eigen::Lower> llt(gram);
+    if (llt.info() != Eigen::Success) return SingleSketch::IllPosed;
+    ColMatrix<double> R = llt.matrixU();
+    TriangularFactor F(R, rcond, /*decompose=*/false);  // rejected when near-deficient
+    const double max_cond = std::min(single ? kMaxFloatGramCond : kMaxGramCond,
+                                     kMaxSingleSketchDistortion / rounding);
+    const std::optional<double> cond = well_conditioned(F, R, gram, max_cond);
+    if (!cond) {
+      if (single) continue;
+      return SingleSketch::IllPosed;
+    }
+    const RowMatrix<float> SBf = SB.cast<float>();
+    X = F.solve(llt.matrixL().solve(RowMatrix<double>((SA.transpose() * SBf).cast<double>())));
+    const double distortion = rounding * *cond;
+    if (distortion > kMaxSingleStartDistortion) {
+      const RowMatrix<double> fit = (SA * X.cast<float>()).cast<double>();
+      const double sketch_error = std::sqrt(static_cast<double>(d) / static_cast<double>(m - d));
+      for (Index j = 0; j < SB.cols(); ++j)
+        if (!(distortion * fit.col(j).norm() <=
+              0.1 * sketch_error * (SB.col(j) - fit.col(j)).norm()))
+          return SingleSketch::Unsuitable;
+    }
+    factor.emplace(std::move(F));
+    return SingleSketch::Kept;
+  }
+  return SingleSketch::IllPosed;
 }
 
 /// Conjugate gradients on the normal equations of min ||A N y - b||^2 + reg ||N y||^2,
@@ -483,11 +568,12 @@ void iterate(const Op& op, const ConstRowMatrixRef<double>& B, const Factor& F,
 /// keeps the backward-stable QR; the precondition method only needs a good R).
 TriangularFactor solve_sketched(RowMatrix<double> SA, const RowMatrix<double>& SB,
                                 const LstsqOptions& o, double rcond, RowMatrix<double>& X,
-                                LstsqResult& res) {
+                                LstsqResult& res, bool float_gram = true) {
   const Index d = SA.cols();
   RowMatrix<double> c;
   std::optional<TriangularFactor> gram;
-  if (o.method == LstsqMethod::Precondition) gram = gram_factor(SA, SB, o.reg, rcond, c);
+  if (o.method == LstsqMethod::Precondition)
+    gram = gram_factor(SA, SB, o.reg, rcond, c, float_gram);
   TriangularFactor F =
       gram ? std::move(*gram)
            : factor_and_project(augment(ColMatrix<double>(SA), o.reg), augment_rhs(SB, d, o.reg),
@@ -596,8 +682,10 @@ std::optional<FirstPass> clear_zero_start(const TriangularFactor& F, RowMatrix<d
 
 /// Sketch-and-precondition or sketch-and-solve. SketchA(spec, ATB) returns S A (#m by #d) and,
 /// given ATB, sets it to A^T B where its read of A forms that too (sketch_dense_fused), else
-/// leaves it empty; SketchSingle(spec) returns the SRHT of a dense double A in single precision
-/// (sketch_dense_single, widened), or is nullptr where there is none.
+/// leaves it empty; SketchSingle(spec, ATB) does the same for a dense double A in single
+/// precision (sketch_dense_single_fused), or is nullptr where there is none. The precondition
+/// method with a sparse sign sketch tries the single-precision sketch first
+/// (single_sketch_factor) and sketches again in double when it does not do.
 template <typename Op, typename SketchA, typename SketchSingle>
 LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, SketchSingle&& sketch_single,
                            const ConstRowMatrixRef<double>& B, double nnz, const LstsqOptions& o) {
@@ -626,8 +714,8 @@ LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, SketchSingle&& sket
       const RowMatrix<double> B_unit = B * scale.cwiseInverse().asDiagonal();
       const RowMatrix<double> SB =
           sketch_dense_single(spec, ConstRowMatrixRef<double>(B_unit)).cast<double>();
-      kept = single_sketch_solve(op, sketch_single(spec), SB, B_unit, spec, o, rcond, X_single,
-                                 rsq_single, res);
+      kept = single_sketch_solve(op, sketch_single(spec, nullptr).template cast<double>(), SB,
+                                 B_unit, spec, o, rcond, X_single, rsq_single, res);
       X_single = X_single * scale.asDiagonal();  // (rsq_single is empty when none is kept)
       if (rsq_single.size() == scale.size()) rsq_single = rsq_single.cwiseProduct(scale.cwiseAbs2());
       if (std::all_of(kept.begin(), kept.end(), [](char c) { return c != 0; })) {
@@ -645,9 +733,26 @@ LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, SketchSingle&& sket
   RowMatrix<double> ATB;
   const bool fuse = o.method == LstsqMethod::Precondition && o.reg == 0 &&
                     B.cols() <= kMaxFusedColumns;
-  RowMatrix<double> SA = sketch_a(spec, fuse ? &ATB : nullptr);
-  check_magnitude(SA.cwiseAbs().maxCoeff());
-  const TriangularFactor F = solve_sketched(std::move(SA), SB, o, rcond, X, res);
+  // The precondition method's sparse sign sketch of a double A in single precision first.
+  std::optional<TriangularFactor> single;
+  SingleSketch outcome = SingleSketch::Unsuitable;
+  if constexpr (!std::is_same_v<std::decay_t<SketchSingle>, std::nullptr_t>) {
+    if (o.method == LstsqMethod::Precondition && spec.kind == SketchKind::SparseSign) {
+      outcome = single_sketch_factor(sketch_single(spec, fuse ? &ATB : nullptr), SB, spec,
+                                     o.reg, rcond, single, X);
+      if (!single) ++res.n_passes;  // the double-precision sketch below
+    }
+  }
+  const TriangularFactor F = single ? std::move(*single) : [&] {
+    RowMatrix<double> SA = sketch_a(spec, fuse && ATB.size() == 0 ? &ATB : nullptr);
+    check_magnitude(SA.cwiseAbs().maxCoeff());
+    return solve_sketched(std::move(SA), SB, o, rcond, X, res,
+                          /*float_gram=*/outcome != SingleSketch::IllPosed);
+  }();
+  if (single) {
+    res.rank = F.rank();
+    res.cond_estimate = F.sigma_max() / F.sigma_min();
+  }
   if (o.method == LstsqMethod::Sketch) {
     Vector<double> rsq;
     op.residual_norms(X, B, rsq);
@@ -814,8 +919,8 @@ LstsqResult dense_impl(const MatrixRef& A, const ConstRowMatrixRef<double>& B,
   };
   const double nnz = static_cast<double>(A.rows()) * static_cast<double>(A.cols());
   if constexpr (std::is_same_v<T, double>) {
-    auto sketch_single = [&](const SketchSpec& spec) {
-      return RowMatrix<double>(sketch_dense_single(spec, A).template cast<double>());
+    auto sketch_single = [&](const SketchSpec& spec, RowMatrix<double>* ATB) {
+      return ATB ? sketch_dense_single_fused(spec, A, B, *ATB) : sketch_dense_single(spec, A);
     };
     return sketched_solve(op, sketch_a, sketch_single, B, nnz, o);
   } else {  // a float A is sketched in float already

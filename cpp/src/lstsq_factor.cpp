@@ -50,7 +50,8 @@ double condition_estimate(const ColMatrix<double>& R) {
   return smin > 0 ? smax / smin : std::numeric_limits<double>::infinity();
 }
 
-TriangularFactor::TriangularFactor(ColMatrix<double> R, double rcond) : R_(std::move(R)) {
+TriangularFactor::TriangularFactor(ColMatrix<double> R, double rcond, bool decompose)
+    : R_(std::move(R)) {
   const Index d = R_.cols();
   R_.triangularView<Eigen::StrictlyLower>().setZero();
   double smax = 0.0, smin = 0.0;
@@ -65,6 +66,7 @@ TriangularFactor::TriangularFactor(ColMatrix<double> R, double rcond) : R_(std::
     return;
   }
   svd_ = true;
+  if (!decompose) return;
   Eigen::BDCSVD<ColMatrix<double>> svd(R_, Eigen::ComputeFullU | Eigen::ComputeFullV);
   const Vector<double>& s = svd.singularValues();
   sigma_max_ = d > 0 ? s[0] : 0.0;

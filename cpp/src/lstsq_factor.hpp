@@ -14,8 +14,10 @@ namespace nearlinear::lstsq_detail {
 
 class TriangularFactor {
  public:
-  /// R: #d by #d upper triangular. rcond: relative cut-off for singular values.
-  TriangularFactor(ColMatrix<double> R, double rcond);
+  /// R: #d by #d upper triangular. rcond: relative cut-off for singular values. With
+  /// decompose = false a near-deficient R is only reported (uses_svd(), rank 0) without its
+  /// SVD, for callers that then discard the factor.
+  TriangularFactor(ColMatrix<double> R, double rcond, bool decompose = true);
 
   Index dim() const { return R_.cols(); }
   Index rank() const { return rank_; }

@@ -46,7 +46,8 @@ RowMatrix<C> in_precision(RowMatrix<T>&& M) {
   }
 }
 
-/// S A in precision C (the srht transforms in C; the other kinds compute in T and round).
+/// S A in precision C (the srht transforms in C, the sparse sign sketch's column panels sum
+/// in C; otherwise the sums run in T and the result is rounded).
 template <typename T, typename C = T>
 RowMatrix<C> apply(const SketchSpec& spec, const DataView<T>& A, SideProduct* side = nullptr) {
   validate_sketch(spec);
@@ -56,7 +57,7 @@ RowMatrix<C> apply(const SketchSpec& spec, const DataView<T>& A, SideProduct* si
                                                                         << A.cols << ")");
   RowMatrix<C> out;
   switch (spec.kind) {
-    case SketchKind::SparseSign: out = in_precision<C>(apply_sparse_sign(spec, A, side)); break;
+    case SketchKind::SparseSign: out = apply_sparse_sign<T, C>(spec, A, side); break;
     case SketchKind::SRHT: out = apply_srht<T, C>(spec, A); break;
     case SketchKind::Gaussian: out = in_precision<C>(apply_gaussian(spec, A)); break;
   }
@@ -148,16 +149,16 @@ RowMatrix<T> sketch_dense(const SketchSpec& spec, const ConstColMatrixRef<T>& A)
   return apply(spec, view_of(A));
 }
 
-/// sketch_dense_fused for either layout.
-template <typename T, typename MatrixRef>
-RowMatrix<T> apply_fused(const SketchSpec& spec, const MatrixRef& A,
+/// sketch_dense_fused for either layout, in precision C.
+template <typename C, typename T, typename MatrixRef>
+RowMatrix<C> apply_fused(const SketchSpec& spec, const MatrixRef& A,
                          const ConstRowMatrixRef<double>& V, RowMatrix<double>& ATV) {
   NL_CHECK(V.rows() == A.rows(), "V must have the " << A.rows() << " rows of A; got " << V.rows());
   SideProduct side;
   side.v = V.data();
   side.k = V.cols();
   side.ld = V.outerStride();
-  RowMatrix<T> out = apply(spec, view_of(A), &side);
+  RowMatrix<C> out = apply<T, C>(spec, view_of(A), &side);
   ATV = std::move(side.out);
   return out;
 }
@@ -165,13 +166,27 @@ RowMatrix<T> apply_fused(const SketchSpec& spec, const MatrixRef& A,
 template <typename T>
 RowMatrix<T> sketch_dense_fused(const SketchSpec& spec, const ConstRowMatrixRef<T>& A,
                                 const ConstRowMatrixRef<double>& V, RowMatrix<double>& ATV) {
-  return apply_fused<T>(spec, A, V, ATV);
+  return apply_fused<T, T>(spec, A, V, ATV);
 }
 
 template <typename T>
 RowMatrix<T> sketch_dense_fused(const SketchSpec& spec, const ConstColMatrixRef<T>& A,
                                 const ConstRowMatrixRef<double>& V, RowMatrix<double>& ATV) {
-  return apply_fused<T>(spec, A, V, ATV);
+  return apply_fused<T, T>(spec, A, V, ATV);
+}
+
+RowMatrix<float> sketch_dense_single_fused(const SketchSpec& spec,
+                                           const ConstRowMatrixRef<double>& A,
+                                           const ConstRowMatrixRef<double>& V,
+                                           RowMatrix<double>& ATV) {
+  return apply_fused<float, double>(spec, A, V, ATV);
+}
+
+RowMatrix<float> sketch_dense_single_fused(const SketchSpec& spec,
+                                           const ConstColMatrixRef<double>& A,
+                                           const ConstRowMatrixRef<double>& V,
+                                           RowMatrix<double>& ATV) {
+  return apply_fused<float, double>(spec, A, V, ATV);
 }
 
 RowMatrix<float> sketch_dense_single(const SketchSpec& spec, const ConstRowMatrixRef<double>& A) {

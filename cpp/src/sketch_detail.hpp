@@ -148,8 +148,10 @@ struct SideProduct {
 };
 
 // ---- kernels, one per kind (sketch_<kind>.cpp) ----
-template <typename T>
-RowMatrix<T> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A,
+/// C: the precision of the sums where the column panels run (A's values are rounded to it as
+/// they are read); elsewhere the sums run in T and the result is rounded to C.
+template <typename T, typename C = T>
+RowMatrix<C> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A,
                                SideProduct* side = nullptr);
 /// C: the precision of the transform (A's values are rounded to it as they are read).
 template <typename T, typename C = T>

@@ -228,18 +228,18 @@ std::vector<std::uint16_t> packed_codes(const SketchSpec& spec) {
 }
 
 /// out (#m by W, row-major) += S[:, i0:i1] A[i0:i1, c0:c0 + W] for a row-major A, adding
-/// each row's W values to its s output rows. A row's W values may run past column d (into
+/// each row's W values to its s output rows, in precision C (A's values rounded to it). A row's W values may run past column d (into
 /// the next rows; those output columns are dropped), never past A's last value: the rows
 /// whose W values would are added column by column. With K > 0, also side (#W by K,
 /// row-major, double) += A[i0:i1, c0:c0 + W]^T V[i0:i1, :K] for V (row stride ldv) given
 /// from row i0 on: the products ride along in registers (SideProduct).
-template <typename T, int W, int K = 0>
+template <typename T, typename C, int W, int K = 0>
 void scatter_panel(const SketchSpec& spec, const DataView<T>& A, const std::uint16_t* codes,
-                   Index i0, Index i1, Index c0, T* out, const double* v = nullptr,
+                   Index i0, Index i1, Index c0, C* out, const double* v = nullptr,
                    Index ldv = 0, double* side = nullptr) {
   constexpr std::uint32_t kRow = 0x7fffu;
   const Index s = spec.nnz_per_column;
-  auto sign_of = [](std::uint32_t code) { return code_sign<T>(code << 16); };
+  auto sign_of = [](std::uint32_t code) { return code_sign<C>(code << 16); };
   // Rows i with i * ld + c0 + W <= (n - 1) * ld + d read within A.
   const Index last_value = (A.rows - 1) * A.ld + A.cols;
   const Index vector_end =
@@ -259,9 +259,17 @@ void scatter_panel(const SketchSpec& spec, const DataView<T>& A, const std::uint
     }
     const Eigen::Array<T, W, 1> a = Eigen::Map<const Eigen::Array<T, W, 1>>(A.dense + i * A.ld + c0);
     const std::uint16_t* ci = codes + i * s;
-    for (Index k = 0; k < s; ++k) {
-      Eigen::Map<Eigen::Array<T, W, 1>> o(out + static_cast<Index>(ci[k] & kRow) * W);
-      o += sign_of(ci[k]) * a;
+    if constexpr (std::is_same_v<T, C>) {
+      for (Index k = 0; k < s; ++k) {
+        Eigen::Map<Eigen::Array<C, W, 1>> o(out + static_cast<Index>(ci[k] & kRow) * W);
+        o += sign_of(ci[k]) * a;
+      }
+    } else {
+      const Eigen::Array<C, W, 1> narrow = a.template cast<C>();
+      for (Index k = 0; k < s; ++k) {
+        Eigen::Map<Eigen::Array<C, W, 1>> o(out + static_cast<Index>(ci[k] & kRow) * W);
+        o += sign_of(ci[k]) * narrow;
+      }
     }
     if constexpr (K > 0 && std::is_same_v<T, double>) {
       for (int j = 0; j < K; ++j) acc[j] += v[(i - i0) * ldv + j] * a;
@@ -273,9 +281,9 @@ void scatter_panel(const SketchSpec& spec, const DataView<T>& A, const std::uint
   for (; i < i1; ++i) {
     const std::uint16_t* ci = codes + i * s;
     for (Index k = 0; k < s; ++k) {
-      T* o = out + static_cast<Index>(ci[k] & kRow) * W;
-      const T sign = sign_of(ci[k]);
-      for (Index c = 0; c < w; ++c) o[c] += sign * A.dense[i * A.ld + c0 + c];
+      C* o = out + static_cast<Index>(ci[k] & kRow) * W;
+      const C sign = sign_of(ci[k]);
+      for (Index c = 0; c < w; ++c) o[c] += sign * static_cast<C>(A.dense[i * A.ld + c0 + c]);
     }
     for (int j = 0; j < K; ++j)
       for (Index c = 0; c < w; ++c)
@@ -291,9 +299,10 @@ void scatter_panel(const SketchSpec& spec, const DataView<T>& A, const std::uint
 /// where the regrouped kernel re-streams its output from L3 for every block of rows. Each
 /// output value sums its contributions in row order whatever the panel width, so the result
 /// does not depend on the panels (nor on the thread count, nor on A's layout); row groups,
-/// fixed by the sizes, are summed in order.
-template <typename T, int W>
-RowMatrix<T> apply_panels(const SketchSpec& spec, const DataView<T>& A, SideProduct* side) {
+/// fixed by the sizes, are summed in order. C: the precision of the sums (A's values are
+/// rounded to it as they are read; float halves the cache traffic per value).
+template <typename T, typename C, int W>
+RowMatrix<C> apply_panels(const SketchSpec& spec, const DataView<T>& A, SideProduct* side) {
   const Index n = A.rows, d = A.cols, m = spec.m;
   const Index K = side ? side->k : 0;
   const std::vector<std::uint16_t> codes = packed_codes(spec);
@@ -320,8 +329,8 @@ RowMatrix<T> apply_panels(const SketchSpec& spec, const DataView<T>& A, SideProd
   // out; at most 4, and never below 2^15 rows each.
   const Index groups = std::clamp<Index>(std::min<Index>((8 + np - 1) / np, n >> 15), 1, 4);
   const Index per_group = (n + groups - 1) / groups;
-  Scratch<T> buffers(static_cast<std::size_t>(groups * np * m * W));
-  T* base = buffers.data();
+  Scratch<C> buffers(static_cast<std::size_t>(groups * np * m * W));
+  C* base = buffers.data();
   // Each task's part of A^T V (W by K), summed over the groups in order below.
   std::vector<double> side_parts(static_cast<std::size_t>(groups * np * W * K), 0.0);
   parallel_for(
@@ -329,17 +338,17 @@ RowMatrix<T> apply_panels(const SketchSpec& spec, const DataView<T>& A, SideProd
       [&](std::int64_t task) {
         const Index g = task / np, p = task % np;
         const Index i0 = g * per_group, i1 = std::min(n, i0 + per_group);
-        T* out = base + task * m * W;
+        C* out = base + task * m * W;
         const Index w = panels[p].width, c0 = panels[p].c0;
         const Index c1 = p + 1 < np ? panels[p + 1].c0 : d;
-        std::fill(out, out + m * w, T(0));
+        std::fill(out, out + m * w, C(0));
         double* side_out = side_parts.data() + task * W * K;
         auto scatter = [&](auto width, auto columns) {
           constexpr int kW = decltype(width)::value, kK = decltype(columns)::value;
           const double* v = side ? side->v : nullptr;
           const Index ldv = side ? side->ld : 0;
           if (A.layout == DataView<T>::Layout::RowMajor) {
-            scatter_panel<T, kW, kK>(spec, A, codes.data(), i0, i1, c0, out,
+            scatter_panel<T, C, kW, kK>(spec, A, codes.data(), i0, i1, c0, out,
                                      kK > 0 ? v + i0 * ldv : nullptr, ldv, side_out);
             return;
           }
@@ -356,7 +365,7 @@ RowMatrix<T> apply_panels(const SketchSpec& spec, const DataView<T>& A, SideProd
             rows.cols = kW;
             rows.dense = tile.data();
             rows.ld = kW;
-            scatter_panel<T, kW, kK>(spec, rows, codes.data() + r0 * spec.nnz_per_column, 0,
+            scatter_panel<T, C, kW, kK>(spec, rows, codes.data() + r0 * spec.nnz_per_column, 0,
                                      len, 0, out, kK > 0 ? v + r0 * ldv : nullptr, ldv,
                                      side_out);
           }
@@ -387,16 +396,16 @@ RowMatrix<T> apply_panels(const SketchSpec& spec, const DataView<T>& A, SideProd
             side->out(c0 + c, j) += side_parts[((g * np + p) * W + c) * K + j];
     }
   }
-  RowMatrix<T> result(m, d);
+  RowMatrix<C> result(m, d);
   parallel_for(0, np, [&](std::int64_t p) {
     const Index c0 = panels[p].c0, w = panels[p].width;
     const Index cols = (p + 1 < np ? panels[p + 1].c0 : d) - c0;
     for (Index r = 0; r < m; ++r) {
-      T* dst = result.data() + r * d + c0;
-      const T* src = base + p * m * W + r * w;
+      C* dst = result.data() + r * d + c0;
+      const C* src = base + p * m * W + r * w;
       std::copy_n(src, cols, dst);
       for (Index g = 1; g < groups; ++g) {
-        const T* more = base + (g * np + p) * m * W + r * w;
+        const C* more = base + (g * np + p) * m * W + r * w;
         for (Index c = 0; c < cols; ++c) dst[c] += more[c];
       }
     }
@@ -449,32 +458,43 @@ RowMatrix<T> apply_sparse(const SketchSpec& spec, const DataView<T>& A) {
 
 }  // namespace
 
-template <typename T>
-RowMatrix<T> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A, SideProduct* side) {
-  RowMatrix<T> out;
+template <typename T, typename C>
+RowMatrix<C> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A, SideProduct* side) {
+  RowMatrix<C> out;
   if (side && !(side->k >= 1 && side->k <= kMaxFusedColumns)) side = nullptr;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(spec.nnz_per_column));
+  // The paths other than the panels sum and scale in T, and round the result to C.
+  auto in_c = [&](RowMatrix<T>&& M) {
+    if (spec.nnz_per_column > 1) M *= static_cast<T>(scale);
+    if constexpr (std::is_same_v<T, C>) {
+      return std::move(M);
+    } else {
+      return RowMatrix<C>(M.template cast<C>());
+    }
+  };
   if (A.is_dense() && A.cols == 1) {
     // A vector: whichever its layout, its values are contiguous, and one value per row leaves
     // nothing for regrouping to share.
     DataView<T> rows = A;
     rows.layout = DataView<T>::Layout::RowMajor;
     rows.ld = 1;
-    out = apply_direct_rows(spec, rows);
+    out = in_c(apply_direct_rows(spec, rows));
   } else if (!A.is_dense()) {
-    out = apply_sparse(spec, A);
+    out = in_c(apply_sparse(spec, A));
   } else if (A.layout == DataView<T>::Layout::RowMajor &&
              (spec.nnz_per_column == 1 ||
               spec.m * A.cols * static_cast<Index>(sizeof(T)) <= (256 << 10))) {
-    out = apply_direct_rows(spec, A);
+    out = in_c(apply_direct_rows(spec, A));
   } else if (spec.m * 64 <= (Index(1) << 20)) {
-    // Panels of two cache lines of each row of A (one for taller outputs) whose #m by W
+    // Panels of two cache lines of each output row (one for taller outputs) whose #m by W
     // output fits in half of L2 (a column-major A through row-major tiles of the panel: at
     // 200000 x 200, 1.85x faster than the regrouped kernel for m = 4000, s = 4, and 1.35x
     // for m = 800).
     if (spec.m * 128 <= (Index(1) << 20))
-      out = apply_panels<T, 128 / sizeof(T)>(spec, A, side);
+      out = apply_panels<T, C, 128 / sizeof(C)>(spec, A, side);
     else
-      out = apply_panels<T, 64 / sizeof(T)>(spec, A, side);
+      out = apply_panels<T, C, 64 / sizeof(C)>(spec, A, side);
+    if (spec.nnz_per_column > 1) out *= static_cast<C>(scale);
   } else {
     // Output chunks of W values: as wide as the #m x W output chunk and a block's chunk of
     // about max(m, 256) rows (see apply_dense) fit in half of L2, not much wider than A.
@@ -482,20 +502,21 @@ RowMatrix<T> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A, Sid
     const Index bytes_per_column =
         std::max<Index>(512, 2 * spec.m) * static_cast<Index>(sizeof(T));
     if (A.cols > 2 * kLine && 4 * kLine * bytes_per_column <= (512 << 10))
-      out = apply_dense<T, 4 * kLine>(spec, A);
+      out = in_c(apply_dense<T, 4 * kLine>(spec, A));
     else if (A.cols > kLine && 2 * kLine * bytes_per_column <= (512 << 10))
-      out = apply_dense<T, 2 * kLine>(spec, A);
+      out = in_c(apply_dense<T, 2 * kLine>(spec, A));
     else
-      out = apply_dense<T, kLine>(spec, A);
+      out = in_c(apply_dense<T, kLine>(spec, A));
   }
-  if (spec.nnz_per_column > 1)
-    out *= static_cast<T>(1.0 / std::sqrt(static_cast<double>(spec.nnz_per_column)));
   return out;
 }
 
-template RowMatrix<float> apply_sparse_sign(const SketchSpec&, const DataView<float>&,
-                                            SideProduct*);
-template RowMatrix<double> apply_sparse_sign(const SketchSpec&, const DataView<double>&,
-                                             SideProduct*);
+template RowMatrix<float> apply_sparse_sign<float, float>(const SketchSpec&,
+                                                          const DataView<float>&, SideProduct*);
+template RowMatrix<double> apply_sparse_sign<double, double>(const SketchSpec&,
+                                                             const DataView<double>&,
+                                                             SideProduct*);
+template RowMatrix<float> apply_sparse_sign<double, float>(const SketchSpec&,
+                                                           const DataView<double>&, SideProduct*);
 
 }  // namespace nearlinear::sketch_detail

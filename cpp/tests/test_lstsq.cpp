@@ -174,6 +174,35 @@ TEST(Lstsq, ColumnsInDifferentUnitsKeepThePreconditioner) {
   EXPECT_LE((scaled * (r.x - X)).norm(), 1e-9 * B.norm());
 }
 
+TEST(Lstsq, SinglePrecisionSketchPreconditionsAsWellAsDouble) {
+  // A double A is sketched in single precision first (column panels at this size): its
+  // factor is kept with its Gram matrix in float (cond 1), in double (cond 1e3), or the
+  // sketch is made again in double (cond 1e6); consistent b tests the warm start's guard.
+  // At m = 20 d each CG iteration divides the error by about 4, so a preconditioner spoiled
+  // by the rounding would show in the iteration count; every answer against QR.
+  const nl::Index n = 20000, d = 100;
+  const auto G = gaussian(n, d, 51);
+  const nl::RowMatrix<double> V = gaussian(d, d, 52).householderQr().householderQ();
+  auto o = options(nl::LstsqMethod::Precondition);
+  o.tol = 1e-6;
+  for (const double decades : {0.0, 3.0, 6.0}) {
+    nl::Vector<double> sigma(d);
+    for (nl::Index j = 0; j < d; ++j) sigma[j] = std::pow(10.0, -decades * j / (d - 1));
+    const nl::RowMatrix<double> A = G * sigma.asDiagonal() * V.transpose();
+    const nl::RowMatrix<double> noise = gaussian(n, 1, 53);
+    const nl::RowMatrix<double> consistent = A * gaussian(d, 1, 54);
+    for (const nl::RowMatrix<double>* B : {&noise, &consistent}) {
+      const auto r = nl::lstsq_dense<double>(nl::ConstRowMatrixRef<double>(A), *B, o);
+      EXPECT_TRUE(r.converged) << decades;
+      EXPECT_LE(r.n_iter, 12) << "cond 1e" << decades;
+      const auto X = reference(A, *B);
+      const double rn = (A * r.x - *B).norm();
+      const double scale = rn + sigma[0] * std::sqrt(double(n)) * r.x.norm() + B->norm();
+      EXPECT_LE((A * (r.x - X)).norm(), 10 * o.tol * scale) << "cond 1e" << decades;
+    }
+  }
+}
+
 TEST(Lstsq, ColumnMajorAndFloatAgree) {
   const auto A = gaussian(1200, 30, 3);
   const auto B = gaussian(1200, 1, 4);

@@ -203,7 +203,37 @@ TEST(Sketch, SingleWithinItsRoundingBound) {
       EXPECT_GT(err.maxCoeff(), 0.0);  // it is single precision
     }
   }
-  // The other kinds: the double sketch, rounded.
+  // Sparse sign by column panels (here m d 8 bytes > 256 KiB): each entry summed in float in
+  // row order, one rounding per contribution after A's value is rounded, then the scale:
+  // within (c + 2) 2^-24 (|S| |A|)_ij of the exact value, c the most nonzeros in a row of S.
+  // The fused form gives the same S A and the double A^T V.
+  {
+    const Index n = 3000, d = 37;
+    const SketchSpec spec = make_spec(SketchKind::SparseSign, 2000, n, 9, 4);
+    const RowMatrix<double> S = sketch_matrix(spec);
+    const RowMatrix<double> A = random_matrix(n, d, 14);
+    const ColMatrix<double> Acol = A;
+    const RowMatrix<double> exact = S * A;
+    Index c = 0;
+    for (Index r = 0; r < spec.m; ++r) c = std::max<Index>(c, (S.row(r).array() != 0).count());
+    const RowMatrix<double> bound =
+        std::ldexp(static_cast<double>(c + 2), -24) * (S.cwiseAbs() * A.cwiseAbs());
+    const RowMatrix<float> row = sketch_dense_single(spec, ConstRowMatrixRef<double>(A));
+    const RowMatrix<float> col = sketch_dense_single(spec, ConstColMatrixRef<double>(Acol));
+    for (const RowMatrix<float>& result : {row, col}) {
+      const RowMatrix<double> err = (result.cast<double>() - exact).cwiseAbs();
+      EXPECT_TRUE((err.array() <= bound.array()).all());
+      EXPECT_GT(err.maxCoeff(), 0.0);
+    }
+    EXPECT_EQ(row, col);
+    const RowMatrix<double> V = random_matrix(n, 2, 15);
+    RowMatrix<double> ATV, ATV_double;
+    EXPECT_EQ(sketch_dense_single_fused(spec, ConstRowMatrixRef<double>(A), V, ATV), row);
+    sketch_dense_fused<double>(spec, ConstRowMatrixRef<double>(A), V, ATV_double);
+    EXPECT_EQ(ATV.rows(), d);
+    EXPECT_TRUE(ATV == ATV_double);
+  }
+  // Elsewhere: the double sketch, rounded.
   const SketchSpec spec = make_spec(SketchKind::SparseSign, 40, 500);
   const RowMatrix<double> A = random_matrix(500, 5, 3);
   EXPECT_EQ(RowMatrix<float>(sketch_dense<double>(spec, A).cast<float>()),

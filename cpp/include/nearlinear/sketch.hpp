@@ -88,9 +88,23 @@ RowMatrix<T> sketch_dense_fused(const SketchSpec& spec, const ConstColMatrixRef<
 /// traffic of sketch_dense<double>. Each entry of the result is then a sum of +-A's entries
 /// (scaled) formed with at most srht_single_rounding_depth(n, m) successive roundings of unit
 /// 2^-24 (the load, the butterflies, one accumulation per block of rows, the scaling). The
-/// other kinds compute in double and round the result. The same S and errors as sketch_dense.
+/// sparse sign sketch's column panels (see sketch_dense_fused) sum in float too, each entry
+/// in row order (one rounding per contribution, about s n / m of them, and the scaling);
+/// elsewhere the sums run in double and the result is rounded. A finite A whose sums
+/// overflow float gives inf there. The same S and errors as sketch_dense.
 RowMatrix<float> sketch_dense_single(const SketchSpec& spec, const ConstRowMatrixRef<double>& A);
 RowMatrix<float> sketch_dense_single(const SketchSpec& spec, const ConstColMatrixRef<double>& A);
+
+/// sketch_dense_fused of a double A with the sketch in single precision, as
+/// sketch_dense_single (A^T V still sums the double values in double).
+RowMatrix<float> sketch_dense_single_fused(const SketchSpec& spec,
+                                           const ConstRowMatrixRef<double>& A,
+                                           const ConstRowMatrixRef<double>& V,
+                                           RowMatrix<double>& ATV);
+RowMatrix<float> sketch_dense_single_fused(const SketchSpec& spec,
+                                           const ConstColMatrixRef<double>& A,
+                                           const ConstRowMatrixRef<double>& V,
+                                           RowMatrix<double>& ATV);
 
 /// The roundings along each sum of sketch_dense_single's srht for n rows and m samples.
 Index srht_single_rounding_depth(Index n, Index m);
