@@ -208,6 +208,36 @@ std::optional<double> well_conditioned(const TriangularFactor& F, const ColMatri
   return scaled;
 }
 
+/// The Cholesky factorisation of a Gram matrix kept as a preconditioner: its LLT (for the warm
+/// start's c = L^-1 (S A)^T S B), the factor R, and the condition number that accepted it.
+struct GramCholesky {
+  Eigen::LLT<ColMatrix<double>, Eigen::Lower> llt;
+  TriangularFactor F;
+  double cond;
+};
+
+/// The Cholesky factor of `gram` when it succeeds and is well conditioned for max_cond
+/// (well_conditioned; a near-deficient factor is rejected without its SVD). `failed` tells a
+/// Cholesky that failed apart from one too ill-conditioned.
+std::optional<GramCholesky> gram_cholesky(const ColMatrix<double>& gram, double rcond,
+                                          double max_cond, bool* failed = nullptr) {
+  Eigen::LLT<ColMatrix<double>, Eigen::Lower> llt(gram);
+  if (failed) *failed = llt.info() != Eigen::Success;
+  if (llt.info() != Eigen::Success) return std::nullopt;
+  ColMatrix<double> R = llt.matrixU();
+  TriangularFactor F(R, rcond, /*decompose=*/false);
+  const std::optional<double> cond = well_conditioned(F, R, gram, max_cond);
+  if (!cond) return std::nullopt;
+  return GramCholesky{std::move(llt), std::move(F), *cond};
+}
+
+/// The factor's rank and condition estimate in the result.
+void record_factor(const TriangularFactor& F, LstsqResult& res) {
+  res.rank = F.rank();
+  res.cond_estimate = F.sigma_min() > 0 ? F.sigma_max() / F.sigma_min()
+                                        : std::numeric_limits<double>::infinity();
+}
+
 /// The lower triangle of SA^T SA (+ reg I) as a symmetric rank update (m d^2 flops, half of
 /// a general product), split into a fixed number of row blocks run in parallel and summed in
 /// order (the same result on any thread count). The scalar of Matrix (a RowMatrix or
@@ -248,20 +278,15 @@ std::optional<TriangularFactor> gram_factor(const RowMatrix<double>& SA,
     if (single && !float_gram) continue;
     const ColMatrix<double> gram =
         single ? lower_gram(RowMatrix<float>(SA.cast<float>()), reg) : lower_gram(SA, reg);
-    Eigen::LLT<ColMatrix<double>, Eigen::Lower> llt(gram);
-    if (llt.info() != Eigen::Success) {
-      if (single) continue;
-      return std::nullopt;
-    }
-    ColMatrix<double> R = llt.matrixU();
-    TriangularFactor F(R, rcond, /*decompose=*/false);  // rejected when near-deficient
-    if (!well_conditioned(F, R, gram, single ? kMaxFloatGramCond : kMaxGramCond)) {
+    std::optional<GramCholesky> g =
+        gram_cholesky(gram, rcond, single ? kMaxFloatGramCond : kMaxGramCond);
+    if (!g) {
       if (single) continue;
       return std::nullopt;
     }
     const RowMatrix<double> projected = SA.transpose() * SB;
-    c = llt.matrixL().solve(projected);
-    return F;
+    c = g->llt.matrixL().solve(projected);
+    return std::move(g->F);
   }
   return std::nullopt;
 }
@@ -317,22 +342,21 @@ SingleSketch single_sketch_factor(const RowMatrix<float>& SA, const RowMatrix<do
     const auto diag = gram.diagonal();
     if (!(diag.minCoeff() >= std::ldexp(1.0, -120) && diag.maxCoeff() <= std::ldexp(1.0, 120)))
       return SingleSketch::Unsuitable;
-    // A float Cholesky that fails (cond^2 beyond about 1 / (2^-24 d)): far too ill-posed
-    // for this sketch too, whose double Gram matrix is not worth forming.
-    Eigen::LLT<ColMatrix<double>, Eigen::Lower> llt(gram);
-    if (llt.info() != Eigen::Success) return SingleSketch::IllPosed;
-    ColMatrix<double> R = llt.matrixU();
-    TriangularFactor F(R, rcond, /*decompose=*/false);  // rejected when near-deficient
     const double max_cond = std::min(single ? kMaxFloatGramCond : kMaxGramCond,
                                      kMaxSingleSketchDistortion / rounding);
-    const std::optional<double> cond = well_conditioned(F, R, gram, max_cond);
-    if (!cond) {
+    bool failed = false;
+    std::optional<GramCholesky> g = gram_cholesky(gram, rcond, max_cond, &failed);
+    // A float Cholesky that fails (cond^2 beyond about 1 / (2^-24 d)): far too ill-posed
+    // for this sketch too, whose double Gram matrix is not worth forming.
+    if (failed) return SingleSketch::IllPosed;
+    if (!g) {
       if (single) continue;
       return SingleSketch::IllPosed;
     }
     const RowMatrix<float> SBf = SB.cast<float>();
-    X = F.solve(llt.matrixL().solve(RowMatrix<double>((SA.transpose() * SBf).cast<double>())));
-    const double distortion = rounding * *cond;
+    X = g->F.solve(
+        g->llt.matrixL().solve(RowMatrix<double>((SA.transpose() * SBf).cast<double>())));
+    const double distortion = rounding * g->cond;
     if (distortion > kMaxSingleStartDistortion) {
       const RowMatrix<double> fit = (SA * X.cast<float>()).cast<double>();
       const double sketch_error = std::sqrt(static_cast<double>(d) / static_cast<double>(m - d));
@@ -341,7 +365,7 @@ SingleSketch single_sketch_factor(const RowMatrix<float>& SA, const RowMatrix<do
               0.1 * sketch_error * (SB.col(j) - fit.col(j)).norm()))
           return SingleSketch::Unsuitable;
     }
-    factor.emplace(std::move(F));
+    factor.emplace(std::move(g->F));
     return SingleSketch::Kept;
   }
   return SingleSketch::IllPosed;
@@ -578,9 +602,7 @@ TriangularFactor solve_sketched(RowMatrix<double> SA, const RowMatrix<double>& S
       gram ? std::move(*gram)
            : factor_and_project(augment(ColMatrix<double>(SA), o.reg), augment_rhs(SB, d, o.reg),
                                 rcond, c);
-  res.rank = F.rank();
-  res.cond_estimate = F.sigma_min() > 0 ? F.sigma_max() / F.sigma_min()
-                                        : std::numeric_limits<double>::infinity();
+  record_factor(F, res);
   X = F.solve(c);
   return F;
 }
@@ -749,10 +771,7 @@ LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, SketchSingle&& sket
     return solve_sketched(std::move(SA), SB, o, rcond, X, res,
                           /*float_gram=*/outcome != SingleSketch::IllPosed);
   }();
-  if (single) {
-    res.rank = F.rank();
-    res.cond_estimate = F.sigma_max() / F.sigma_min();
-  }
+  if (single) record_factor(F, res);
   if (o.method == LstsqMethod::Sketch) {
     Vector<double> rsq;
     op.residual_norms(X, B, rsq);
@@ -880,9 +899,7 @@ LstsqResult direct_solve(const Op& op, ColMatrix<double> A, const ConstRowMatrix
     const TriangularFactor F =
         factor_and_project(augment(std::move(A), reg), augment_rhs(B, d, reg), rcond, c);
     X = F.solve(c);
-    res.rank = F.rank();
-    res.cond_estimate = F.sigma_min() > 0 ? F.sigma_max() / F.sigma_min()
-                                          : std::numeric_limits<double>::infinity();
+    record_factor(F, res);
   } else {
     Eigen::BDCSVD<ColMatrix<double>> svd(A, Eigen::ComputeThinU | Eigen::ComputeThinV);
     const Vector<double>& s = svd.singularValues();

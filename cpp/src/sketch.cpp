@@ -36,16 +36,6 @@ bool all_finite(const DataView<T>& A) {
   return true;
 }
 
-/// M in precision C: moved when it already is.
-template <typename C, typename T>
-RowMatrix<C> in_precision(RowMatrix<T>&& M) {
-  if constexpr (std::is_same_v<C, T>) {
-    return std::move(M);
-  } else {
-    return M.template cast<C>();
-  }
-}
-
 /// S A in precision C (the srht transforms in C, the sparse sign sketch's column panels sum
 /// in C; otherwise the sums run in T and the result is rounded).
 template <typename T, typename C = T>

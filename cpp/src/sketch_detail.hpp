@@ -137,6 +137,16 @@ double srht_sign(const SketchSpec& spec, Index i);
 template <typename T>
 void gaussian_column(const SketchSpec& spec, Index j, T* out);
 
+/// M in precision C: moved when it already is.
+template <typename C, typename T>
+RowMatrix<C> in_precision(RowMatrix<T>&& M) {
+  if constexpr (std::is_same_v<C, T>) {
+    return std::move(M);
+  } else {
+    return M.template cast<C>();
+  }
+}
+
 /// A^T V formed by a sketch kernel from its own read of A (sketch_dense's fused form): V is
 /// #n by #k, row-major with row stride ld, k <= kMaxFusedColumns. A kernel that forms it sets
 /// `out` (#d by #k); one that does not leaves it empty.

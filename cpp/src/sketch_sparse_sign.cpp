@@ -325,6 +325,7 @@ RowMatrix<C> apply_panels(const SketchSpec& spec, const DataView<T>& A, SideProd
   if (head > 0) add_panel(0, head);
   for (Index c0 = head; c0 < d; c0 += W) add_panel(c0, std::min<Index>(W, d - c0));
   const Index np = static_cast<Index>(panels.size());
+  auto panel_end = [&](Index p) { return p + 1 < np ? panels[p + 1].c0 : d; };
   // Row groups (each adds an #m by #d buffer) only when there are too few panels to share
   // out; at most 4, and never below 2^15 rows each.
   const Index groups = std::clamp<Index>(std::min<Index>((8 + np - 1) / np, n >> 15), 1, 4);
@@ -340,7 +341,7 @@ RowMatrix<C> apply_panels(const SketchSpec& spec, const DataView<T>& A, SideProd
         const Index i0 = g * per_group, i1 = std::min(n, i0 + per_group);
         C* out = base + task * m * W;
         const Index w = panels[p].width, c0 = panels[p].c0;
-        const Index c1 = p + 1 < np ? panels[p + 1].c0 : d;
+        const Index c1 = panel_end(p);
         std::fill(out, out + m * w, C(0));
         double* side_out = side_parts.data() + task * W * K;
         auto scatter = [&](auto width, auto columns) {
@@ -389,7 +390,7 @@ RowMatrix<C> apply_panels(const SketchSpec& spec, const DataView<T>& A, SideProd
   if (side) {
     side->out.setZero(d, K);
     for (Index p = 0; p < np; ++p) {
-      const Index c0 = panels[p].c0, cols = (p + 1 < np ? panels[p + 1].c0 : d) - c0;
+      const Index c0 = panels[p].c0, cols = panel_end(p) - c0;
       for (Index g = 0; g < groups; ++g)
         for (Index c = 0; c < cols; ++c)
           for (Index j = 0; j < K; ++j)
@@ -399,7 +400,7 @@ RowMatrix<C> apply_panels(const SketchSpec& spec, const DataView<T>& A, SideProd
   RowMatrix<C> result(m, d);
   parallel_for(0, np, [&](std::int64_t p) {
     const Index c0 = panels[p].c0, w = panels[p].width;
-    const Index cols = (p + 1 < np ? panels[p + 1].c0 : d) - c0;
+    const Index cols = panel_end(p) - c0;
     for (Index r = 0; r < m; ++r) {
       C* dst = result.data() + r * d + c0;
       const C* src = base + p * m * W + r * w;
@@ -466,11 +467,7 @@ RowMatrix<C> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A, Sid
   // The paths other than the panels sum and scale in T, and round the result to C.
   auto in_c = [&](RowMatrix<T>&& M) {
     if (spec.nnz_per_column > 1) M *= static_cast<T>(scale);
-    if constexpr (std::is_same_v<T, C>) {
-      return std::move(M);
-    } else {
-      return RowMatrix<C>(M.template cast<C>());
-    }
+    return in_precision<C>(std::move(M));
   };
   if (A.is_dense() && A.cols == 1) {
     // A vector: whichever its layout, its values are contiguous, and one value per row leaves
