@@ -559,6 +559,20 @@ def test_auto_sparse_switches_to_sketch_when_diagonal_stalls():
     assert rel(res.x, numpy_solution(A_dense, b)) < 1e-8
 
 
+@pytest.mark.parametrize("max_iter", [5, 40, 46])
+def test_auto_sparse_probe_counts_against_max_iter(max_iter):
+    # The diagonal probe (40 iterations) stalls on cond 1e6; its iterations count against
+    # max_iter, and the warning names the limit the caller gave.
+    rng = fresh_rng()
+    A_dense, _ = haar_design(rng, 40000, 120, 1e6)
+    A = sp.csr_matrix(A_dense)
+    b = A_dense @ rng.standard_normal(120) + rng.standard_normal(40000)
+    with pytest.warns(ConvergenceWarning, match=f"max_iter = {max_iter} iterations"):
+        res = nl.lstsq(A, b, seed=0, tol=1e-14, max_iter=max_iter)
+    assert not res.converged and res.n_iter == max_iter
+    assert res.method == ("diagonal" if max_iter <= 40 else "precondition")
+
+
 def test_auto_sparse_uses_diagonal_for_random_sparse():
     rng = fresh_rng()
     A = sp.random(60000, 80, density=0.02, random_state=rng, format="csr")

@@ -1063,8 +1063,10 @@ Index lstsq_default_sketch_size(LstsqMethod method, Index n, Index d, double nnz
     return std::min<Index>(n, std::max<Index>(d, static_cast<Index>(std::min(m, 1e15))));
   }
   const double dd = static_cast<double>(d);
-  const double c = std::clamp(60.0 * nnz / (dd * dd * dd), 4.0, 20.0);
-  return std::min<Index>(n, static_cast<Index>(std::ceil(c * dd)));
+  const double c = std::clamp(30.0 * std::sqrt(nnz / (dd * dd * dd)), 4.0, 20.0);
+  const Index m = std::max(static_cast<Index>(std::ceil(4.0 * dd)),
+                           std::min(static_cast<Index>(std::ceil(c * dd)), kSparseSignPanelRows));
+  return std::min<Index>(n, m);
 }
 
 namespace {

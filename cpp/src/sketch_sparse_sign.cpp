@@ -482,7 +482,7 @@ RowMatrix<C> apply_sparse_sign(const SketchSpec& spec, const DataView<T>& A, Sid
              (spec.nnz_per_column == 1 ||
               spec.m * A.cols * static_cast<Index>(sizeof(T)) <= (256 << 10))) {
     out = in_c(apply_direct_rows(spec, A));
-  } else if (spec.m * 64 <= (Index(1) << 20)) {
+  } else if (spec.m <= kSparseSignPanelRows) {
     // Panels of two cache lines of each output row (one for taller outputs) whose #m by W
     // output fits in half of L2 (a column-major A through row-major tiles of the panel: at
     // 200000 x 200, 1.85x faster than the regrouped kernel for m = 4000, s = 4, and 1.35x

@@ -512,7 +512,14 @@ TEST(Lstsq, DefaultSketchSizes) {
   EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Sketch, 100000, 200, 2e7, 0.5), 800);
   EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Sketch, 500, 200, 1e5, 0.5), 500);
   EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 200000, 200, 4e7, 0.5), 4000);
-  EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 100000, 1000, 1e8, 0.5), 6000);
+  // c = 30 sqrt(nnz / d^3): 9.49 at 100000 x 1000, the floor 4 at 10000 x 1000.
+  EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 100000, 1000, 1e8, 0.5), 9487);
+  EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 10000, 1000, 1e7, 0.5), 4000);
+  // c = 20, capped at the sparse sign sketch's panel limit, which never goes below 4 d.
+  EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 1000000, 1000, 1e9, 0.5),
+            nl::kSparseSignPanelRows);
+  EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 1000000, 5000, 5e9, 0.5), 20000);
+  EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 3000, 1000, 3e6, 0.5), 3000);
 }
 
 TEST(Lstsq, BadArgumentsThrow) {

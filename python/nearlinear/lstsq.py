@@ -84,6 +84,9 @@ _AUTO_MAX_DENSIFY = 4_000_000
 # The probe costs at most as many passes as the sketched solve that follows it.
 _AUTO_DIAGONAL_ITERATIONS = 40
 
+# CG's iteration limit when max_iter is not given (the core's default).
+_DEFAULT_MAX_ITER = 200
+
 
 def _auto_method(n: int, d: int, is_sparse: bool) -> str:
     if n < d:
@@ -170,14 +173,17 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
     seed : int or numpy.random.Generator, optional
         Seed of the sketch. Results are deterministic for a seed and thread count.
     max_iter : int, optional
-        ``"precondition"``: at most this many CG iterations (default 200). If ``tol`` is
-        not reached, ``converged`` is False and a :class:`ConvergenceWarning` is emitted.
+        ``"precondition"`` and ``"diagonal"``: at most this many CG iterations (default
+        200). With ``"auto"`` on a sparse ``A``, the iterations of the diagonal probe
+        count too. If ``tol`` is not reached, ``converged`` is False and a
+        :class:`ConvergenceWarning` is emitted.
     sketch_size : int, optional
         Rows ``m`` of the sketch (``d <= m <= n``). Default for ``"precondition"``:
-        ``min(n, c d)`` with ``c = clip(60 nnz / d**3, 4, 20)`` (``nnz = n d`` when dense):
-        CG's error falls by about ``sqrt(d / m)`` per pass over ``A`` while the Gram matrix
-        of ``S A`` costs ``m d**2`` flops, and ``c`` balances the two. For ``"sketch"``: the
-        ``eps`` rule.
+        ``min(n, c d)`` with ``c = clip(30 sqrt(nnz / d**3), 4, 20)`` (``nnz = n d`` when
+        dense), and at most 16384 unless that is below ``4 d`` (past it the sketch of a
+        dense ``A`` leaves the cache): CG's error falls by about ``sqrt(d / m)`` per pass
+        over ``A`` while the Gram matrix of ``S A`` costs ``m d**2`` flops, and ``c``
+        balances the two. For ``"sketch"``: the ``eps`` rule.
 
     Returns
     -------
@@ -260,10 +266,13 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
         if max_iter:
             probe_iter = min(probe_iter, max_iter)
         out = solve("diagonal", probe_iter)
-        if not out["converged"]:
+        # The probe's iterations count against max_iter: when it used them all, its
+        # (unconverged) result is the answer.
+        left = max_iter - int(out["n_iter"]) if max_iter else 0
+        if not out["converged"] and (not max_iter or left >= 1):
             probe = out
             method = "precondition"
-            out = solve(method, max_iter)
+            out = solve(method, left)
             out["n_iter"] += probe["n_iter"]
             out["n_passes"] += probe["n_passes"]
     else:
@@ -275,7 +284,8 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
         res = float(res[0])
     if not out["converged"]:
         warnings.warn(
-            f"lstsq did not reach tol within max_iter = {out['n_iter']} iterations; "
+            f"lstsq did not reach tol within max_iter = {max_iter or _DEFAULT_MAX_ITER} "
+            "iterations; "
             "the result is the last iterate (converged=False)", ConvergenceWarning, stacklevel=2)
     return LstsqResult(
         x=x, residual_norm=res, n_iter=int(out["n_iter"]), converged=bool(out["converged"]),
