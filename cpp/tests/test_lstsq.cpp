@@ -518,7 +518,8 @@ TEST(Lstsq, DefaultSketchSizes) {
   // c = 20, capped at the sparse sign sketch's panel limit, which never goes below 4 d.
   EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 1000000, 1000, 1e9, 0.5),
             nl::kSparseSignPanelRows);
-  EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 1000000, 5000, 5e9, 0.5), 20000);
+  EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 1000000, 5000, 5e9, 0.5),
+            20000);
   EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 3000, 1000, 3e6, 0.5), 3000);
 }
 

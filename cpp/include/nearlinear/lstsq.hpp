@@ -81,19 +81,19 @@ double lstsq_default_tol();
 
 /// Default sketch size.
 ///  * precondition: m = min(n, c d) with c = clamp(30 sqrt(nnz / d^3), 4, 20) (nnz = n d
-///    when dense), and m at most kSparseSignPanelRows (sketch.hpp) unless that is below 4 d. CG's error
-///    falls by about sqrt(d / m) per pass (0.22 at c = 20, 0.5 at c = 4) while the Gram
-///    matrix of S A costs m d^2 flops (single precision when S A is well conditioned), so the
-///    best c solves c log^2 c ~ n / d^2 (times the ratio of a pass's cost per value to the
-///    Gram product's per flop and the log of the tolerance): it grows about as the square
-///    root of nnz / d^3. Measured side by side against m = 6000 at 100000 x 1000 dense, m =
-///    8000-12000 took 0.92-0.93x the time at tol = 1e-6 (11-9 iterations instead of 13) and
-///    0.85-0.88x at the default tol (26-29 instead of 36); at 50000 x 1000 and 30000 x 1000,
-///    c = 5-8 took 0.81-0.91x (tol = 1e-6) and 0.74-0.84x (default tol) of c = 4.
+///    when dense), and m at most kSparseSignPanelRows (sketch.hpp) unless that is below
+///    4 d. CG's error falls by about sqrt(d / m) per pass (0.22 at c = 20, 0.5 at c = 4)
+///    while the Gram matrix of S A costs m d^2 flops (single precision when S A is well
+///    conditioned), so the best c solves c log^2 c ~ n / d^2 (times the ratio of a pass's
+///    cost per value to the Gram product's per flop and the log of the tolerance): it grows
+///    about as the square root of nnz / d^3. Measured side by side against m = 6000 at
+///    100000 x 1000 dense, m = 8000-12000 took 0.92-0.93x the time at tol = 1e-6 (11-9
+///    iterations instead of 13), and m = 9487-12000 0.83-0.88x at the default tol (29-26
+///    instead of 36); at 50000 x 1000 and 30000 x 1000, c = 5-8 took 0.81-0.91x
+///    (tol = 1e-6) and 0.74-0.84x (default tol) of c = 4.
 ///  * sketch: m = min(n, max(d, ceil(d / eps^2))), the size of a subspace embedding of
 ///    distortion eps without its log factor (srht caps it further at srht_padded_size(n)).
 Index lstsq_default_sketch_size(LstsqMethod method, Index n, Index d, double nnz, double eps);
-
 
 /// Solve for a dense A (#n by #d) and B (#n by #k). Throws std::invalid_argument on shape
 /// mismatch, n < d for precondition/sketch (direct handles n < d with the minimum-norm
