@@ -715,7 +715,7 @@ LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, SketchSingle&& sket
   LstsqResult res;
   SketchSpec spec;
   spec.kind = o.sketch;
-  spec.m = o.sketch_size > 0 ? o.sketch_size : lstsq_default_sketch_size(o.method, n, d, nnz, 0.5);
+  spec.m = o.sketch_size > 0 ? o.sketch_size : lstsq_default_sketch_size(o.method, n, d, nnz, 0.5, o.tol);
   if (spec.kind == SketchKind::SRHT) spec.m = std::min(spec.m, srht_padded_size(n));
   spec.n = n;
   spec.seed = o.seed;
@@ -1055,15 +1055,22 @@ LstsqResult sparse_impl(const View& A, const ConstRowMatrixRef<double>& B,
 
 double lstsq_default_tol() { return 4.0 * kEps; }
 
-Index lstsq_default_sketch_size(LstsqMethod method, Index n, Index d, double nnz, double eps) {
+Index lstsq_default_sketch_size(LstsqMethod method, Index n, Index d, double nnz, double eps,
+                                double tol) {
   NL_CHECK(eps > 0 && eps <= 1, "eps must be in (0, 1]; got " << eps);
+  NL_CHECK(tol >= 0, "tol must be >= 0; got " << tol);
   if (method == LstsqMethod::Diagonal || method == LstsqMethod::Direct) return 0;
   if (method == LstsqMethod::Sketch) {
     const double m = std::ceil(static_cast<double>(d) / (eps * eps));
     return std::min<Index>(n, std::max<Index>(d, static_cast<Index>(std::min(m, 1e15))));
   }
   const double dd = static_cast<double>(d);
-  const double c = std::clamp(30.0 * std::sqrt(nnz / (dd * dd * dd)), 4.0, 20.0);
+  // The iterations CG needs grow with log(1 / tol), and the best c about as its square root.
+  // (1e-300: a subnormal tol would make the depth infinite; any tol above 1, zero).
+  const double log_tol = std::log(std::max(tol > 0 ? tol : lstsq_default_tol(), 1e-300));
+  const double depth = std::sqrt(std::max(0.0, -log_tol) / std::log(1e6));
+  const double c = std::clamp(30.0 * depth * std::sqrt(nnz / (dd * dd * dd)), 4.0,
+                              std::max(4.0, 20.0 * depth));
   const Index m = std::max(static_cast<Index>(std::ceil(4.0 * dd)),
                            std::min(static_cast<Index>(std::ceil(c * dd)), kSparseSignPanelRows));
   return std::min<Index>(n, m);

@@ -511,16 +511,30 @@ TEST(Lstsq, DefaultSketchSizes) {
   using nl::LstsqMethod;
   EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Sketch, 100000, 200, 2e7, 0.5), 800);
   EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Sketch, 500, 200, 1e5, 0.5), 500);
-  EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 200000, 200, 4e7, 0.5), 4000);
-  // c = 30 sqrt(nnz / d^3): 9.49 at 100000 x 1000, the floor 4 at 10000 x 1000.
-  EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 100000, 1000, 1e8, 0.5), 9487);
-  EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 10000, 1000, 1e7, 0.5), 4000);
+  // At tol = 1e-6 (t = 1): c = 30 sqrt(nnz / d^3) within [4, 20]: 20 at 200000 x 200,
+  // 9.49 at 100000 x 1000, the floor 4 at 10000 x 1000.
+  auto size = [](nl::Index n, nl::Index d, double tol) {
+    return nl::lstsq_default_sketch_size(LstsqMethod::Precondition, n, d,
+                                         static_cast<double>(n) * static_cast<double>(d), 0.5,
+                                         tol);
+  };
+  EXPECT_EQ(size(200000, 200, 1e-6), 4000);
+  EXPECT_EQ(size(100000, 1000, 1e-6), 9487);
+  EXPECT_EQ(size(10000, 1000, 1e-6), 4000);
   // c = 20, capped at the sparse sign sketch's panel limit, which never goes below 4 d.
-  EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 1000000, 1000, 1e9, 0.5),
-            nl::kSparseSignPanelRows);
-  EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 1000000, 5000, 5e9, 0.5),
-            20000);
-  EXPECT_EQ(nl::lstsq_default_sketch_size(LstsqMethod::Precondition, 3000, 1000, 3e6, 0.5), 3000);
+  EXPECT_EQ(size(1000000, 1000, 1e-6), nl::kSparseSignPanelRows);
+  EXPECT_EQ(size(1000000, 5000, 1e-6), 20000);
+  EXPECT_EQ(size(3000, 1000, 1e-6), 3000);
+  // The default tol (tol = 0: 4 eps) asks for about 2.5x the passes, t = sqrt(log(1 /
+  // (4 eps)) / log(1e6)) = 1.584: c = 20 t = 31.7 at 200000 x 200, 15.03 at 100000 x 1000.
+  EXPECT_EQ(size(200000, 200, 0.0), 6336);
+  EXPECT_EQ(size(100000, 1000, 0.0), 15026);
+  // A looser tol, a smaller sketch (t = sqrt(1/2) at 1e-3), never below 4 d; a tol of 1 or
+  // more, the floor.
+  EXPECT_EQ(size(100000, 1000, 1e-3), 6709);
+  EXPECT_EQ(size(50000, 100, 1e-3), 1415);
+  EXPECT_EQ(size(100000, 1000, 2.0), 4000);
+  EXPECT_THROW(size(100, 10, -1.0), std::invalid_argument);
 }
 
 TEST(Lstsq, BadArgumentsThrow) {

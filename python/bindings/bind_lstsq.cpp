@@ -128,9 +128,10 @@ void bind_lstsq(py::module_& m) {
   def_sparse<float, SparseView32<float>>(m);
   m.def("lstsq_default_tol", &lstsq_default_tol);
   m.def("lstsq_default_sketch_size", [](const std::string& method, Index n, Index d, double nnz,
-                                                double eps) {
-    return lstsq_default_sketch_size(parse_method(method), n, d, nnz, eps);
-  });
+                                                double eps, double tol) {
+    return lstsq_default_sketch_size(parse_method(method), n, d, nnz, eps, tol);
+  }, py::arg("method"), py::arg("n"), py::arg("d"), py::arg("nnz"), py::arg("eps"),
+     py::arg("tol") = 0.0);
 }
 
 }  // namespace nearlinear::bindings

@@ -179,11 +179,13 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
         :class:`ConvergenceWarning` is emitted.
     sketch_size : int, optional
         Rows ``m`` of the sketch (``d <= m <= n``). Default for ``"precondition"``:
-        ``min(n, c d)`` with ``c = clip(30 sqrt(nnz / d**3), 4, 20)`` (``nnz = n d`` when
-        dense), and at most 16384 unless that is below ``4 d`` (past it the sketch of a
-        dense ``A`` leaves the cache): CG's error falls by about ``sqrt(d / m)`` per pass
-        over ``A`` while the Gram matrix of ``S A`` costs ``m d**2`` flops, and ``c``
-        balances the two. For ``"sketch"``: the ``eps`` rule.
+        ``min(n, c d)`` with ``c = clip(30 t sqrt(nnz / d**3), 4, 20 t)`` (``nnz = n d``
+        when dense) and ``t = sqrt(log(1 / tol) / log(1e6))`` (1.58 at the default
+        ``tol``, 1 at ``tol=1e-6``), and at most 16384 unless that is below ``4 d`` (past it
+        the sketch of a dense ``A`` leaves the cache): CG's error falls by about
+        ``sqrt(d / m)`` per pass over ``A`` while the Gram matrix of ``S A`` costs
+        ``m d**2`` flops, and ``c`` balances the two for the passes ``tol`` needs. For
+        ``"sketch"``: the ``eps`` rule.
 
     Returns
     -------
@@ -253,7 +255,7 @@ def lstsq(A, b, *, method="auto", sketch=None, tol=None, eps=None, reg=0.0, rcon
     def solve(method, max_iter):
         m = sketch_size
         if m is None:
-            m = _core.lstsq_default_sketch_size(method, n, d, nnz, eps)
+            m = _core.lstsq_default_sketch_size(method, n, d, nnz, eps, tol)
         args = dict(method=method, sketch=sketch, sketch_size=m, nnz_per_column=4,
                     seed=seed, tol=tol, reg=reg, rcond=rcond, max_iter=max_iter)
         if is_sparse:

@@ -80,20 +80,25 @@ struct LstsqResult {
 double lstsq_default_tol();
 
 /// Default sketch size.
-///  * precondition: m = min(n, c d) with c = clamp(30 sqrt(nnz / d^3), 4, 20) (nnz = n d
-///    when dense), and m at most kSparseSignPanelRows (sketch.hpp) unless that is below
-///    4 d. CG's error falls by about sqrt(d / m) per pass (0.22 at c = 20, 0.5 at c = 4)
-///    while the Gram matrix of S A costs m d^2 flops (single precision when S A is well
-///    conditioned), so the best c solves c log^2 c ~ n / d^2 (times the ratio of a pass's
-///    cost per value to the Gram product's per flop and the log of the tolerance): it grows
-///    about as the square root of nnz / d^3. Measured side by side against m = 6000 at
-///    100000 x 1000 dense, m = 8000-12000 took 0.92-0.93x the time at tol = 1e-6 (11-9
-///    iterations instead of 13), and m = 9487-12000 0.83-0.88x at the default tol (29-26
-///    instead of 36); at 50000 x 1000 and 30000 x 1000, c = 5-8 took 0.81-0.91x
-///    (tol = 1e-6) and 0.74-0.84x (default tol) of c = 4.
+///  * precondition: m = min(n, c d) with c = clamp(30 t sqrt(nnz / d^3), 4, 20 t) (nnz = n d
+///    when dense), t = sqrt(log(1 / tol) / log(1e6)) (tol = 0: lstsq_default_tol(), t = 1.58;
+///    t = 1 at tol = 1e-6), and m at most kSparseSignPanelRows (sketch.hpp) unless that is
+///    below 4 d. CG's error falls by about sqrt(d / m) per pass (0.22 at c = 20, 0.5 at
+///    c = 4) while the Gram matrix of S A costs m d^2 flops (single precision when S A is
+///    well conditioned), so the best c solves c log^2 c ~ log(1 / tol) n / d^2 (times the
+///    ratio of a pass's cost per value to the Gram product's per flop): it grows about as
+///    the square root of nnz / d^3 and of the number of passes. Measured side by side (time
+///    ratios against the rule before, c = clamp(60 nnz / d^3, 4, 20)): at tol = 1e-6,
+///    100000 x 1000 with m = 8000-12000 0.92-0.93x (11-9 iterations instead of 13), 50000 x
+///    1000 and 30000 x 1000 with c = 5-8 0.81-0.91x; at the default tol, 100000 x 1000 with
+///    m = 15000 0.90x of m = 9487 (24 iterations instead of 29, and 9487 itself 0.88x of
+///    6000), 200000 x 200 with c = 31.7 0.89x of c = 20, 50000 x 1000 with m = 10600 0.95x
+///    of 6709, 100000 x 500 0.98x. The cap 20 t: at tol = 1e-6, 100000 x 500 with c = 27
+///    took 1.08x of c = 20.
 ///  * sketch: m = min(n, max(d, ceil(d / eps^2))), the size of a subspace embedding of
 ///    distortion eps without its log factor (srht caps it further at srht_padded_size(n)).
-Index lstsq_default_sketch_size(LstsqMethod method, Index n, Index d, double nnz, double eps);
+Index lstsq_default_sketch_size(LstsqMethod method, Index n, Index d, double nnz, double eps,
+                                double tol = 0.0);
 
 /// Solve for a dense A (#n by #d) and B (#n by #k). Throws std::invalid_argument on shape
 /// mismatch, n < d for precondition/sketch (direct handles n < d with the minimum-norm
