@@ -91,10 +91,10 @@ double lstsq_default_tol();
 ///    ratios against the rule before, c = clamp(60 nnz / d^3, 4, 20)): at tol = 1e-6,
 ///    100000 x 1000 with m = 8000-12000 0.92-0.93x (11-9 iterations instead of 13), 50000 x
 ///    1000 and 30000 x 1000 with c = 5-8 0.81-0.91x; at the default tol, 100000 x 1000 with
-///    m = 15000 0.90x of m = 9487 (24 iterations instead of 29, and 9487 itself 0.88x of
-///    6000), 200000 x 200 with c = 31.7 0.89x of c = 20, 50000 x 1000 with m = 10600 0.95x
-///    of 6709, 100000 x 500 0.98x. The cap 20 t: at tol = 1e-6, 100000 x 500 with c = 27
-///    took 1.08x of c = 20.
+///    m = 15026 0.80x of 6000 (24 iterations instead of 36), 200000 x 200 and 100000 x 200
+///    with c = 31.7 0.89-0.90x of c = 20, 50000 x 1000 and 30000 x 1000 0.80x and 0.77x,
+///    100000 x 500 1.00x. The cap 20 t: at tol = 1e-6, 100000 x 500 with c = 27 took 1.08x
+///    of c = 20.
 ///  * sketch: m = min(n, max(d, ceil(d / eps^2))), the size of a subspace embedding of
 ///    distortion eps without its log factor (srht caps it further at srht_padded_size(n)).
 Index lstsq_default_sketch_size(LstsqMethod method, Index n, Index d, double nnz, double eps,
