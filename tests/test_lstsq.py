@@ -411,6 +411,21 @@ def test_sketch_and_solve_srht_consistent_system():
     assert res.n_passes == 4  # both sketches and their residual passes
 
 
+def test_precondition_default_sketch_grows_with_tol():
+    # c = clamp(30 t sqrt(n d / d^3), 4, 20 t), t = sqrt(log(1 / tol) / log(1e6)): the cap
+    # 20 t at 20000 x 100, t = 1 at tol = 1e-6 and 1.58 at the default tol (4 eps).
+    rng = fresh_rng()
+    A = rng.standard_normal((20000, 100))
+    b = A @ rng.standard_normal(100) + rng.standard_normal(20000)
+    t = np.sqrt(np.log(1 / (4 * np.finfo(float).eps)) / np.log(1e6))
+    loose = nl.lstsq(A, b, method="precondition", tol=1e-6, seed=rng)
+    tight = nl.lstsq(A, b, method="precondition", seed=rng)
+    assert loose.sketch_size == 2000
+    assert tight.sketch_size == int(np.ceil(20 * t * 100)) == 3168
+    assert tight.n_iter > loose.n_iter
+    assert rel(tight.x, numpy_solution(A, b)) < 1e-12
+
+
 @pytest.mark.parametrize("sketch", ["srht", "gaussian", "sparse_sign"])
 def test_sketch_and_solve_quality(sketch):
     """Sketch-and-solve: residual within (1 + O(eps)) of optimal, better with smaller eps."""
