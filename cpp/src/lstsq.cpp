@@ -715,7 +715,8 @@ LstsqResult sketched_solve(const Op& op, SketchA&& sketch_a, SketchSingle&& sket
   LstsqResult res;
   SketchSpec spec;
   spec.kind = o.sketch;
-  spec.m = o.sketch_size > 0 ? o.sketch_size : lstsq_default_sketch_size(o.method, n, d, nnz, 0.5, o.tol);
+  spec.m = o.sketch_size > 0 ? o.sketch_size
+                             : lstsq_default_sketch_size(o.method, n, d, nnz, 0.5, o.tol);
   if (spec.kind == SketchKind::SRHT) spec.m = std::min(spec.m, srht_padded_size(n));
   spec.n = n;
   spec.seed = o.seed;
@@ -1065,8 +1066,8 @@ Index lstsq_default_sketch_size(LstsqMethod method, Index n, Index d, double nnz
     return std::min<Index>(n, std::max<Index>(d, static_cast<Index>(std::min(m, 1e15))));
   }
   const double dd = static_cast<double>(d);
-  // The iterations CG needs grow with log(1 / tol), and the best c about as its square root.
-  // (1e-300: a subnormal tol would make the depth infinite; any tol above 1, zero).
+  // The iterations CG needs grow with log(1 / tol), and the best c about as its square root
+  // (t in lstsq.hpp; 1e-300: a subnormal tol would make it infinite; a tol of 1 or more, 0).
   const double log_tol = std::log(std::max(tol > 0 ? tol : lstsq_default_tol(), 1e-300));
   const double depth = std::sqrt(std::max(0.0, -log_tol) / std::log(1e6));
   const double c = std::clamp(30.0 * depth * std::sqrt(nnz / (dd * dd * dd)), 4.0,
