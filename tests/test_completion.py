@@ -342,6 +342,11 @@ def test_sparse_input_errors():
                         shape=(3, 3))
     with pytest.raises(ValueError, match="duplicated"):
         complete_sparse(dup, rank=1)
+    # Index arrays that SciPy's conversion would follow out of bounds are refused first.
+    bad = sp.csr_matrix(np.ones((4, 4)))
+    bad.indptr[2] = 10**6
+    with pytest.raises(ValueError, match="`X` is malformed"):
+        complete_sparse(bad, rank=1)
 
 
 def test_predict_errors():

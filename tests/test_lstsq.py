@@ -767,7 +767,8 @@ def test_diagonal_loose_tol_skips_the_confirming_pass_only_when_safe(index_dtype
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
 @pytest.mark.parametrize("method", ["diagonal", "auto", "precondition", "direct"])
 @pytest.mark.parametrize("defect", ["index", "negative index", "indptr", "indptr end"])
-def test_malformed_csr_raises_naming_A(index_dtype, method, defect):
+@pytest.mark.parametrize("claimed_canonical", [True, False])
+def test_malformed_csr_raises_naming_A(index_dtype, method, defect, claimed_canonical):
     rng = fresh_rng()
     A = sp.random(3000, 40, density=0.1, random_state=rng, format="csr")
     indptr = A.indptr.astype(index_dtype)
@@ -781,9 +782,25 @@ def test_malformed_csr_raises_naming_A(index_dtype, method, defect):
     else:
         indptr[1200] = indptr[-1] + 10
     bad = sp.csr_matrix((A.data, indices, indptr), shape=A.shape)
-    bad.has_canonical_format = True  # as a caller that built the arrays itself may claim
+    if claimed_canonical:
+        bad.has_canonical_format = True  # as a caller that built the arrays itself may claim
+    # Unclaimed, SciPy's own canonicalisation (which trusts indptr) must not run on it.
     with pytest.raises(ValueError, match="A"):
         nl.lstsq(bad, rng.standard_normal(3000), method=method, seed=0)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "bsr", "coo"])
+def test_malformed_index_arrays_refused_before_scipy_reads_them(fmt):
+    # An indptr that runs past the arrays (or COO coordinates outside the shape) would make
+    # SciPy's sort/convert routines read or write out of bounds: refused first.
+    rng = fresh_rng()
+    A = sp.random(200, 20, density=0.2, random_state=rng, format=fmt)
+    if fmt == "coo":
+        A.row[5] = 10**6
+    else:
+        A.indptr[3] = 10**6
+    with pytest.raises(ValueError, match="`A` is malformed"):
+        nl.lstsq(A, rng.standard_normal(200))
 
 
 @pytest.mark.parametrize("method", ["sketch", "precondition", "diagonal", "direct"])

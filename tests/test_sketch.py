@@ -190,6 +190,14 @@ def test_integer_sparse_matrix_is_refused():
         sketch(sp.csr_matrix(np.ones((20, 3), dtype=np.int64)), 4, seed=1)
 
 
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_malformed_indptr_is_refused(fmt):
+    A = sp.random(50, 6, density=0.3, random_state=1, format=fmt)
+    A.indptr[2] = A.indptr[-1] + 10**6
+    with pytest.raises(ValueError, match="`A` is malformed"):
+        sketch(A, 4, seed=1)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

@@ -86,6 +86,39 @@ def check_finite(arr, name: str) -> None:
         raise ValueError(f"`{name}` must not contain NaN or inf")
 
 
+def check_sparse_structure(x, name: str) -> None:
+    """ValueError unless the index arrays of a CSR, CSC, BSR or COO matrix fit its shape.
+
+    SciPy's own routines (``has_canonical_format``, ``sum_duplicates``, ``tocoo``,
+    ``tocsr``) trust them: a decreasing or too long ``indptr``, or COO coordinates outside the
+    shape, make them read or write out of bounds. Checked here before any of them runs, in
+    O(rows) for CSR/CSC/BSR (the column indices are checked where they are read) and O(nnz) for
+    COO (whose conversion is O(nnz) anyway). Other formats are SciPy's to keep consistent.
+    """
+    malformed = f"sparse `{name}` is malformed: "
+    if x.format in ("csr", "csc", "bsr"):
+        major = {"csr": x.shape[0], "csc": x.shape[1]}.get(x.format)
+        if major is None:  # bsr: rows of blocks, data of shape (blocks, R, C)
+            major = x.shape[0] // x.blocksize[0]
+        indptr, indices, data = x.indptr, x.indices, x.data
+        if (indptr.ndim != 1 or indices.ndim != 1 or data.ndim != (3 if x.format == "bsr" else 1)
+                or len(indptr) != major + 1):
+            raise ValueError(malformed + f"indptr must be 1-D of length {major + 1}, indices 1-D "
+                             "and data as long")
+        if not (indptr[0] == 0 and indptr[-1] <= min(len(indices), len(data))
+                and (indptr[1:] >= indptr[:-1]).all()):
+            raise ValueError(malformed + "indptr must be non-decreasing from 0 to at most "
+                             "len(indices)")
+    elif x.format == "coo":
+        coords = (x.row, x.col)
+        for axis, c in enumerate(coords):
+            if c.ndim != 1 or len(c) != len(x.data):
+                raise ValueError(malformed + "row, col and data must be 1-D of equal length")
+            if len(c) and not (c.min() >= 0 and c.max() < x.shape[axis]):
+                raise ValueError(malformed + f"{('row', 'col')[axis]} indices must be in "
+                                 f"[0, {x.shape[axis]})")
+
+
 def as_csr_or_csc(x, name: str, *, dtype=None, finite: bool = True):
     """A scipy.sparse matrix as canonical CSR or CSC with float data and int64 indices.
 
@@ -93,6 +126,7 @@ def as_csr_or_csc(x, name: str, *, dtype=None, finite: bool = True):
     """
     if not sp.issparse(x):
         raise TypeError(f"`{name}` must be a scipy.sparse matrix; got {type(x).__name__}")
+    check_sparse_structure(x, name)
     if x.format not in ("csr", "csc"):
         x = x.tocsr()
     if x.dtype.kind in "iub" and dtype is not None:

@@ -40,8 +40,8 @@ import scipy.sparse as sp
 
 from ._native import core as _core
 from ._progress import progress_bar
-from ._validation import (as_float_array, check_choice, check_int, check_real, physical_memory,
-                          resolve_seed)
+from ._validation import (as_float_array, check_choice, check_int, check_real,
+                          check_sparse_structure, physical_memory, resolve_seed)
 from ._warnings import ConvergenceWarning
 
 try:
@@ -666,6 +666,7 @@ def complete_sparse(X, *, rank: int = 10, **kwargs) -> CompletionModel:
         raise TypeError(f"`X` must have a real dtype; got {X.dtype}")
     if min(X.shape) == 0:
         raise ValueError(f"`X` must not be empty; got shape {X.shape}")
+    check_sparse_structure(X, "X")
     coo = X.tocoo()
     if coo.nnz == 0:
         raise ValueError("`X` has no stored entries (observations)")
