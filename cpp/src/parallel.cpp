@@ -12,7 +12,8 @@ std::atomic<int> g_num_threads{0};  // 0: not set, use OpenMP's default
 }
 
 void set_num_threads(int n) {
-  NL_CHECK(n >= 1, "num_threads must be a positive integer; got " << n);
+  NL_CHECK(n >= 1 && n <= kMaxThreads,
+           "num_threads must be an integer in [1, " << kMaxThreads << "]; got " << n);
   g_num_threads.store(n);
   Eigen::setNbThreads(n);
 }

@@ -13,6 +13,8 @@ TEST(Parallel, ThreadCountRoundTrips) {
   EXPECT_EQ(get_num_threads(), 3);
   set_num_threads(before);
   EXPECT_THROW(set_num_threads(0), std::invalid_argument);
+  EXPECT_THROW(set_num_threads(kMaxThreads + 1), std::invalid_argument);
+  EXPECT_EQ(get_num_threads(), before);
 }
 
 TEST(Parallel, EveryIterationRunsOnce) {

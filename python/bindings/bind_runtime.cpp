@@ -12,6 +12,7 @@ void bind_runtime(py::module_& m) {
   m.def("set_num_threads", &set_num_threads, py::arg("n"),
         "Set the thread count of every parallel loop in the core.");
   m.def("get_num_threads", &get_num_threads, "The thread count parallel loops use.");
+  m.attr("MAX_THREADS") = kMaxThreads;
   m.def(
       "build_info",
       [] {

@@ -37,13 +37,13 @@ __all__ = [
 
 
 def set_num_threads(n: int) -> None:
-    """Set the number of threads nearlinear's parallel loops use (n >= 1).
+    """Set the number of threads nearlinear's parallel loops use (1 <= n <= 1024).
 
     Results are deterministic for a given seed and thread count.
     """
     from ._validation import check_int
 
-    _core.set_num_threads(check_int(n, "n", minimum=1))
+    _core.set_num_threads(check_int(n, "n", minimum=1, maximum=_core.MAX_THREADS))
 
 
 def get_num_threads() -> int:
@@ -64,11 +64,12 @@ def _threads_from_environment() -> None:
         return
     try:
         n = int(value)
-        if n < 1:
+        if not 1 <= n <= _core.MAX_THREADS:
             raise ValueError
     except ValueError:
         raise ValueError(
-            f"NEARLINEAR_NUM_THREADS must be a positive integer; got {value!r}"
+            f"NEARLINEAR_NUM_THREADS must be an integer in [1, {_core.MAX_THREADS}]; "
+            f"got {value!r}"
         ) from None
     _core.set_num_threads(n)
 

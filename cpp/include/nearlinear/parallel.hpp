@@ -9,8 +9,13 @@
 
 namespace nearlinear {
 
-/// Set the number of threads every parallel loop of the core uses (n >= 1).
-/// Also sets Eigen's thread count. Throws std::invalid_argument for n < 1.
+/// The largest thread count set_num_threads accepts: far above any machine's cores, and low
+/// enough that OpenMP can always create the team (an absurd count made it abort the process
+/// while allocating the threads' stacks).
+inline constexpr int kMaxThreads = 1024;
+
+/// Set the number of threads every parallel loop of the core uses (1 <= n <= kMaxThreads).
+/// Also sets Eigen's thread count. Throws std::invalid_argument outside that range.
 void set_num_threads(int n);
 
 /// The thread count set by set_num_threads, or OpenMP's default (omp_get_max_threads())
