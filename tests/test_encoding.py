@@ -505,3 +505,64 @@ def test_outputs_that_cannot_be_allocated_are_refused_before_any_work():
         enc.forward(x)
     with pytest.raises(ValueError, match="`x`"):
         enc.backward(x, np.broadcast_to(np.float32(1.0), (2**40, enc.output_dims)))
+
+
+@pytest.mark.parametrize("lattice", ["simplex", "cube"])
+def test_out_buffers_receive_the_same_results(lattice):
+    enc = HashEncoding(3, lattice=lattice, n_levels=4, log2_table_size=10)
+    rng = np.random.default_rng()
+    random_table(enc, rng)
+    x = rng.random((300, 3)).astype(np.float32)
+    g = rng.standard_normal((300, enc.output_dims)).astype(np.float32)
+    features = np.full((300, enc.output_dims), np.nan, np.float32)
+    assert enc.forward(x, out=features) is features
+    np.testing.assert_array_equal(features, enc.forward(x))
+    # Whatever the buffer held is overwritten, also by the parameter gradient.
+    grad = np.full(enc.params.shape, 5.0, np.float32)
+    result = enc.backward(x, g, out=grad, input_gradient=True)
+    assert result[0] is grad
+    expected = enc.backward(x, g, input_gradient=True)
+    np.testing.assert_array_equal(grad, expected[0])
+    np.testing.assert_array_equal(result[1], expected[1])
+
+
+def test_bad_out_buffers_are_refused_by_name():
+    enc = HashEncoding(2, n_levels=2, log2_table_size=6)
+    x = np.random.default_rng(1).random((10, 2)).astype(np.float32)
+    g = np.ones((10, enc.output_dims), np.float32)
+    good = np.zeros((10, enc.output_dims), np.float32)
+    readonly = good.copy()
+    readonly.flags.writeable = False
+    cases = [
+        ([[0.0] * enc.output_dims] * 10, TypeError, "NumPy array"),
+        (good.astype(np.float64), TypeError, "float32"),
+        (good[:5], ValueError, "shape"),
+        (np.zeros((enc.output_dims, 10), np.float32).T, ValueError, "C-contiguous"),
+        (readonly, ValueError, "writeable"),
+    ]
+    for out, error, match in cases:
+        with pytest.raises(error, match=f"`out`.*{match}|{match}"):
+            enc.forward(x, out=out)
+    with pytest.raises(ValueError, match="`out` must not overlap `params`"):
+        enc.backward(x, g, out=enc.params)
+    with pytest.raises(ValueError, match="`out` must have shape"):
+        enc.backward(x, g, out=good)
+    # Overlap with the (float32) inputs is refused, before anything is written.
+    buffer = np.full(10 * enc.output_dims, 0.25, np.float32)
+    with pytest.raises(ValueError, match="must not overlap `x`"):
+        enc.forward(buffer[:20].reshape(10, 2), out=buffer.reshape(10, enc.output_dims))
+    assert (buffer == 0.25).all()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nonfinite_float32_grad_output_is_refused_by_the_core(bad):
+    # A float32 grad_output is not scanned in Python: the core refuses it as it reads it,
+    # before the gradient buffer is written.
+    enc = HashEncoding(2, n_levels=3, log2_table_size=8)
+    x = np.random.default_rng(2).random((9000, 2)).astype(np.float32)
+    g = np.ones((9000, enc.output_dims), np.float32)
+    g[8123, 4] = bad
+    grad = np.full(enc.params.shape, 3.0, np.float32)
+    with pytest.raises(ValueError, match="`grad_output` must not contain NaN or inf"):
+        enc.backward(x, g, out=grad)
+    assert (grad == 3.0).all()

@@ -1,8 +1,10 @@
 // Multiresolution hash encoding: forward map, parameter and input gradients.
 #include "nearlinear/encoding.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <type_traits>
 
@@ -458,20 +460,49 @@ namespace {
 
 /// grad_output (#n_points by n_levels * F) level-major: [level][point][feature], so that the
 /// scatter of one level reads its slice in order instead of F floats from every output row
-/// (a cache line per point and level once the rows outgrow the cache; both lattices).
-ScratchBuffer level_major(const HashGridConfig& c, ConstRowMatrixRef<float> grad_output) {
+/// (a cache line per point and level once the rows outgrow the cache; both lattices). With
+/// max_abs, also max |grad_output| while the chunk is in cache, or NaN if an entry is NaN or
+/// inf (the checks of backward_params, for the price of a pass over a chunk in L2).
+ScratchBuffer level_major(const HashGridConfig& c, ConstRowMatrixRef<float> grad_output,
+                          float* max_abs = nullptr) {
   const Index n_points = grad_output.rows();
   const int F = c.features_per_level, n_levels = c.n_levels;
   ScratchBuffer out(ScratchSlot::LevelMajor, static_cast<std::size_t>(n_points * n_levels * F));
   constexpr std::int64_t kChunk = 4096;
-  parallel_for(0, (n_points + kChunk - 1) / kChunk, [&](std::int64_t chunk) {
+  const std::int64_t chunks = (n_points + kChunk - 1) / kChunk;
+  std::vector<float> chunk_max(max_abs ? static_cast<std::size_t>(chunks) : 0, 0.0f);
+  parallel_for(0, chunks, [&](std::int64_t chunk) {
     const Index begin = chunk * kChunk, end = std::min<Index>(n_points, begin + kChunk);
     for (int l = 0; l < n_levels; ++l) {
       float* to = out.get() + (l * n_points + begin) * F;
       for (Index p = begin; p < end; ++p, to += F)
         for (int j = 0; j < F; ++j) to[j] = grad_output(p, l * F + j);
     }
+    if (!max_abs) return;
+    // |v| > m is false for NaN, so NaN and inf are counted apart (branch-free, vectorised).
+    float m = 0.0f;
+    Index bad = 0;
+    const float* from = out.get();
+    for (int l = 0; l < n_levels; ++l) {
+      const float* v = from + (l * n_points + begin) * F;
+      for (Index i = 0; i < (end - begin) * F; ++i) {
+        const float a = std::fabs(v[i]);
+        m = a > m ? a : m;
+        bad += !(a <= std::numeric_limits<float>::max());
+      }
+    }
+    chunk_max[chunk] = bad ? std::numeric_limits<float>::quiet_NaN() : m;
   });
+  if (max_abs) {
+    *max_abs = 0.0f;
+    for (const float m : chunk_max) {
+      if (std::isnan(m)) {
+        *max_abs = m;
+        break;
+      }
+      *max_abs = std::max(*max_abs, m);
+    }
+  }
   return out;
 }
 
@@ -524,7 +555,14 @@ void HashGrid::backward_params(ConstRowMatrixRef<float> x, ConstRowMatrixRef<flo
                                            << ")");
   const std::vector<Level>& levels = levels_->level;
   const std::int64_t level_size = table_size() * config_.features_per_level;
-  const ScratchBuffer grads = level_major(config_, grad_output);
+  float max_abs = 0.0f;
+  const ScratchBuffer grads = level_major(config_, grad_output, &max_abs);
+  NL_CHECK(!std::isnan(max_abs), "`grad_output` must not contain NaN or inf");
+  // A point's weights on a level sum to 1, so no entry can exceed N max|grad_output|: only
+  // beyond float32's range is a level's result scanned for overflow.
+  const bool may_overflow = static_cast<double>(x.rows()) * static_cast<double>(max_abs) >
+                            static_cast<double>(std::numeric_limits<float>::max());
+  std::vector<char> overflowed(static_cast<std::size_t>(config_.n_levels), 0);
   dispatch(config_, [&](auto tag, auto features) {
     using Cell = typename decltype(tag)::type;
     constexpr int FC = decltype(features)::value;
@@ -536,9 +574,16 @@ void HashGrid::backward_params(ConstRowMatrixRef<float> x, ConstRowMatrixRef<flo
           scatter_level<Cell, FC>(config_, levels[l], x.data(), x.rows(),
                                   grads.get() + l * x.rows() * config_.features_per_level,
                                   level_grad, [](std::uint32_t) {});
+          if (may_overflow) {
+            const Eigen::Map<const Eigen::VectorXf> written(level_grad, level_size);
+            overflowed[l] = !written.allFinite();
+          }
         },
         Schedule::Dynamic, 1);
   });
+  NL_CHECK(std::none_of(overflowed.begin(), overflowed.end(), [](char o) { return o != 0; }),
+           "`grad_output` is so large that the parameter gradient overflows float32 (its sums "
+           "over points exceed 3.4e38); scale `grad_output` down");
 }
 
 void HashGrid::accumulate_param_gradient(ConstRowMatrixRef<float> x,

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "nearlinear/encoding.hpp"
@@ -143,6 +144,30 @@ TEST(Encoding, BackwardDoesNotDependOnTheThreadCount) {
   grid.backward_params(x, g, two);
   set_num_threads(before);
   EXPECT_TRUE(one == two);
+}
+
+TEST(Encoding, BackwardRefusesNonFiniteAndOverflowingGradients) {
+  for (const Lattice lattice : {Lattice::Simplex, Lattice::Cube}) {
+    const HashGrid grid(config(2, lattice, 3));
+    // 5000 points (more than one chunk of the level-major copy) on the same vertices.
+    const RowMatrix<float> x = RowMatrix<float>::Constant(5000, 2, 0.5f);
+    RowMatrix<float> out = RowMatrix<float>::Constant(grid.param_rows(), 2, 7.0f);
+    for (const float bad : {std::numeric_limits<float>::quiet_NaN(),
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity()}) {
+      RowMatrix<float> g = RowMatrix<float>::Ones(5000, grid.output_dims());
+      g(4321, grid.output_dims() - 1) = bad;
+      EXPECT_THROW(grid.backward_params(x, g, out), std::invalid_argument);
+      EXPECT_TRUE((out.array() == 7.0f).all());  // refused before anything is written
+    }
+    // Finite values whose sums over the points leave float32's range.
+    const RowMatrix<float> huge = RowMatrix<float>::Constant(5000, grid.output_dims(), 3e35f);
+    EXPECT_THROW(grid.backward_params(x, huge, out), std::invalid_argument);
+    // The same values on few enough points stay finite.
+    grid.backward_params(x.topRows(10), huge.topRows(10), out);
+    EXPECT_TRUE(out.allFinite());
+    EXPECT_GT(out.maxCoeff(), 1e35f);
+  }
 }
 
 TEST(Encoding, InvalidConfigurationsAndShapesThrow) {

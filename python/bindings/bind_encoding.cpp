@@ -57,14 +57,12 @@ void bind_encoding(py::module_& m) {
           },
           py::arg("params").noconvert(), py::arg("seed"))
       .def(
-          "forward",
-          [](const HashGrid& grid, ConstRef x, ConstRef params) {
+          "forward_into",
+          [](const HashGrid& grid, ConstRef x, ConstRef params, RowMatrixRef<float> out) {
             py::gil_scoped_release release;
-            RowMatrix<float> out(x.rows(), grid.output_dims());
             grid.forward(x, params, out);
-            return out;
           },
-          py::arg("x").noconvert(), py::arg("params").noconvert())
+          py::arg("x").noconvert(), py::arg("params").noconvert(), py::arg("out").noconvert())
       .def(
           "backward_params",
           [](const HashGrid& grid, ConstRef x, ConstRef grad_output, RowMatrixRef<float> out) {

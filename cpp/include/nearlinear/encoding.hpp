@@ -127,7 +127,8 @@ class HashGrid {
   /// point-parallel scatter with float atomics was 5-7x slower on 2 threads in 3-D and 4-D,
   /// and its summation order is not deterministic; per-thread tables summed afterwards took
   /// 1.02-2.00x the time, bench/encoding_scatter_strategies.py.) With more threads than
-  /// levels, some stay idle.
+  /// levels, some stay idle. Throws std::invalid_argument, before writing grad_params, when
+  /// grad_output holds NaN or inf, and after, when a sum leaves float32's range.
   void backward_params(ConstRowMatrixRef<float> x, ConstRowMatrixRef<float> grad_output,
                        RowMatrixRef<float> grad_params) const;
 
