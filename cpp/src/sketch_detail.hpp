@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
 #include "nearlinear/common.hpp"
+#include "nearlinear/memory.hpp"
 #include "nearlinear/parallel.hpp"
 #include "nearlinear/sketch.hpp"
 
@@ -22,25 +24,32 @@ template <typename T, int Tag = 0>
 class Scratch {
  public:
   explicit Scratch(std::size_t size) {
-    if (storage().size() < size) {
-      storage().clear();
-      storage().shrink_to_fit();
-      storage().resize(size);
+    Kept& k = storage();
+    if (k.size < size) {
+      k.data.reset();
+      k.data.reset(new T[size]);  // uninitialised: advised before the first touch
+      k.size = size;
+      advise_huge_pages(k.data.get(), size * sizeof(T));
     }
   }
   ~Scratch() {
-    if (storage().size() * sizeof(T) > (std::size_t(64) << 20)) {
-      storage().clear();
-      storage().shrink_to_fit();
+    Kept& k = storage();
+    if (k.size * sizeof(T) > (std::size_t(64) << 20)) {
+      k.data.reset();
+      k.size = 0;
     }
   }
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
-  T* data() { return storage().data(); }
+  T* data() { return storage().data.get(); }
 
  private:
-  static std::vector<T>& storage() {
-    static thread_local std::vector<T> buffer;
+  struct Kept {
+    std::unique_ptr<T[]> data;
+    std::size_t size = 0;
+  };
+  static Kept& storage() {
+    static thread_local Kept buffer;
     return buffer;
   }
 };
@@ -315,6 +324,7 @@ RowMatrix<T> run_plan(const TaskPlan& plan, Index rows, Index m, Index d, Kernel
       },
       Schedule::Dynamic, 1);
   RowMatrix<T> out(m, d);
+  advise_huge_pages(out.data(), static_cast<std::size_t>(out.size()) * sizeof(T));
   parallel_for(0, chunks, [&](std::int64_t k) {
     for (Index q = 0; q < inner; ++q) {
       const Index c0 = k * plan.chunk + q * W;
