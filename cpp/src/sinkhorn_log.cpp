@@ -2,6 +2,7 @@
 // algorithms for entropy regularized transport problems", Alg. 2) and epsilon scaling.
 #include "nearlinear/sinkhorn_log.hpp"
 
+#include "nearlinear/memory.hpp"
 #include "sinkhorn_log_loop.hpp"
 
 namespace nearlinear {
@@ -17,6 +18,7 @@ SinkhornResult<T> sinkhorn_log(const ConstRowMatrixRef<T>& M, const Eigen::Vecto
   Eigen::VectorXd f = ot_detail::initial_potential(f0, M.rows(), "f0");
   Eigen::VectorXd g = ot_detail::initial_potential(g0, M.cols(), "g0");
   RowMatrix<T> K(M.rows(), M.cols());
+  advise_huge_pages(K.data(), static_cast<std::size_t>(K.size()) * sizeof(T));
   const double mass = a.sum();
   if (options.eps_scaling_factor > 1) {
     // Coarse-to-fine: a few loose iterations per stage; each stage's potentials make the
