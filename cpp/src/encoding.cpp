@@ -13,6 +13,7 @@
 #endif
 
 #include "encoding_cells.hpp"
+#include "nearlinear/memory.hpp"
 #include "nearlinear/parallel.hpp"
 #include "nearlinear/random.hpp"
 
@@ -134,6 +135,7 @@ class ScratchBuffer {
   ScratchBuffer(ScratchSlot slot, std::size_t size) {
     if (size * sizeof(float) > kKeptScratchBytes) {
       own_.reset(new float[size]);
+      advise_huge_pages(own_.get(), size * sizeof(float));
       data_ = own_.get();
       return;
     }
@@ -146,6 +148,7 @@ class ScratchBuffer {
     if (k.size < size) {
       k.data.reset();
       k.data.reset(new float[size]);
+      advise_huge_pages(k.data.get(), size * sizeof(float));
       k.size = size;
     }
     data_ = k.data.get();
