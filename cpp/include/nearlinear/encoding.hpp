@@ -126,7 +126,7 @@ class HashGrid {
   /// the scatter has no conflicts and the result does not depend on the thread count. (A
   /// point-parallel scatter with float atomics was 5-7x slower on 2 threads in 3-D and 4-D,
   /// and its summation order is not deterministic; per-thread tables summed afterwards took
-  /// 1.02-2.00x the time, bench/encoding_scatter_strategies.py.) With more threads than
+  /// 1.07-2.62x the time, bench/encoding_scatter_strategies.py.) With more threads than
   /// levels, some stay idle. Throws std::invalid_argument, before writing grad_params, when
   /// grad_output holds NaN or inf, and after, when a sum leaves float32's range.
   void backward_params(ConstRowMatrixRef<float> x, ConstRowMatrixRef<float> grad_output,
