@@ -482,7 +482,8 @@ ScratchBuffer level_major(const HashGridConfig& c, ConstRowMatrixRef<float> grad
         for (int j = 0; j < F; ++j) to[j] = grad_output(p, l * F + j);
     }
     if (!max_abs) return;
-    // |v| > m is false for NaN, so NaN and inf are counted apart (branch-free, vectorised).
+    // NaN compares false, so it never enters m: NaN and inf are counted in `bad` instead
+    // (both fail |v| <= max); branch-free, so the loop vectorises.
     float m = 0.0f;
     Index bad = 0;
     const float* from = out.get();
