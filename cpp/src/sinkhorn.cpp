@@ -17,7 +17,7 @@ SinkhornResult<T> sinkhorn_scaling(const ConstRowMatrixRef<T>& M, const Eigen::V
   Eigen::VectorXd v = ot_detail::initial_potential(log_v0, m, "log_v0").array().exp().matrix();
   SinkhornResult<T> result;
   RowMatrix<T> K(n, m);
-  advise_huge_pages(K.data(), static_cast<std::size_t>(K.size()) * sizeof(T));
+  advise_huge_pages(K);
   // exp(-M/reg) below the smallest normal number is stored as 0: denormals slow every pass.
   const T floor = std::numeric_limits<T>::min();
   parallel_for(0, n, [&](std::int64_t i) {

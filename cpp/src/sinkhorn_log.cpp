@@ -18,7 +18,7 @@ SinkhornResult<T> sinkhorn_log(const ConstRowMatrixRef<T>& M, const Eigen::Vecto
   Eigen::VectorXd f = ot_detail::initial_potential(f0, M.rows(), "f0");
   Eigen::VectorXd g = ot_detail::initial_potential(g0, M.cols(), "g0");
   RowMatrix<T> K(M.rows(), M.cols());
-  advise_huge_pages(K.data(), static_cast<std::size_t>(K.size()) * sizeof(T));
+  advise_huge_pages(K);
   const double mass = a.sum();
   if (options.eps_scaling_factor > 1) {
     // Coarse-to-fine: a few loose iterations per stage; each stage's potentials make the

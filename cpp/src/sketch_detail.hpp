@@ -324,7 +324,7 @@ RowMatrix<T> run_plan(const TaskPlan& plan, Index rows, Index m, Index d, Kernel
       },
       Schedule::Dynamic, 1);
   RowMatrix<T> out(m, d);
-  advise_huge_pages(out.data(), static_cast<std::size_t>(out.size()) * sizeof(T));
+  advise_huge_pages(out);
   parallel_for(0, chunks, [&](std::int64_t k) {
     for (Index q = 0; q < inner; ++q) {
       const Index c0 = k * plan.chunk + q * W;

@@ -398,7 +398,7 @@ RowMatrix<C> apply_panels(const SketchSpec& spec, const DataView<T>& A, SideProd
     }
   }
   RowMatrix<C> result(m, d);
-  advise_huge_pages(result.data(), static_cast<std::size_t>(result.size()) * sizeof(C));
+  advise_huge_pages(result);
   parallel_for(0, np, [&](std::int64_t p) {
     const Index c0 = panels[p].c0, w = panels[p].width;
     const Index cols = panel_end(p) - c0;

@@ -122,7 +122,7 @@ SinkhornResult<T> sinkhorn_newton_sparse(const ConstRowMatrixRef<T>& M, const Ei
   Eigen::VectorXd f = ot_detail::initial_potential(f0, M.rows(), "f0");
   Eigen::VectorXd g = ot_detail::initial_potential(g0, M.cols(), "g0");
   RowMatrix<double> P(M.rows(), M.cols());  // the plan, or the stabilised kernel in Sinkhorn steps
-  advise_huge_pages(P.data(), static_cast<std::size_t>(P.size()) * sizeof(double));
+  advise_huge_pages(P);
   // Sinkhorn iterations from (f, g), leaving (f, g) with u, v absorbed.
   auto sinkhorn_steps = [&](int iters, double tol) {
     ot_detail::StabilisedState<double> state{f, g, P};

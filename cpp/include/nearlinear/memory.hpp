@@ -14,4 +14,10 @@ namespace nearlinear {
 /// never changes the memory's contents.
 void advise_huge_pages(void* p, std::size_t bytes);
 
+/// The same for the whole storage of a dense matrix or vector (anything with data() and size()).
+template <typename Dense>
+void advise_huge_pages(Dense& m) {
+  advise_huge_pages(m.data(), static_cast<std::size_t>(m.size()) * sizeof(*m.data()));
+}
+
 }  // namespace nearlinear
