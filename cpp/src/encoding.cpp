@@ -117,49 +117,18 @@ void for_each_group(Group (&cells)[2], const float* xs, int dims, Index begin, I
   }
 }
 
+/// Scratch kinds (memory.hpp's ThreadScratch): a forward block's level-major features, and
+/// backward's level-major copy of grad_output.
+struct StageTag {};
+struct LevelMajorTag {};
+using StageScratch = ThreadScratch<float, StageTag>;
+using LevelMajorScratch = ThreadScratch<float, LevelMajorTag>;
+
 /// Points per task of the forward pass. Inside a block the loop is level-outer, so the larger
 /// the block, the more reads hit a level's table rows while they are still in cache; but at
 /// least one block per thread. (With 2^18 points in 6-D, blocks of 2^16 points instead of 512
 /// made the forward 2.7x faster on the cube lattice and 1.3x on the simplex; 2^18 instead of
 /// 2^16 another 1.1-1.2x on both, 2^13 instead of 2^16 made both slower.)
-/// A float scratch buffer of at least `size` values. Up to kKeptScratchBytes it is a buffer
-/// kept per thread and slot and reused by later calls (a fresh allocation of that size is
-/// mapped and faulted in page by page on every call, about a tenth of a call's time);
-/// larger ones are allocated for the caller alone. Valid until the next ScratchBuffer of the
-/// same slot on the same thread: each slot has one user at a time per thread.
-enum class ScratchSlot { Stage = 0, LevelMajor = 1 };
-constexpr std::size_t kKeptScratchBytes = std::size_t{64} << 20;
-
-class ScratchBuffer {
- public:
-  ScratchBuffer(ScratchSlot slot, std::size_t size) {
-    if (size * sizeof(float) > kKeptScratchBytes) {
-      own_.reset(new float[size]);
-      advise_huge_pages(own_.get(), size * sizeof(float));
-      data_ = own_.get();
-      return;
-    }
-    struct Kept {
-      std::unique_ptr<float[]> data;
-      std::size_t size = 0;
-    };
-    thread_local Kept kept[2];
-    Kept& k = kept[static_cast<int>(slot)];
-    if (k.size < size) {
-      k.data.reset();
-      k.data.reset(new float[size]);
-      advise_huge_pages(k.data.get(), size * sizeof(float));
-      k.size = size;
-    }
-    data_ = k.data.get();
-  }
-  float* get() const { return data_; }
-
- private:
-  std::unique_ptr<float[]> own_;
-  float* data_ = nullptr;
-};
-
 std::int64_t forward_block_size(Index n_points) {
   constexpr std::int64_t kLargest = std::int64_t{1} << 18;
   const std::int64_t per_thread = (n_points + get_num_threads() - 1) / get_num_threads();
@@ -413,18 +382,17 @@ void HashGrid::forward(ConstRowMatrixRef<float> x, ConstRowMatrixRef<float> para
     // a block's rows outgrow the cache (the same for both lattices).
     struct Stage {
       Index begin, points;
-      ScratchBuffer features;  // [level][point - begin][feature]
+      StageScratch features;  // [level][point - begin][feature]
     };
     for_block_level_groups<Cell>(
         xs, dims, n_points, levels, table_data, table, F,
         [&](Index begin, Index end) {
           return Stage{begin, end - begin,
-                       ScratchBuffer(ScratchSlot::Stage,
-                                     static_cast<std::size_t>((end - begin) * out_cols))};
+                       StageScratch(static_cast<std::size_t>((end - begin) * out_cols))};
         },
         [&](Stage& stage, const CellGroup<Cell>& group, Index first, int size, int l,
             const float* level_table, auto&& ahead) {
-          float* o = stage.features.get() + (l * stage.points + first - stage.begin) * F;
+          float* o = stage.features.data() + (l * stage.points + first - stage.begin) * F;
           if constexpr (FC == 2) {
             for (int g = 0; g < size; ++g, o += 2) {
               ahead(g);
@@ -451,7 +419,7 @@ void HashGrid::forward(ConstRowMatrixRef<float> x, ConstRowMatrixRef<float> para
           const int n_levels = config_.n_levels;
           for (Index p = begin; p < end; ++p) {
             float* o = out_data + p * out_cols;
-            const float* from = stage.features.get() + (p - begin) * F;
+            const float* from = stage.features.data() + (p - begin) * F;
             for (int l = 0; l < n_levels; ++l)
               for (int j = 0; j < F; ++j) o[l * F + j] = from[l * stage.points * F + j];
           }
@@ -466,18 +434,18 @@ namespace {
 /// (a cache line per point and level once the rows outgrow the cache; both lattices). With
 /// max_abs, also max |grad_output| while the chunk is in cache, or NaN if an entry is NaN or
 /// inf (the checks of backward_params, for the price of a pass over a chunk in L2).
-ScratchBuffer level_major(const HashGridConfig& c, ConstRowMatrixRef<float> grad_output,
+LevelMajorScratch level_major(const HashGridConfig& c, ConstRowMatrixRef<float> grad_output,
                           float* max_abs = nullptr) {
   const Index n_points = grad_output.rows();
   const int F = c.features_per_level, n_levels = c.n_levels;
-  ScratchBuffer out(ScratchSlot::LevelMajor, static_cast<std::size_t>(n_points * n_levels * F));
+  LevelMajorScratch out(static_cast<std::size_t>(n_points * n_levels * F));
   constexpr std::int64_t kChunk = 4096;
   const std::int64_t chunks = (n_points + kChunk - 1) / kChunk;
   std::vector<float> chunk_max(max_abs ? static_cast<std::size_t>(chunks) : 0, 0.0f);
   parallel_for(0, chunks, [&](std::int64_t chunk) {
     const Index begin = chunk * kChunk, end = std::min<Index>(n_points, begin + kChunk);
     for (int l = 0; l < n_levels; ++l) {
-      float* to = out.get() + (l * n_points + begin) * F;
+      float* to = out.data() + (l * n_points + begin) * F;
       for (Index p = begin; p < end; ++p, to += F)
         for (int j = 0; j < F; ++j) to[j] = grad_output(p, l * F + j);
     }
@@ -486,7 +454,7 @@ ScratchBuffer level_major(const HashGridConfig& c, ConstRowMatrixRef<float> grad
     // (both fail |v| <= max); branch-free, so the loop vectorises.
     float m = 0.0f;
     Index bad = 0;
-    const float* from = out.get();
+    const float* from = out.data();
     for (int l = 0; l < n_levels; ++l) {
       const float* v = from + (l * n_points + begin) * F;
       for (Index i = 0; i < (end - begin) * F; ++i) {
@@ -560,7 +528,7 @@ void HashGrid::backward_params(ConstRowMatrixRef<float> x, ConstRowMatrixRef<flo
   const std::vector<Level>& levels = levels_->level;
   const std::int64_t level_size = table_size() * config_.features_per_level;
   float max_abs = 0.0f;
-  const ScratchBuffer grads = level_major(config_, grad_output, &max_abs);
+  const LevelMajorScratch grads = level_major(config_, grad_output, &max_abs);
   NL_CHECK(!std::isnan(max_abs), "`grad_output` must not contain NaN or inf");
   // A point's weights on a level sum to 1, so no entry can exceed N max|grad_output|: only
   // beyond float32's range is a level's result scanned for overflow.
@@ -576,7 +544,7 @@ void HashGrid::backward_params(ConstRowMatrixRef<float> x, ConstRowMatrixRef<flo
           float* level_grad = grad_params.data() + l * level_size;
           std::memset(level_grad, 0, sizeof(float) * level_size);
           scatter_level<Cell, FC>(config_, levels[l], x.data(), x.rows(),
-                                  grads.get() + l * x.rows() * config_.features_per_level,
+                                  grads.data() + l * x.rows() * config_.features_per_level,
                                   level_grad, [](std::uint32_t) {});
           if (may_overflow) {
             const Eigen::Map<const Eigen::VectorXf> written(level_grad, level_size);
@@ -604,7 +572,7 @@ void HashGrid::accumulate_param_gradient(ConstRowMatrixRef<float> x,
   const std::vector<Level>& levels = levels_->level;
   const std::int64_t table = table_size();
   const std::int64_t level_size = table * config_.features_per_level;
-  const ScratchBuffer grads = level_major(config_, grad_output);
+  const LevelMajorScratch grads = level_major(config_, grad_output);
   dispatch(config_, [&](auto tag, auto features) {
     using Cell = typename decltype(tag)::type;
     constexpr int FC = decltype(features)::value;
@@ -616,7 +584,7 @@ void HashGrid::accumulate_param_gradient(ConstRowMatrixRef<float> x,
           // Flag and bound without a branch: whether a row was already flagged is as good as
           // random, and a mispredicted branch per vertex cost more than the stores.
           scatter_level<Cell, FC>(config_, levels[l], x.data(), x.rows(),
-                                  grads.get() + l * x.rows() * config_.features_per_level,
+                                  grads.data() + l * x.rows() * config_.features_per_level,
                                   grad_params.data() + l * level_size,
                                   [&](std::uint32_t row) {
                                     level_flags[row] = 1;
@@ -639,7 +607,7 @@ void HashGrid::backward_input(ConstRowMatrixRef<float> x, ConstRowMatrixRef<floa
   const std::vector<Level>& levels = levels_->level;
   const Index n_points = x.rows(), table = table_size();
   const int dims = config_.n_dims;
-  const ScratchBuffer grads = level_major(config_, grad_output);
+  const LevelMajorScratch grads = level_major(config_, grad_output);
   dispatch(config_, [&](auto tag, auto features) {
     using Cell = typename decltype(tag)::type;
     constexpr int FC = decltype(features)::value;
@@ -657,7 +625,7 @@ void HashGrid::backward_input(ConstRowMatrixRef<float> x, ConstRowMatrixRef<floa
           float value[Cell::kVertices];
           for (int g = 0; g < size; ++g) {
             ahead(g);
-            const float* grad = grads.get() + (l * n_points + first + g) * F;
+            const float* grad = grads.data() + (l * n_points + first + g) * F;
             for (int k = 0; k < group.count(); ++k) {
               const float* r = level_table + static_cast<std::int64_t>(group.row(g, k)) * F;
               float dot = 0.0f;

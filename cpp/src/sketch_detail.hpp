@@ -16,43 +16,9 @@
 
 namespace nearlinear::sketch_detail {
 
-/// Per-thread scratch memory of at least `size` values, uninitialised, reused by the next
-/// Scratch on the same thread: large sketch buffers would otherwise cost a page fault per
-/// 4 KiB on every call. Up to 64 MiB per thread is kept between calls. Not reentrant: one
-/// live Scratch per thread, type and Tag (run_plan's buffers use tag 0, kernels' tiles 1).
-template <typename T, int Tag = 0>
-class Scratch {
- public:
-  explicit Scratch(std::size_t size) {
-    Kept& k = storage();
-    if (k.size < size) {
-      k.data.reset();
-      k.data.reset(new T[size]);  // uninitialised: advised before the first touch
-      k.size = size;
-      advise_huge_pages(k.data.get(), size * sizeof(T));
-    }
-  }
-  ~Scratch() {
-    Kept& k = storage();
-    if (k.size * sizeof(T) > (std::size_t(64) << 20)) {
-      k.data.reset();
-      k.size = 0;
-    }
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  T* data() { return storage().data.get(); }
-
- private:
-  struct Kept {
-    std::unique_ptr<T[]> data;
-    std::size_t size = 0;
-  };
-  static Kept& storage() {
-    static thread_local Kept buffer;
-    return buffer;
-  }
-};
+/// Scratch tags: run_plan's task buffers, and the kernels' tiles (live inside a task).
+struct PlanScratch {};
+struct TileScratch {};
 
 /// The data A (#n by #d) in one of the four layouts the sketches accept.
 template <typename T>
@@ -310,7 +276,7 @@ RowMatrix<T> run_plan(const TaskPlan& plan, Index rows, Index m, Index d, Kernel
   const Index groups = (rows + per_group - 1) / per_group;
   // Each task accumulates into its own compact buffer: a chunk of a wider output would put
   // its rows d apart, and power-of-two strides map them onto few cache sets.
-  Scratch<T> buffers(static_cast<std::size_t>(groups * chunks * task_size));
+  ThreadScratch<T, PlanScratch> buffers(static_cast<std::size_t>(groups * chunks * task_size));
   T* base = buffers.data();
   parallel_for(
       0, groups * chunks,

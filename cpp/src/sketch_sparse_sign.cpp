@@ -155,7 +155,7 @@ RowMatrix<T> apply_dense(const SketchSpec& spec, const DataView<T>& A) {
   TaskPlan plan = make_plan(n, d, m, d, block_rows, 4 * block_rows, sizeof(T), 4);
   plan.pad = W;
   return run_plan<T>(plan, n, m, d, [&](Index i0, Index i1, Index, Index, T* acc, Index) {
-    Scratch<T, 1> tile(static_cast<std::size_t>(chunks * block_rows * W));
+    ThreadScratch<T, TileScratch> tile(static_cast<std::size_t>(chunks * block_rows * W));
     if (d % W != 0)  // zero the padding columns, which loading leaves alone
       std::fill(tile.data(), tile.data() + chunks * block_rows * W, T(0));
     BlockBuckets buckets;
@@ -330,7 +330,7 @@ RowMatrix<C> apply_panels(const SketchSpec& spec, const DataView<T>& A, SideProd
   // out; at most 4, and never below 2^15 rows each.
   const Index groups = std::clamp<Index>(std::min<Index>((8 + np - 1) / np, n >> 15), 1, 4);
   const Index per_group = (n + groups - 1) / groups;
-  Scratch<C> buffers(static_cast<std::size_t>(groups * np * m * W));
+  ThreadScratch<C, PlanScratch> buffers(static_cast<std::size_t>(groups * np * m * W));
   C* base = buffers.data();
   // Each task's part of A^T V (W by K), summed over the groups in order below.
   std::vector<double> side_parts(static_cast<std::size_t>(groups * np * W * K), 0.0);
@@ -356,7 +356,7 @@ RowMatrix<C> apply_panels(const SketchSpec& spec, const DataView<T>& A, SideProd
           // Column-major: blocks of the panel transposed into a row-major tile (its padding
           // columns zero), then scattered as rows are; the same sums in the same order.
           constexpr Index kTileRows = 256;
-          Scratch<T, 1> tile(static_cast<std::size_t>(kTileRows * kW));
+          ThreadScratch<T, TileScratch> tile(static_cast<std::size_t>(kTileRows * kW));
           std::fill(tile.data(), tile.data() + kTileRows * kW, T(0));
           for (Index r0 = i0; r0 < i1; r0 += kTileRows) {
             const Index len = std::min(kTileRows, i1 - r0);

@@ -72,7 +72,7 @@ RowMatrix<C> apply_srht(const SketchSpec& spec, const DataView<T>& A) {
 
   RowMatrix<C> out = run_plan<C>(plan, N, m, d, [&](Index i0, Index i1, Index, Index, C* acc,
                                                     Index) {
-    Scratch<C, 1> tile(static_cast<std::size_t>(chunks * B * W));
+    ThreadScratch<C, TileScratch> tile(static_cast<std::size_t>(chunks * B * W));
     if (d % W != 0)  // zero the padding columns, which loading leaves alone
       std::fill(tile.data(), tile.data() + chunks * B * W, C(0));
     for (Index b0 = i0; b0 < i1 && b0 < n; b0 += B) {
