@@ -318,12 +318,12 @@ HashGrid::HashGrid(const HashGridConfig& c) : config_(c) {
            "log2_table_size must be in 1..30; got " << c.log2_table_size);
   NL_CHECK(c.base_resolution >= 1, "base_resolution must be >= 1; got " << c.base_resolution);
   NL_CHECK(std::isfinite(c.per_level_scale) && c.per_level_scale >= 1.0,
-           "per_level_scale must be a finite number >= 1; got " << c.per_level_scale);
+           "`per_level_scale` must be a finite number >= 1; got " << c.per_level_scale);
   const double finest = c.base_resolution * std::pow(c.per_level_scale, c.n_levels - 1);
   NL_CHECK(std::isfinite(finest) && axis_vertices(c, static_cast<int>(std::min(finest, 1e9))) <=
                                         kMaxAxisVertices,
            "the finest level's resolution (" << finest << ") is too fine for float32 inputs: "
-           "lower base_resolution, per_level_scale or n_levels");
+           "lower `base_resolution`, `per_level_scale` or `n_levels`");
   levels_ = make_levels(config_);
 }
 

@@ -128,11 +128,11 @@ SinkhornPointsResult<T> sinkhorn_points(const ConstRowMatrixRef<T>& x, const Con
   const char* dtype = single ? "float32" : "float64";
   const double largest = 0.5 * static_cast<double>(std::numeric_limits<T>::max());
   NL_CHECK(diameter_sq <= largest && cost_scale <= largest,
-           "x and y are too far apart for the cost |x_i - y_j|^p in "
+           "`x` and `y` are too far apart for the cost |x_i - y_j|^p in "
                << dtype << ": their bounding box has diameter "
                << (hi - lo).stableNorm() << ", and diameter^2 = " << diameter_sq << ", diameter^p = " << cost_scale
                << " (p = " << options.p << ") must stay below " << largest
-               << "; rescale x and y (the cost scales by s^p)"
+               << "; rescale `x` and `y` (the cost scales by s^p)"
                << (single ? " or pass float64 points" : ""));
   // The exponents (f_i + g_j - |x_i - y_j|^p) / reg cancel terms of up to D^p, formed in T:
   // their rounding, about u D^p / reg (u the unit roundoff of T), must stay below 1, or the

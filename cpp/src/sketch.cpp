@@ -55,7 +55,7 @@ RowMatrix<C> apply(const SketchSpec& spec, const DataView<T>& A, SideProduct* si
   // surely nonzero; inf * 0 is NaN anyway) coefficient, so NaN/inf in A always shows in the
   // result: checking the small result costs nothing on valid data, and only a non-finite
   // result (NaN/inf in A, or overflow) pays for a scan of A.
-  if (!out.allFinite()) NL_CHECK(all_finite(A), "A must not contain NaN or inf");
+  if (!out.allFinite()) NL_CHECK(all_finite(A), "`A` must not contain NaN or inf");
   return out;
 }
 

@@ -189,6 +189,17 @@ def check_real(value, name: str, *, minimum=None, maximum=None, strict_minimum=F
     return value
 
 
+def check_flag(value, name: str) -> bool:
+    """``value`` as a bool: True or False (NumPy's too, and the integers 0 and 1); anything
+    else is refused rather than judged by its truth value (an array's is an error without
+    the argument's name, a string's is always True)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"`{name}` must be True or False; got {value!r}")
+
+
 def check_choice(value, name: str, choices) -> str:
     """``value`` if it is one of ``choices`` (strings); ValueError listing them otherwise."""
     if not isinstance(value, str) or value not in choices:

@@ -40,7 +40,7 @@ import scipy.sparse as sp
 
 from ._native import core as _core
 from ._progress import progress_bar
-from ._validation import (as_float_array, check_choice, check_int, check_real,
+from ._validation import (as_float_array, check_choice, check_flag, check_int, check_real,
                           check_sparse_structure, physical_memory, resolve_seed)
 from ._warnings import ConvergenceWarning
 
@@ -391,8 +391,8 @@ def complete(rows, cols, values, shape=None, *, rank: int = 10, method: str = "r
         reg = check_real(reg, "reg", minimum=0.0)
     bias_reg = (DEFAULT_BIAS_REG if bias_reg is None
                 else check_real(bias_reg, "bias_reg", minimum=0.0))
-    if not isinstance(biases, (bool, np.bool_)):
-        raise TypeError(f"`biases` must be a bool; got {biases!r}")
+    biases = check_flag(biases, "biases")
+    show_progress = check_flag(show_progress, "show_progress")
     max_iter = DEFAULT_MAX_ITER if max_iter is None else check_int(max_iter, "max_iter",
                                                                       minimum=1)
     tol = DEFAULT_TOL if tol is None else check_real(tol, "tol", minimum=0.0)

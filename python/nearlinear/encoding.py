@@ -38,7 +38,8 @@ import numpy as np
 
 from ._native import core as _core
 from ._progress import progress_bar
-from ._validation import check_choice, check_int, check_real, physical_memory, resolve_seed
+from ._validation import (check_choice, check_flag, check_int, check_real, physical_memory,
+                          resolve_seed)
 from ._warnings import ConvergenceWarning
 
 __all__ = ["HashEncoding", "ImageFit", "fit_image"]
@@ -301,6 +302,7 @@ class HashEncoding:
             Only with ``input_gradient=True``: the gradient inside each point's cell (one-sided
             on cell faces), zero in coordinates outside [0, 1].
         """
+        input_gradient = check_flag(input_gradient, "input_gradient")
         x = self._points(x, self.output_dims + (self.n_dims if input_gradient else 0))
         # A float32 grad_output is checked for NaN and inf by the core as it reads it (and a
         # parameter gradient whose sums overflow float32 is refused there too).
@@ -549,6 +551,7 @@ def fit_image(
     seed = resolve_seed(seed)
     if callback is not None and not callable(callback):
         raise TypeError("`callback` must be callable or None")
+    show_progress = check_flag(show_progress, "show_progress")
     parts = _fit_bytes(image.size, n_levels, 1 << log2_table_size, features_per_level, channels,
                        batch_size, hidden_width, hidden_layers, steps)
     _check_bytes(

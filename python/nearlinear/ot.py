@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 
 from ._native import core as _core
-from ._validation import as_float_array, check_choice, check_int, check_real
+from ._validation import as_float_array, check_choice, check_flag, check_int, check_real
 from ._warnings import ConvergenceWarning
 
 __all__ = [
@@ -107,7 +107,7 @@ def _solve(a, b, M, reg, method, max_iter, tol, warmstart, eps_scaling, keep_rat
     call = dict(max_iter=max_iter, tol=tol, absorb_log_threshold=30.0,
                 eps_scaling_factor=eps_scaling, warmup_iter=warmup_iter, warmup_tol=1e-2,
                 keep_ratio=keep_ratio, cg_max_iter=cg_max_iter, fallback_iter=10,
-                overrelax=bool(overrelax))
+                overrelax=overrelax)
     out = _core.sinkhorn(M, a, b, reg, method, init_f, init_g, **call)
     if out["underflow"]:
         warnings.warn(
@@ -222,6 +222,8 @@ def sinkhorn(a, b, M, reg, method="sinkhorn_log", max_iter=None, tol=None, verbo
     which it does not affect at any practical ``tol``.
     """
     del verbose
+    log, warn = check_flag(log, "log"), check_flag(warn, "warn")
+    overrelax = check_flag(overrelax, "overrelax")
     max_iter = _alias(max_iter, numItermax, "max_iter", "numItermax", 1000)
     tol = _alias(tol, stopThr, "tol", "stopThr", 1e-9)
     M, a, b, reg, used, out = _solve(a, b, M, reg, method, max_iter, tol, warmstart,
@@ -240,6 +242,7 @@ def sinkhorn2(a, b, M, reg, method="sinkhorn_log", max_iter=None, tol=None, verb
     Same arguments as :func:`sinkhorn`; returns a float, or ``(cost, log)`` with
     ``log=True`` (the log also holds ``plan``).
     """
+    log = check_flag(log, "log")
     plan, info = sinkhorn(a, b, M, reg, method=method, max_iter=max_iter, tol=tol,
                           verbose=verbose, log=True, warn=warn, warmstart=warmstart, **kwargs)
     cost = float(np.einsum("ij,ij->", plan, np.asarray(M), dtype=np.float64))
@@ -348,10 +351,11 @@ def sinkhorn_points(x, y, reg, *, a=None, b=None, p=2, max_iter=1000, tol=1e-9,
     eps_scaling = check_real(eps_scaling, "eps_scaling", minimum=0.0, maximum=1.0)
     if eps_scaling == 1.0:
         raise ValueError("`eps_scaling` must be in (0, 1), or 0 to disable it; got 1.0")
+    plan, warn = check_flag(plan, "plan"), check_flag(warn, "warn")
     if plan and n * m > _MAX_PLAN_ENTRIES:
         raise ValueError(f"plan=True would allocate an {n} x {m} matrix ({n * m:.3g} entries > "
                          f"{_MAX_PLAN_ENTRIES:.0e}); use the potentials f, g instead")
-    out = _core.sinkhorn_points(x, y, a, b, reg, p, max_iter, tol, eps_scaling, bool(plan))
+    out = _core.sinkhorn_points(x, y, a, b, reg, p, max_iter, tol, eps_scaling, plan)
     _warn_unconverged(out, "sinkhorn_points", tol, warn)
     return SinkhornPointsResult(
         f=out["f"], g=out["g"], cost=float(out["cost"]), n_iter=out["n_iter"],

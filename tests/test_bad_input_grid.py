@@ -1,0 +1,241 @@
+"""Every public entry point against a grid of bad arguments.
+
+Each case starts from a small valid call and replaces one argument by a bad or unusual value
+(other dtypes and layouts, NaN/inf, empty and wrongly shaped arrays, absurd or mistyped
+scalars). The call must either succeed with finite output or raise ValueError/TypeError:
+never another exception, a crash or a silent NaN. The focused tests of each module check the
+messages; this grid checks that no combination slips past the validation.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import nearlinear
+from nearlinear import completion, encoding, ot
+from nearlinear.sketch import sketch
+
+SCALARS = {
+    "zero": 0, "negative": -1, "huge": 2**40, "nan": float("nan"), "inf": float("inf"),
+    "bool": True, "string": "abc", "none": None, "fraction": 0.5, "negative_fraction": -0.5,
+    "array": np.ones(2),
+}
+# Scalars that count iterations: a huge count with a tolerance never met is a legitimate
+# (long) run, not bad input.
+COUNT_SCALARS = {k: v for k, v in SCALARS.items() if k != "huge"}
+
+
+def _nan_at(a, value):
+    a = np.array(a, dtype=np.float64, copy=True)
+    if a.size:
+        a.flat[a.size // 2] = value
+    return a
+
+
+def _read_only(a):
+    a = np.array(a, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+def _strided(a):
+    a = np.asarray(a)
+    return np.repeat(a, 2, axis=0)[::2]
+
+
+ARRAY_MUTATIONS = {
+    "float16": lambda a: np.asarray(a).astype(np.float16),
+    "int64": lambda a: np.asarray(a).astype(np.int64),
+    "bool": lambda a: np.asarray(a) > 0.5,
+    "complex": lambda a: np.asarray(a).astype(np.complex128),
+    "object": lambda a: np.asarray(a).astype(object),
+    "big_endian": lambda a: np.asarray(a).astype(">f8"),
+    "fortran": lambda a: np.asfortranarray(a),
+    "strided": _strided,
+    "reversed": lambda a: np.array(a)[::-1],
+    "read_only": _read_only,
+    "transposed": lambda a: np.asarray(a).T,
+    "list": lambda a: np.asarray(a).tolist(),
+    "empty": lambda a: np.asarray(a)[:0],
+    "extra_axis": lambda a: np.asarray(a)[..., None],
+    "flattened": lambda a: np.asarray(a).ravel(),
+    "scalar": lambda a: np.float64(1.0),
+    "nan": lambda a: _nan_at(a, np.nan),
+    "inf": lambda a: _nan_at(a, np.inf),
+    "huge_value": lambda a: _nan_at(a, 1e300),
+    "subnormal": lambda a: _nan_at(a, 1e-310),
+    "none": lambda a: None,
+    "string": lambda a: "abc",
+}
+
+
+def _finite_outputs(result):
+    """The arrays a call returned (result objects: their array attributes)."""
+    if isinstance(result, tuple):
+        return [x for r in result for x in _finite_outputs(r)]
+    if isinstance(result, (np.ndarray, float, np.floating)):
+        return [np.asarray(result)]
+    if isinstance(result, dict):
+        return [np.asarray(v) for v in result.values()
+                if isinstance(v, (np.ndarray, float, np.floating))]
+    names = ("x", "plan", "cost", "psnr", "residual_norm", "f", "g")
+    return [np.asarray(getattr(result, n)) for n in names
+            if isinstance(getattr(result, n, None), (np.ndarray, float, np.floating))]
+
+
+def _check(call, names):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = call()
+        except (ValueError, TypeError) as exc:
+            # The message names an argument: the changed one, or the one a mismatch is
+            # checked against (duplicated observations name the entry instead).
+            message = str(exc)
+            assert any(f"`{n}`" in message or f"{n}=" in message for n in names) or \
+                "duplicated observation" in message, f"an error naming no argument: {message}"
+            return
+    # NaN or inf in a result is allowed only when a warning said so (a training run that
+    # diverged, for instance, is reported, not refused).
+    for out in _finite_outputs(result):
+        if out.dtype.kind in "fc" and not np.all(np.isfinite(out)):
+            assert caught, "a successful call returned NaN or inf without a warning"
+
+
+def _cases(name, base, arrays, scalars, counts=()):
+    """(id, kwargs) for every one-argument change of `base`."""
+    out = []
+    for arg in arrays:
+        for mname, mutate in ARRAY_MUTATIONS.items():
+            out.append((f"{name}-{arg}-{mname}", arg, mutate))
+    for arg in scalars:
+        pool = COUNT_SCALARS if arg in counts else SCALARS
+        for sname, value in pool.items():
+            out.append((f"{name}-{arg}-{sname}", arg, lambda _a, v=value: v))
+    return out
+
+
+def _run_grid(cases, make_base, call):
+    for case_id, arg, mutate in cases:
+        kwargs = make_base()
+        kwargs[arg] = mutate(kwargs[arg])
+        try:
+            _check(lambda: call(**kwargs), names=list(kwargs))
+        except AssertionError as exc:
+            raise AssertionError(f"{case_id}: {exc}") from exc
+
+
+def _rng():
+    return np.random.default_rng(1234)
+
+
+def test_sketch_grid():
+    def base():
+        return {"A": _rng().standard_normal((40, 5)), "m": 12, "kind": "sparse_sign",
+                "seed": 0, "nnz_per_column": None}
+    _run_grid(_cases("sketch", base, ["A"], ["m", "kind", "seed", "nnz_per_column"]),
+              base, lambda **k: sketch(k.pop("A"), k.pop("m"), k.pop("kind"), **k))
+
+
+@pytest.mark.parametrize("method", ["auto", "precondition", "sketch", "direct"])
+def test_lstsq_grid(method):
+    def base():
+        rng = _rng()
+        return {"A": rng.standard_normal((60, 4)), "b": rng.standard_normal(60),
+                "method": method, "sketch": None, "tol": None, "eps": None, "reg": 0.0,
+                "rcond": None, "seed": 0, "max_iter": None, "sketch_size": None}
+    cases = _cases(f"lstsq[{method}]", base, ["A", "b"],
+                   ["method", "sketch", "tol", "eps", "reg", "rcond", "seed", "max_iter",
+                    "sketch_size"], counts=("max_iter",))
+    _run_grid(cases, base, lambda **k: nearlinear.lstsq(k.pop("A"), k.pop("b"), **k))
+
+
+def test_lstsq_sparse_grid():
+    def base():
+        rng = _rng()
+        A = sp.random(80, 5, density=0.3, format="csr", random_state=rng)
+        return {"A": A, "b": rng.standard_normal(80), "tol": None, "reg": 0.0}
+    cases = _cases("lstsq-sparse", base, ["b"], ["tol", "reg"])
+    _run_grid(cases, base, lambda **k: nearlinear.lstsq(k.pop("A"), k.pop("b"), **k))
+
+
+def test_complete_grid():
+    def base():
+        rng = _rng()
+        idx = rng.choice(20 * 15, size=120, replace=False)
+        return {"rows": idx // 15, "cols": idx % 15, "values": rng.standard_normal(120),
+                "shape": (20, 15), "rank": 3, "max_iter": 3, "reg": None, "tol": None,
+                "seed": 0, "biases": True, "show_progress": False}
+    cases = _cases("complete", base, ["rows", "cols", "values"],
+                   ["shape", "rank", "max_iter", "reg", "tol", "seed", "biases",
+                    "show_progress"], counts=("max_iter",))
+    _run_grid(cases, base, lambda **k: completion.complete(
+        k.pop("rows"), k.pop("cols"), k.pop("values"), k.pop("shape"), **k).predict(
+            np.arange(3), np.arange(3)))
+
+
+def test_encoding_grid():
+    def ctor():
+        return {"n_dims": 2, "lattice": "simplex", "n_levels": 4, "features_per_level": 2,
+                "log2_table_size": 10, "base_resolution": 4, "per_level_scale": 1.5, "seed": 0}
+    _run_grid(_cases("HashEncoding", ctor, [], list(ctor())), ctor,
+              lambda **k: encoding.HashEncoding(k.pop("n_dims"), **k).params)
+
+    for lattice in ("simplex", "cube"):
+        enc = encoding.HashEncoding(3, lattice=lattice, n_levels=4, log2_table_size=10)
+
+        def calls():
+            rng = _rng()
+            return {"x": rng.random((30, 3), dtype=np.float32),
+                    "grad_output": rng.standard_normal((30, 8)).astype(np.float32),
+                    "input_gradient": True}
+        _run_grid(_cases(f"forward[{lattice}]", calls, ["x"], []), calls,
+                  lambda **k: enc.forward(k["x"]))
+        _run_grid(_cases(f"backward[{lattice}]", calls, ["x", "grad_output"],
+                         ["input_gradient"]), calls,
+                  lambda **k: enc.backward(k.pop("x"), k.pop("grad_output"), **k))
+
+
+def test_fit_image_grid():
+    def base():
+        return {"image": _rng().random((12, 10, 3)), "steps": 2, "batch_size": 32,
+                "n_levels": 3, "log2_table_size": 8, "hidden_width": 8, "hidden_layers": 1,
+                "learning_rate": 1e-2, "per_level_scale": None, "seed": 0,
+                "show_progress": False}
+    cases = _cases("fit_image", base, ["image"],
+                   ["steps", "batch_size", "n_levels", "log2_table_size", "hidden_width",
+                    "hidden_layers", "learning_rate", "per_level_scale", "seed",
+                    "show_progress"],
+                   counts=("steps",))
+    _run_grid(cases, base, lambda **k: encoding.fit_image(k.pop("image"), **k))
+
+
+@pytest.mark.parametrize("method", ["sinkhorn", "sinkhorn_log", "sns"])
+def test_sinkhorn_grid(method):
+    def base():
+        rng = _rng()
+        x, y = rng.random((12, 2)), rng.random((9, 2))
+        M = ((x[:, None] - y[None]) ** 2).sum(-1)
+        a, b = rng.random(12) + 0.1, rng.random(9) + 0.1
+        return {"a": a / a.sum(), "b": b / b.sum(), "M": M, "reg": 0.05, "method": method,
+                "max_iter": 200, "tol": None, "log": False, "warn": True, "overrelax": True}
+    cases = _cases(f"sinkhorn[{method}]", base, ["a", "b", "M"],
+                   ["reg", "method", "max_iter", "tol", "log", "warn", "overrelax"],
+                   counts=("max_iter",))
+    _run_grid(cases, base, lambda **k: ot.sinkhorn(k.pop("a"), k.pop("b"), k.pop("M"),
+                                                   k.pop("reg"), **k))
+
+
+def test_sinkhorn_points_grid():
+    def base():
+        rng = _rng()
+        return {"x": rng.random((12, 2)), "y": rng.random((9, 2)), "reg": 0.05,
+                "a": None, "b": None, "p": 2, "max_iter": 200, "tol": 1e-9, "plan": False,
+                "warn": True}
+    cases = _cases("sinkhorn_points", base, ["x", "y"],
+                   ["reg", "a", "b", "p", "max_iter", "tol", "plan", "warn"],
+                   counts=("max_iter",))
+    _run_grid(cases, base, lambda **k: ot.sinkhorn_points(k.pop("x"), k.pop("y"),
+                                                          k.pop("reg"), **k))
