@@ -94,7 +94,8 @@ def _check(call, names):
             # The message names an argument: the changed one, or the one a mismatch is
             # checked against (duplicated observations name the entry instead).
             message = str(exc)
-            assert any(f"`{n}`" in message or f"{n}=" in message for n in names) or \
+            assert any(f"`{n}`" in message or f"`{n}[" in message or f"{n}=" in message
+                       for n in names) or \
                 "duplicated observation" in message, f"an error naming no argument: {message}"
             return
     # NaN or inf in a result is allowed only when a warning said so (a training run that
@@ -167,10 +168,13 @@ def test_complete_grid():
         idx = rng.choice(20 * 15, size=120, replace=False)
         return {"rows": idx // 15, "cols": idx % 15, "values": rng.standard_normal(120),
                 "shape": (20, 15), "rank": 3, "max_iter": 3, "reg": None, "tol": None,
-                "seed": 0, "biases": True, "show_progress": False}
+                "seed": 0, "biases": True, "show_progress": False, "bias_reg": None,
+                "inner_tol": 0.3, "max_inner": 10, "samples": None, "method": "robust-am",
+                "validation": (idx[:5] // 15, idx[:5] % 15, rng.standard_normal(5))}
     cases = _cases("complete", base, ["rows", "cols", "values"],
                    ["shape", "rank", "max_iter", "reg", "tol", "seed", "biases",
-                    "show_progress"], counts=("max_iter",))
+                    "show_progress", "bias_reg", "inner_tol", "max_inner", "samples", "method",
+                    "validation"], counts=("max_iter", "max_inner", "samples"))
     _run_grid(cases, base, lambda **k: completion.complete(
         k.pop("rows"), k.pop("cols"), k.pop("values"), k.pop("shape"), **k).predict(
             np.arange(3), np.arange(3)))
@@ -193,6 +197,16 @@ def test_encoding_grid():
                     "input_gradient": True}
         _run_grid(_cases(f"forward[{lattice}]", calls, ["x"], []), calls,
                   lambda **k: enc.forward(k["x"]))
+
+        def outs():
+            return {"x": _rng().random((30, 3), dtype=np.float32),
+                    "out": np.zeros((30, 8), np.float32),
+                    "grad_out": np.zeros(enc.params.shape, np.float32)}
+        _run_grid(_cases(f"forward-out[{lattice}]", outs, ["out"], []), outs,
+                  lambda **k: enc.forward(k["x"], out=k["out"]))
+        _run_grid(_cases(f"backward-out[{lattice}]", outs, ["grad_out"], []), outs,
+                  lambda **k: enc.backward(k["x"], np.ones((30, 8), np.float32),
+                                           out=k["grad_out"]))
         _run_grid(_cases(f"backward[{lattice}]", calls, ["x", "grad_output"],
                          ["input_gradient"]), calls,
                   lambda **k: enc.backward(k.pop("x"), k.pop("grad_output"), **k))
@@ -220,10 +234,16 @@ def test_sinkhorn_grid(method):
         M = ((x[:, None] - y[None]) ** 2).sum(-1)
         a, b = rng.random(12) + 0.1, rng.random(9) + 0.1
         return {"a": a / a.sum(), "b": b / b.sum(), "M": M, "reg": 0.05, "method": method,
-                "max_iter": 200, "tol": None, "log": False, "warn": True, "overrelax": True}
+                "max_iter": 200, "tol": None, "log": False, "warn": True, "overrelax": True,
+                "warmstart": None, "eps_scaling": None, "keep_ratio": 1e-7, "warmup_iter": 50,
+                "cg_max_iter": 500}
     cases = _cases(f"sinkhorn[{method}]", base, ["a", "b", "M"],
-                   ["reg", "method", "max_iter", "tol", "log", "warn", "overrelax"],
-                   counts=("max_iter",))
+                   ["reg", "method", "max_iter", "tol", "log", "warn", "overrelax", "warmstart",
+                    "eps_scaling", "keep_ratio", "warmup_iter", "cg_max_iter"],
+                   counts=("max_iter", "warmup_iter", "cg_max_iter"))
+    cases += [(f"sinkhorn[{method}]-warmstart-{m}", "warmstart",
+               lambda _w, mut=mut: (mut(np.zeros(12)), np.zeros(9)))
+              for m, mut in ARRAY_MUTATIONS.items()]
     _run_grid(cases, base, lambda **k: ot.sinkhorn(k.pop("a"), k.pop("b"), k.pop("M"),
                                                    k.pop("reg"), **k))
 
@@ -233,9 +253,11 @@ def test_sinkhorn_points_grid():
         rng = _rng()
         return {"x": rng.random((12, 2)), "y": rng.random((9, 2)), "reg": 0.05,
                 "a": None, "b": None, "p": 2, "max_iter": 200, "tol": 1e-9, "plan": False,
-                "warn": True}
+                "warn": True, "eps_scaling": 0.5}
     cases = _cases("sinkhorn_points", base, ["x", "y"],
-                   ["reg", "a", "b", "p", "max_iter", "tol", "plan", "warn"],
+                   ["reg", "a", "b", "p", "max_iter", "tol", "plan", "warn", "eps_scaling"],
                    counts=("max_iter",))
+    cases += [(f"sinkhorn_points-{w}-{m}", w, lambda _w, mut=mut, k=k: mut(np.full(k, 1.0 / k)))
+              for w, k in (("a", 12), ("b", 9)) for m, mut in ARRAY_MUTATIONS.items()]
     _run_grid(cases, base, lambda **k: ot.sinkhorn_points(k.pop("x"), k.pop("y"),
                                                           k.pop("reg"), **k))

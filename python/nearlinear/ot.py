@@ -95,6 +95,9 @@ def _solve(a, b, M, reg, method, max_iter, tol, warmstart, eps_scaling, keep_rat
     empty = np.empty(0)
     init_f, init_g = empty, empty
     if warmstart is not None:
+        if isinstance(warmstart, (str, bytes)) or not hasattr(warmstart, "__len__"):
+            raise TypeError(f"`warmstart` must be a pair (log_u, log_v) or None; got "
+                            f"{type(warmstart).__name__}")
         if len(warmstart) != 2:
             raise ValueError("`warmstart` must be a pair (log_u, log_v)")
         init_f = as_float_array(warmstart[0], "warmstart[0]", ndim=1, dtype=np.float64)
