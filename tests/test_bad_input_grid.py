@@ -180,6 +180,50 @@ def test_complete_grid():
             np.arange(3), np.arange(3)))
 
 
+def _sparse_with(X, **change):
+    X = X.copy()
+    for k, v in change.items():
+        setattr(X, k, v)
+    return X
+
+
+SPARSE_MUTATIONS = {
+    "csc": lambda X: X.tocsc(),
+    "coo": lambda X: X.tocoo(),
+    "dense": lambda X: X.toarray(),
+    "float32": lambda X: X.astype(np.float32),
+    "int": lambda X: X.astype(np.int64),
+    "complex": lambda X: X.astype(np.complex128),
+    "nan": lambda X: _sparse_with(X, data=_nan_at(X.data, np.nan)),
+    "inf": lambda X: _sparse_with(X, data=_nan_at(X.data, np.inf)),
+    "empty": lambda X: X[:0],
+    "no_entries": lambda X: sp.csr_matrix(X.shape),
+    "unsorted": lambda X: _sparse_with(X, indices=X.indices[::-1].copy(), data=X.data[::-1].copy()),
+    "index_out_of_range": lambda X: _sparse_with(X, indices=X.indices + X.shape[1]),
+    "none": lambda X: None,
+}
+
+
+def test_complete_sparse_and_predict_grid():
+    def base():
+        rng = _rng()
+        X = sp.random(20, 15, density=0.4, format="csr", random_state=rng)
+        return {"X": X, "rank": 3, "max_iter": 3, "seed": 0}
+    cases = [(f"complete_sparse-X-{m}", "X", mut) for m, mut in SPARSE_MUTATIONS.items()]
+    cases += _cases("complete_sparse", base, [], ["rank"])
+    _run_grid(cases, base, lambda **k: completion.complete_sparse(k.pop("X"), **k).predict(
+        np.arange(3), np.arange(3)))
+
+    model = completion.complete_sparse(base()["X"], rank=3, max_iter=3, seed=0)
+
+    def indices():
+        return {"rows": np.arange(5), "cols": np.arange(5)}
+    cases = _cases("predict", indices, ["rows", "cols"], [])
+    cases += [(f"predict-{a}-out_of_range", a, lambda v: v + 100) for a in ("rows", "cols")]
+    cases += [(f"predict-{a}-negative", a, lambda v: v - 10) for a in ("rows", "cols")]
+    _run_grid(cases, indices, lambda **k: model.predict(k["rows"], k["cols"]))
+
+
 def test_encoding_grid():
     def ctor():
         return {"n_dims": 2, "lattice": "simplex", "n_levels": 4, "features_per_level": 2,

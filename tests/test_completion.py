@@ -347,6 +347,15 @@ def test_sparse_input_errors():
     bad.indptr[2] = 10**6
     with pytest.raises(ValueError, match="`X` is malformed"):
         complete_sparse(bad, rank=1)
+    for fmt in ("csr", "csc"):
+        wide = sp.csr_matrix(np.ones((4, 4))).asformat(fmt)
+        wide.indices[3] = 4
+        with pytest.raises(ValueError, match=r"`X` is malformed: its indices must be in \[0, 4\)"):
+            complete_sparse(wide, rank=1)
+    nan = sp.csr_matrix(np.ones((4, 4)))
+    nan.data[5] = np.nan
+    with pytest.raises(ValueError, match="`X` must not store NaN or inf"):
+        complete_sparse(nan, rank=1)
 
 
 def test_predict_errors():

@@ -667,9 +667,16 @@ def complete_sparse(X, *, rank: int = 10, **kwargs) -> CompletionModel:
     if min(X.shape) == 0:
         raise ValueError(f"`X` must not be empty; got shape {X.shape}")
     check_sparse_structure(X, "X")
+    if X.format in ("csr", "csc"):  # (the conversion below reads every index anyway)
+        minor = X.shape[1] if X.format == "csr" else X.shape[0]
+        indices = X.indices[:X.indptr[-1]]
+        if indices.size and (indices.min() < 0 or indices.max() >= minor):
+            raise ValueError(f"sparse `X` is malformed: its indices must be in [0, {minor})")
     coo = X.tocoo()
     if coo.nnz == 0:
         raise ValueError("`X` has no stored entries (observations)")
+    if not np.isfinite(coo.data).all():
+        raise ValueError("`X` must not store NaN or inf")
     return complete(coo.row, coo.col, coo.data.astype(np.float64), X.shape, rank=rank, **kwargs)
 
 
