@@ -159,7 +159,10 @@ def test_lstsq_sparse_grid():
         A = sp.random(80, 5, density=0.3, format="csr", random_state=rng)
         return {"A": A, "b": rng.standard_normal(80), "tol": None, "reg": 0.0}
     cases = _cases("lstsq-sparse", base, ["b"], ["tol", "reg"])
+    cases += [(f"lstsq-sparse-A-{m}", "A", mut) for m, mut in SPARSE_MUTATIONS.items()]
     _run_grid(cases, base, lambda **k: nearlinear.lstsq(k.pop("A"), k.pop("b"), **k))
+    cases = [(f"sketch-sparse-A-{m}", "A", mut) for m, mut in SPARSE_MUTATIONS.items()]
+    _run_grid(cases, base, lambda **k: sketch(k["A"], 12, "sparse_sign", seed=0))
 
 
 def test_complete_grid():

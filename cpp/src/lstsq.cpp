@@ -984,19 +984,19 @@ ColMatrix<double> densify(const CsrArrays<T, I>& A) {
 /// every index in [0, inner).
 template <typename I>
 void check_compressed_indices(Index outer, Index inner, const I* indptr, const I* indices) {
-  NL_CHECK(indptr[0] == 0, "sparse A: indptr[0] must be 0");
+  NL_CHECK(indptr[0] == 0, "sparse `A` is malformed: indptr[0] must be 0");
   constexpr Index kChunk = 1 << 16;
   parallel_for(0, (outer + kChunk - 1) / kChunk, [&](std::int64_t c) {
     const Index end = std::min(outer, (c + 1) * kChunk);
     for (Index i = c * kChunk; i < end; ++i)
-      NL_CHECK(indptr[i + 1] >= indptr[i], "sparse A: indptr must be non-decreasing");
+      NL_CHECK(indptr[i + 1] >= indptr[i], "sparse `A` is malformed: indptr must be non-decreasing");
   });
   const Index nnz = static_cast<Index>(indptr[outer]);
   parallel_for(0, (nnz + kChunk - 1) / kChunk, [&](std::int64_t c) {
     const Index end = std::min(nnz, (c + 1) * kChunk);
     bool ok = true;
     for (Index p = c * kChunk; p < end; ++p) ok &= indices[p] >= 0 && indices[p] < inner;
-    NL_CHECK(ok, "sparse A: index out of range");
+    NL_CHECK(ok, "sparse `A` is malformed: an index is outside the shape");
   });
 }
 
