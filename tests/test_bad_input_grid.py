@@ -118,12 +118,13 @@ def _cases(name, base, arrays, scalars, counts=()):
     return out
 
 
-def _run_grid(cases, make_base, call):
+def _run_grid(cases, make_base, call, also_named=()):
+    """Every case; `also_named`: arguments the call passes besides those of `make_base`."""
     for case_id, arg, mutate in cases:
         kwargs = make_base()
         kwargs[arg] = mutate(kwargs[arg])
         try:
-            _check(lambda: call(**kwargs), names=list(kwargs))
+            _check(lambda: call(**kwargs), names=list(kwargs) + list(also_named))
         except AssertionError as exc:
             raise AssertionError(f"{case_id}: {exc}") from exc
 
@@ -308,3 +309,59 @@ def test_sinkhorn_points_grid():
               for w, k in (("a", 12), ("b", 9)) for m, mut in ARRAY_MUTATIONS.items()]
     _run_grid(cases, base, lambda **k: ot.sinkhorn_points(k.pop("x"), k.pop("y"),
                                                           k.pop("reg"), **k))
+
+
+def test_sketch_operator_grid():
+    def ctor():
+        return {"kind": "srht", "m": 8, "n": 40, "seed": 0, "nnz_per_column": None}
+    _run_grid(_cases("SketchOperator", ctor, [], list(ctor())), ctor,
+              lambda **k: nearlinear.SketchOperator(**k).apply(np.ones((40, 3))),
+              also_named=["A"])
+
+    for kind in ("sparse_sign", "srht", "gaussian"):
+        S = nearlinear.SketchOperator(kind, 8, 40, seed=0)
+
+        def data():
+            return {"A": _rng().standard_normal((40, 3))}
+        _run_grid(_cases(f"apply[{kind}]", data, ["A"], []), data, lambda **k: S.apply(k["A"]))
+
+
+def test_matrix_completion_estimator_grid():
+    def params():
+        return {"rank": 3, "method": "robust-am", "reg": None, "biases": True, "max_iter": 3,
+                "tol": None, "random_state": 0, "show_progress": False, "samples": None}
+    rng = _rng()
+    idx = rng.choice(20 * 15, size=120, replace=False)
+    X = np.stack([idx // 15, idx % 15], axis=1)
+    y = rng.standard_normal(120)
+    cases = _cases("MatrixCompletion", params, [], list(params()),
+                   counts=("max_iter", "samples"))
+    _run_grid(cases, params, lambda **k: nearlinear.MatrixCompletion(**k).fit(X, y).predict(X))
+
+    def data():
+        return {"X": X.copy(), "y": y.copy()}
+    _run_grid(_cases("MatrixCompletion.fit", data, ["X", "y"], []), data,
+              lambda **k: nearlinear.MatrixCompletion(rank=3, max_iter=3, random_state=0)
+              .fit(k["X"], k["y"]).predict(X))
+
+
+def test_set_num_threads_grid():
+    before = nearlinear.get_num_threads()
+    try:
+        for name, value in SCALARS.items():
+            _check(lambda: nearlinear.set_num_threads(value), names=["n"])
+            nearlinear.set_num_threads(before)
+    finally:
+        nearlinear.set_num_threads(before)
+
+
+def test_sketched_linear_regression_grid():
+    from nearlinear.linear_model import SketchedLinearRegression
+    rng = _rng()
+    X, y = rng.standard_normal((60, 4)), rng.standard_normal(60)
+
+    def params():
+        return {"alpha": 0.0, "fit_intercept": True, "method": "auto", "sketch": None,
+                "tol": None, "max_iter": None, "random_state": 0}
+    cases = _cases("SketchedLinearRegression", params, [], list(params()), counts=("max_iter",))
+    _run_grid(cases, params, lambda **k: SketchedLinearRegression(**k).fit(X, y).coef_)

@@ -208,7 +208,7 @@ def check_choice(value, name: str, choices) -> str:
     return value
 
 
-def resolve_seed(seed) -> int:
+def resolve_seed(seed, name: str = "seed") -> int:
     """A 63-bit integer seed from None (fresh entropy), an int, or a numpy Generator."""
     if seed is None:
         return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
@@ -216,7 +216,7 @@ def resolve_seed(seed) -> int:
         return int(seed.integers(0, 2**63 - 1))
     if isinstance(seed, np.random.RandomState):
         return int(seed.randint(0, 2**31 - 1))
-    return check_int(seed, "seed", minimum=0, maximum=2**64 - 1)
+    return check_int(seed, name, minimum=0, maximum=2**64 - 1)
 
 
 def physical_memory() -> int | None:

@@ -730,12 +730,14 @@ class MatrixCompletion:
         if arr.ndim != 2 or arr.shape[1] != 2:
             raise ValueError(f"`{name}` must have shape (N, 2) of (row, col) pairs; got "
                              f"shape {arr.shape}")
-        return arr[:, 0], arr[:, 1]
+        return _indices(arr[:, 0], arr[:, 1], f"{name}[:, 0]", f"{name}[:, 1]",
+                        allow_empty=True)
 
     def fit(self, X, y=None, *, shape=None, validation=None, callback=None):
         """Fit to observations: ``X`` (N, 2) pairs with ``y`` (N,), or a sparse ``X``."""
         kwargs = dict(rank=self.rank, method=self.method, reg=self.reg, biases=self.biases,
-                      max_iter=self.max_iter, tol=self.tol, seed=self.random_state,
+                      max_iter=self.max_iter, tol=self.tol,
+                      seed=resolve_seed(self.random_state, "random_state"),
                       samples=self.samples,
                       show_progress=self.show_progress, validation=validation,
                       callback=callback)
@@ -749,6 +751,10 @@ class MatrixCompletion:
             if y is None:
                 raise ValueError("`y` (the observed values) is required when `X` holds pairs")
             rows, cols = self._pairs(X)
+            y = as_float_array(y, "y", ndim=1, dtype=np.float64)
+            if y.shape != rows.shape:
+                raise ValueError(f"`y` must hold one value per row of `X` ({rows.size}); got "
+                                 f"{y.size}")
             model = complete(rows, cols, y, shape, **kwargs)
         self.model_ = model
         self.U_, self.V_ = model.U, model.V

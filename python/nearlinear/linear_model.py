@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import check_real
+from ._validation import check_choice, check_flag, check_real, resolve_seed
 from .lstsq import METHODS, SKETCHES, lstsq
 
 __all__ = ["SketchedLinearRegression"]
@@ -82,27 +82,27 @@ class SketchedLinearRegression(RegressorMixin, BaseEstimator):
 
     def fit(self, X, y):
         """Fit the model to ``X`` (n_samples, n_features) and ``y`` (n_samples[, n_targets])."""
-        if self.method not in METHODS:
-            raise ValueError(f"`method` must be one of {METHODS}; got {self.method!r}")
-        if self.sketch is not None and self.sketch not in SKETCHES:
-            raise ValueError(f"`sketch` must be one of {SKETCHES}; got {self.sketch!r}")
+        method = check_choice(self.method, "method", METHODS)
+        if self.sketch is not None:
+            check_choice(self.sketch, "sketch", SKETCHES)
         alpha = _finite_alpha(self.alpha)
+        seed = resolve_seed(self.random_state, "random_state")
+        fit_intercept = check_flag(self.fit_intercept, "fit_intercept")
         X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=np.float64,
                              y_numeric=True, multi_output=True)
         y = np.asarray(y, dtype=np.float64)
         n, d = X.shape
-        method = self.method
-        if method in ("precondition", "sketch", "diagonal") and n < d + self.fit_intercept:
+        if method in ("precondition", "sketch", "diagonal") and n < d + fit_intercept:
             method = "direct"
-        if self.fit_intercept and not sp.issparse(X):
+        if fit_intercept and not sp.issparse(X):
             x_mean = X.mean(axis=0)
             y_mean = y.mean(axis=0)
             result = lstsq(X - x_mean, y - y_mean, method=method, sketch=self.sketch,
-                           tol=self.tol, reg=alpha, seed=self.random_state,
+                           tol=self.tol, reg=alpha, seed=seed,
                            max_iter=self.max_iter)
             coef = result.x
             intercept = y_mean - x_mean @ coef
-        elif self.fit_intercept:
+        elif fit_intercept:
             # Sparse X is not centred (that would densify it): a column of ones carries the
             # intercept, and the ridge term is d rows sqrt(alpha) I below X (zero under the
             # ones), so that the intercept stays unpenalised.
@@ -113,12 +113,12 @@ class SketchedLinearRegression(RegressorMixin, BaseEstimator):
                 target = np.concatenate([y, np.zeros((d,) + y.shape[1:])])
             Xa = sp.bmat(blocks, format="csr")
             result = lstsq(Xa, target, method=method, sketch=self.sketch, tol=self.tol,
-                           seed=self.random_state, max_iter=self.max_iter)
+                           seed=seed, max_iter=self.max_iter)
             coef = result.x[:d]
             intercept = result.x[d]
         else:
             result = lstsq(X, y, method=method, sketch=self.sketch, tol=self.tol,
-                           reg=alpha, seed=self.random_state,
+                           reg=alpha, seed=seed,
                            max_iter=self.max_iter)
             coef = result.x
             intercept = np.zeros(y.shape[1]) if y.ndim == 2 else 0.0
