@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "lstsq_factor.hpp"
+#include "nearlinear/interrupt.hpp"
 #include "lstsq_operator.hpp"
 #include "lstsq_row_major.hpp"
 
@@ -496,6 +497,7 @@ void preconditioned_cg(const Op& op, const ConstRowMatrixRef<double>& B, const F
         gap[j] = drift->gamma * std::sqrt(drift->K) * bnorm[j] +
                  kEps * drift->factor_rounding * S.col(j).norm();
     while (iters < max_iter) {
+      check_interrupt();
       const RowMatrix<double> W = F.apply(P);
       op.normal(W, T, q);
       ++res.n_passes;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "nearlinear/interrupt.hpp"
 #include "nearlinear/parallel.hpp"
 #include "nearlinear/random.hpp"
 
@@ -222,6 +223,7 @@ FieldTrainingLog NeuralField::fit_image(ConstRowMatrixRef<float> pixels, int hei
   double elapsed = 0.0;
   using Clock = std::chrono::steady_clock;
   for (int step = 0; step < options.steps; ++step) {
+    check_interrupt();
     const auto start = Clock::now();
     // Exponential decay to a tenth of the rate at the last step: late steps refine instead of
     // oscillating.

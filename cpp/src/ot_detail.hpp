@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "nearlinear/common.hpp"
+#include "nearlinear/interrupt.hpp"
 #include "nearlinear/ot_result.hpp"
 #include "nearlinear/parallel.hpp"
 
@@ -192,6 +193,7 @@ LoopStatus scaling_loop(const RowMatrix<KT>& K, const Eigen::VectorXd& a, const 
   Eigen::VectorXd w(m);
   const double hi = std::exp(log_threshold), lo = std::exp(-log_threshold);
   while (true) {
+    check_interrupt();
     std::vector<char> bad(parts, 0);
     const double omega = relax.omega;
     for_thread_rows(n, [&](Index t, Index i0, Index i1) {

@@ -8,6 +8,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "nearlinear/interrupt.hpp"
 #include "nearlinear/parallel.hpp"
 
 namespace nearlinear {
@@ -162,6 +163,7 @@ SinkhornPointsResult<T> sinkhorn_points(const ConstRowMatrixRef<T>& x, const Con
     }
   }
   while (true) {
+    check_interrupt();
     lse_half<T>(x, y_coords, g, log_a, reg, options.p, f);
     lse_half<T>(y, x_coords, f, log_b, reg, options.p, g_next);
     ++result.n_iter;

@@ -4,6 +4,7 @@
 // dual Hessian [[diag(a), P], [P^T, diag(c)]] / reg, Sec. 3 of the paper).
 #include "nearlinear/sns.hpp"
 
+#include "nearlinear/interrupt.hpp"
 #include "nearlinear/memory.hpp"
 #include "sinkhorn_log_loop.hpp"
 
@@ -90,6 +91,7 @@ Eigen::VectorXd newton_direction(const SparsePlan& S, const Eigen::VectorXd& a, 
   double rz = r.dot(z);
   const double stop = rel_tol * r.norm();
   for (int k = 0; k < max_iter && r.norm() > stop; ++k) {
+    check_interrupt();
     hess(p, hp);
     const double php = p.dot(hp);
     if (!(php > 0)) break;
@@ -150,6 +152,7 @@ SinkhornResult<T> sinkhorn_newton_sparse(const ConstRowMatrixRef<T>& M, const Ei
   result.err_history.push_back(err);
   int fallback_iter = options.sns_fallback_iter;
   while (err > options.tol && result.n_iter < options.max_iter) {
+    check_interrupt();
     const SparsePlan S = sparsify(P, options.sns_keep_ratio);
     const Eigen::VectorXd grad = b - c;
     const double rel_tol = std::max(1e-10, std::min(0.1, std::sqrt(err / mass)));

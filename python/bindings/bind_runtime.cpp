@@ -1,14 +1,34 @@
-// Thread control and build information.
+// Thread control, interruption and build information.
 #include <Eigen/Core>
 
 #include "bindings.hpp"
+#include "nearlinear/interrupt.hpp"
 #include "nearlinear/parallel.hpp"
 
 namespace py = pybind11;
 
 namespace nearlinear::bindings {
+namespace {
+
+/// The core's interrupt check: runs Python's signal handlers (Ctrl-C's raises
+/// KeyboardInterrupt), and asks the solver to stop when one raised, leaving its exception
+/// pending for the translator below.
+bool python_signal_raised() {
+  py::gil_scoped_acquire gil;
+  return PyErr_CheckSignals() != 0;
+}
+
+}  // namespace
 
 void bind_runtime(py::module_& m) {
+  set_interrupt_check(&python_signal_raised);
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const Interrupted&) {
+      if (!PyErr_Occurred()) PyErr_SetNone(PyExc_KeyboardInterrupt);
+    }
+  });
   m.def("set_num_threads", &set_num_threads, py::arg("n"),
         "Set the thread count of every parallel loop in the core.");
   m.def("get_num_threads", &get_num_threads, "The thread count parallel loops use.");

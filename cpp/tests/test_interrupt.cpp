@@ -1,0 +1,89 @@
+// Core tests of cooperative interruption (interrupt.hpp).
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "nearlinear/interrupt.hpp"
+#include "nearlinear/parallel.hpp"
+#include "nearlinear/sinkhorn_log.hpp"
+
+using namespace nearlinear;
+
+namespace {
+
+std::atomic<int> checks{0};
+bool stop_now() {
+  ++checks;
+  return true;
+}
+bool never_stop() {
+  ++checks;
+  return false;
+}
+
+/// Installs a check for one test and removes it afterwards.
+struct Installed {
+  explicit Installed(InterruptCheck check) {
+    checks = 0;
+    set_interrupt_check(check);
+  }
+  ~Installed() { set_interrupt_check(nullptr); }
+};
+
+RowMatrix<double> costs(int n) {
+  RowMatrix<double> M(n, n);
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j) M(i, j) = (i - j) * (i - j) / double(n * n);
+  return M;
+}
+
+}  // namespace
+
+TEST(Interrupt, NothingInstalledNeverStops) {
+  set_interrupt_check(nullptr);
+  EXPECT_NO_THROW(check_interrupt());
+}
+
+TEST(Interrupt, AnIterativeSolverStopsWhenAsked) {
+  // A run that would take 10^9 iterations ends at its first check.
+  const int n = 40;
+  const Eigen::VectorXd a = Eigen::VectorXd::Constant(n, 1.0 / n), none;
+  SinkhornOptions o;
+  o.max_iter = 1000000000;
+  o.tol = 0.0;
+  Installed installed(&stop_now);
+  EXPECT_THROW(sinkhorn_log<double>(costs(n), a, a, 1e-3, none, none, o), Interrupted);
+  EXPECT_EQ(checks.load(), 1);
+}
+
+TEST(Interrupt, ChecksAreRateLimitedAndKeepResults) {
+  const int n = 40;
+  const Eigen::VectorXd a = Eigen::VectorXd::Constant(n, 1.0 / n), none;
+  SinkhornOptions o;
+  o.max_iter = 300;
+  o.tol = 0.0;
+  const auto plain = sinkhorn_log<double>(costs(n), a, a, 1e-2, none, none, o);
+  Installed installed(&never_stop);
+  const auto checked = sinkhorn_log<double>(costs(n), a, a, 1e-2, none, none, o);
+  EXPECT_EQ(checked.n_iter, 300);
+  // Far fewer checks than iterations: at most one per 50 ms, plus the first.
+  EXPECT_GE(checks.load(), 1);
+  EXPECT_LT(checks.load(), 300);
+  EXPECT_EQ((checked.plan - plain.plan).cwiseAbs().maxCoeff(), 0.0);
+}
+
+TEST(Interrupt, NeverChecksInsideAParallelRegion) {
+  Installed installed(&stop_now);
+  std::atomic<int> thrown{0};
+  set_num_threads(2);
+#pragma omp parallel num_threads(2)
+  {
+    try {
+      check_interrupt();
+    } catch (const Interrupted&) {
+      ++thrown;
+    }
+  }
+  EXPECT_EQ(thrown.load(), 0);
+  EXPECT_EQ(checks.load(), 0);
+}
