@@ -1,10 +1,9 @@
 """Ctrl-C (and any signal handler that raises) stops the long iterative calls.
 
-The solvers check between iterations (at most every 50 ms) whether a Python signal handler
-has raised, and stop with that exception. Each call below would run for tens of seconds;
-stopped, it returns control within a fraction of a second of the signal. (The bounds on the
-elapsed time are only there to tell "stopped" from "ran to the end": they are two orders of
-magnitude apart.)
+The solvers check between iterations (at most every 100 ms, on Python's main thread, where
+signal handlers run) whether one has raised, and stop with that exception. Each call below
+would run for tens of seconds; stopped, it returns control within a fraction of a second of
+the signal. (The bound on the elapsed time only tells "stopped" from "ran to the end".)
 """
 
 import signal

@@ -10,10 +10,14 @@ namespace py = pybind11;
 namespace nearlinear::bindings {
 namespace {
 
-/// The core's interrupt check: runs Python's signal handlers (Ctrl-C's raises
-/// KeyboardInterrupt), and asks the solver to stop when one raised, leaving its exception
-/// pending for the translator below.
+/// Python's main thread, the only one where signal handlers run.
+unsigned long main_thread = 0;
+
+/// The core's interrupt check: on the main thread, runs Python's signal handlers (Ctrl-C's
+/// raises KeyboardInterrupt) and asks the solver to stop when one raised, leaving its
+/// exception pending for the translator below. Other threads never take the GIL for it.
 bool python_signal_raised() {
+  if (PyThread_get_thread_ident() != main_thread) return false;
   py::gil_scoped_acquire gil;
   return PyErr_CheckSignals() != 0;
 }
@@ -21,6 +25,8 @@ bool python_signal_raised() {
 }  // namespace
 
 void bind_runtime(py::module_& m) {
+  main_thread = py::module_::import("threading").attr("main_thread")().attr("ident")
+                    .cast<unsigned long>();
   set_interrupt_check(&python_signal_raised);
   py::register_exception_translator([](std::exception_ptr p) {
     try {

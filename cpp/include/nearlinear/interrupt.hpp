@@ -21,7 +21,7 @@ using InterruptCheck = bool (*)();
 void set_interrupt_check(InterruptCheck check);
 
 /// Called by iterative solvers between iterations. Runs the installed check at most every
-/// 50 ms per thread (a clock read otherwise) and throws Interrupted when it asks to stop.
+/// 100 ms per thread (a clock read otherwise) and throws Interrupted when it asks to stop.
 /// Does nothing inside a parallel region.
 void check_interrupt();
 
