@@ -30,11 +30,17 @@ struct Installed {
   ~Installed() { set_interrupt_check(nullptr); }
 };
 
-RowMatrix<double> costs(int n) {
+/// Log-domain Sinkhorn on 40 points of a line, run for max_iter iterations (tol = 0).
+SinkhornResult<double> run(int max_iter, double reg) {
+  const int n = 40;
   RowMatrix<double> M(n, n);
   for (int i = 0; i < n; ++i)
     for (int j = 0; j < n; ++j) M(i, j) = (i - j) * (i - j) / double(n * n);
-  return M;
+  const Eigen::VectorXd a = Eigen::VectorXd::Constant(n, 1.0 / n), none;
+  SinkhornOptions o;
+  o.max_iter = max_iter;
+  o.tol = 0.0;
+  return sinkhorn_log<double>(M, a, a, reg, none, none, o);
 }
 
 }  // namespace
@@ -46,25 +52,15 @@ TEST(Interrupt, NothingInstalledNeverStops) {
 
 TEST(Interrupt, AnIterativeSolverStopsWhenAsked) {
   // A run that would take 10^9 iterations ends at its first check.
-  const int n = 40;
-  const Eigen::VectorXd a = Eigen::VectorXd::Constant(n, 1.0 / n), none;
-  SinkhornOptions o;
-  o.max_iter = 1000000000;
-  o.tol = 0.0;
   Installed installed(&stop_now);
-  EXPECT_THROW(sinkhorn_log<double>(costs(n), a, a, 1e-3, none, none, o), Interrupted);
+  EXPECT_THROW(run(1000000000, 1e-3), Interrupted);
   EXPECT_EQ(checks.load(), 1);
 }
 
 TEST(Interrupt, ChecksAreRateLimitedAndKeepResults) {
-  const int n = 40;
-  const Eigen::VectorXd a = Eigen::VectorXd::Constant(n, 1.0 / n), none;
-  SinkhornOptions o;
-  o.max_iter = 300;
-  o.tol = 0.0;
-  const auto plain = sinkhorn_log<double>(costs(n), a, a, 1e-2, none, none, o);
+  const auto plain = run(300, 1e-2);
   Installed installed(&never_stop);
-  const auto checked = sinkhorn_log<double>(costs(n), a, a, 1e-2, none, none, o);
+  const auto checked = run(300, 1e-2);
   EXPECT_EQ(checked.n_iter, 300);
   // Far fewer checks than iterations: at most one per 100 ms, plus the first.
   EXPECT_GE(checks.load(), 1);
