@@ -415,3 +415,13 @@ def test_overrelaxation_same_plan_fewer_iterations():
     assert l2["niter"] < l1["niter"] / 2
     np.testing.assert_allclose(P2, P1, atol=1e-10)
     assert marginal_error(P2, a, b) <= 1e-9
+
+
+def test_points_refuse_eps_scaling_with_more_stages_than_max_iter():
+    x, y, *_ = problem(4)
+    # diameter^2 / reg is about 2e3 here: 0.99999 would take about 7.6e5 stages.
+    with pytest.raises(ValueError, match=r"`eps_scaling` = 0.99999 would take \d+ stages"):
+        sinkhorn_points(x, y, 1e-3, eps_scaling=0.99999, max_iter=1000)
+    # 0.99 takes 358 stages at reg = 0.05, within the default budget.
+    res = sinkhorn_points(x, y, 0.05, eps_scaling=0.99, max_iter=1000)
+    assert res.converged and res.n_eps_steps > 100

@@ -155,8 +155,16 @@ SinkhornPointsResult<T> sinkhorn_points(const ConstRowMatrixRef<T>& x, const Con
 
   if (options.eps_scaling > 0) {
     // Start at the cost scale (bounding-box diameter^p, finite as checked) and shrink
-    // geometrically.
+    // geometrically. A factor near 1 would take a pass per stage for millions of stages:
+    // more stages than max_iter are refused.
+    const double stages = std::ceil(std::log(cost_scale / reg) / -std::log(options.eps_scaling));
+    NL_CHECK(!(stages > options.max_iter),
+             "`eps_scaling` = " << options.eps_scaling << " would take " << stages
+                 << " stages from diameter^p = " << cost_scale << " down to reg = " << reg
+                 << ", more than max_iter = " << options.max_iter
+                 << "; use a smaller eps_scaling (the default is 0.5), or 0 to disable it");
     for (double stage = cost_scale; stage > reg; stage *= options.eps_scaling) {
+      check_interrupt();
       lse_half<T>(x, y_coords, g, log_a, stage, options.p, f);
       lse_half<T>(y, x_coords, f, log_b, stage, options.p, g);
       ++result.n_eps_steps;

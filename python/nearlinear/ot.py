@@ -322,7 +322,9 @@ def sinkhorn_points(x, y, reg, *, a=None, b=None, p=2, max_iter=1000, tol=1e-9,
         Stop when the L1 marginal violation is <= tol. In float32 the reachable accuracy
         is about 1e-5 relative (the exponents carry float32 rounding).
     eps_scaling : float in (0, 1) or 0
-        Ratio between successive regularisations; 0 disables epsilon scaling.
+        Ratio between successive regularisations; 0 disables epsilon scaling. Each stage is
+        one iteration; a ratio so close to 1 that the stages, ``log(D**p / reg) /
+        log(1 / eps_scaling)``, would outnumber ``max_iter`` is refused.
     plan : bool
         Also return the n-by-m plan (refused above 2e8 entries).
     warn : bool
