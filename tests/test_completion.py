@@ -354,7 +354,7 @@ def test_sparse_input_errors():
             complete_sparse(wide, rank=1)
     nan = sp.csr_matrix(np.ones((4, 4)))
     nan.data[5] = np.nan
-    with pytest.raises(ValueError, match="`X` must not store NaN or inf"):
+    with pytest.raises(ValueError, match="`X` must not contain NaN or inf"):
         complete_sparse(nan, rank=1)
 
 

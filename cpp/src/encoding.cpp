@@ -435,7 +435,7 @@ namespace {
 /// max_abs, also max |grad_output| while the chunk is in cache, or NaN if an entry is NaN or
 /// inf (the checks of backward_params, for the price of a pass over a chunk in L2).
 LevelMajorScratch level_major(const HashGridConfig& c, ConstRowMatrixRef<float> grad_output,
-                          float* max_abs = nullptr) {
+                              float* max_abs = nullptr) {
   const Index n_points = grad_output.rows();
   const int F = c.features_per_level, n_levels = c.n_levels;
   LevelMajorScratch out(static_cast<std::size_t>(n_points * n_levels * F));

@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "lstsq_factor.hpp"
-#include "nearlinear/interrupt.hpp"
 #include "lstsq_operator.hpp"
 #include "lstsq_row_major.hpp"
+#include "nearlinear/interrupt.hpp"
 
 namespace nearlinear {
 namespace {
@@ -991,7 +991,8 @@ void check_compressed_indices(Index outer, Index inner, const I* indptr, const I
   parallel_for(0, (outer + kChunk - 1) / kChunk, [&](std::int64_t c) {
     const Index end = std::min(outer, (c + 1) * kChunk);
     for (Index i = c * kChunk; i < end; ++i)
-      NL_CHECK(indptr[i + 1] >= indptr[i], "sparse `A` is malformed: indptr must be non-decreasing");
+      NL_CHECK(indptr[i + 1] >= indptr[i],
+               "sparse `A` is malformed: indptr must be non-decreasing");
   });
   const Index nnz = static_cast<Index>(indptr[outer]);
   parallel_for(0, (nnz + kChunk - 1) / kChunk, [&](std::int64_t c) {

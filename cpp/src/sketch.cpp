@@ -64,17 +64,20 @@ void check_sparse_structure(const SparseView<T>& A) {
   NL_CHECK(A.rows >= 0 && A.cols >= 0, "`A` has a negative shape");
   const Index outer = A.row_major ? A.rows : A.cols;
   const Index inner = A.row_major ? A.cols : A.rows;
-  NL_CHECK(A.indptr != nullptr, "sparse `A` is malformed: indptr is missing");
-  NL_CHECK(A.indptr[0] == 0, "sparse `A` is malformed: indptr must start at 0; got " << A.indptr[0]);
+  constexpr const char* kMalformed = "sparse `A` is malformed: ";
+  NL_CHECK(A.indptr != nullptr, kMalformed << "indptr is missing");
+  NL_CHECK(A.indptr[0] == 0, kMalformed << "indptr must start at 0; got " << A.indptr[0]);
   for (Index o = 0; o < outer; ++o)
-    NL_CHECK(A.indptr[o + 1] >= A.indptr[o], "sparse `A` is malformed: indptr must be non-decreasing");
+    NL_CHECK(A.indptr[o + 1] >= A.indptr[o], kMalformed << "indptr must be non-decreasing");
   const Index nnz = A.nnz();
-  NL_CHECK(nnz == 0 || (A.indices != nullptr && A.data != nullptr), "sparse `A` is malformed: its index or data array is missing");
+  NL_CHECK(nnz == 0 || (A.indices != nullptr && A.data != nullptr),
+           kMalformed << "its index or data array is missing");
   for (Index o = 0; o < outer; ++o)
     for (std::int64_t p = A.indptr[o]; p < A.indptr[o + 1]; ++p)
       NL_CHECK(A.indices[p] >= 0 && A.indices[p] < inner &&
                    (p == A.indptr[o] || A.indices[p] > A.indices[p - 1]),
-               "sparse `A` is malformed: its indices must be sorted, without duplicates, and in [0, " << inner << ")");
+               kMalformed << "its indices must be sorted, without duplicates, and in [0, "
+                          << inner << ")");
 }
 
 }  // namespace

@@ -86,14 +86,15 @@ def check_finite(arr, name: str) -> None:
         raise ValueError(f"`{name}` must not contain NaN or inf")
 
 
-def check_sparse_structure(x, name: str) -> None:
+def check_sparse_structure(x, name: str, *, check_indices: bool = False) -> None:
     """ValueError unless the index arrays of a CSR, CSC, BSR or COO matrix fit its shape.
 
     SciPy's own routines (``has_canonical_format``, ``sum_duplicates``, ``tocoo``,
     ``tocsr``) trust them: a decreasing or too long ``indptr``, or COO coordinates outside the
     shape, make them read or write out of bounds. Checked here before any of them runs, in
-    O(rows) for CSR/CSC/BSR (the column indices are checked where they are read) and O(nnz) for
-    COO (whose conversion is O(nnz) anyway). Other formats are SciPy's to keep consistent.
+    O(rows) for CSR/CSC/BSR (the column indices are checked where they are read, or here too,
+    in O(nnz), with ``check_indices=True``) and O(nnz) for COO (whose conversion is O(nnz)
+    anyway). Other formats are SciPy's to keep consistent.
     """
     malformed = f"sparse `{name}` is malformed: "
     if x.format in ("csr", "csc", "bsr"):
@@ -109,6 +110,11 @@ def check_sparse_structure(x, name: str) -> None:
                 and (indptr[1:] >= indptr[:-1]).all()):
             raise ValueError(malformed + "indptr must be non-decreasing from 0 to at most "
                              "len(indices)")
+        if check_indices and x.format != "bsr":
+            minor = x.shape[1] if x.format == "csr" else x.shape[0]
+            used = indices[:indptr[-1]]
+            if used.size and not (used.min() >= 0 and used.max() < minor):
+                raise ValueError(malformed + f"its indices must be in [0, {minor})")
     elif x.format == "coo":
         coords = (x.row, x.col)
         for axis, c in enumerate(coords):

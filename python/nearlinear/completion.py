@@ -40,8 +40,8 @@ import scipy.sparse as sp
 
 from ._native import core as _core
 from ._progress import progress_bar
-from ._validation import (as_float_array, check_choice, check_flag, check_int, check_real,
-                          check_sparse_structure, physical_memory, resolve_seed)
+from ._validation import (as_float_array, check_choice, check_finite, check_flag, check_int,
+                          check_real, check_sparse_structure, physical_memory, resolve_seed)
 from ._warnings import ConvergenceWarning
 
 try:
@@ -666,17 +666,11 @@ def complete_sparse(X, *, rank: int = 10, **kwargs) -> CompletionModel:
         raise TypeError(f"`X` must have a real dtype; got {X.dtype}")
     if min(X.shape) == 0:
         raise ValueError(f"`X` must not be empty; got shape {X.shape}")
-    check_sparse_structure(X, "X")
-    if X.format in ("csr", "csc"):  # (the conversion below reads every index anyway)
-        minor = X.shape[1] if X.format == "csr" else X.shape[0]
-        indices = X.indices[:X.indptr[-1]]
-        if indices.size and (indices.min() < 0 or indices.max() >= minor):
-            raise ValueError(f"sparse `X` is malformed: its indices must be in [0, {minor})")
+    check_sparse_structure(X, "X", check_indices=True)  # (the conversion below reads them all)
     coo = X.tocoo()
     if coo.nnz == 0:
         raise ValueError("`X` has no stored entries (observations)")
-    if not np.isfinite(coo.data).all():
-        raise ValueError("`X` must not store NaN or inf")
+    check_finite(coo, "X")
     return complete(coo.row, coo.col, coo.data.astype(np.float64), X.shape, rank=rank, **kwargs)
 
 
@@ -725,12 +719,17 @@ class MatrixCompletion:
         return f"MatrixCompletion({args})"
 
     @staticmethod
-    def _pairs(X, name="X"):
+    def _columns(X, name="X"):
+        """The row and column columns of an (N, 2) array of pairs, unchecked."""
         arr = np.asarray(X)
         if arr.ndim != 2 or arr.shape[1] != 2:
             raise ValueError(f"`{name}` must have shape (N, 2) of (row, col) pairs; got "
                              f"shape {arr.shape}")
-        return _indices(arr[:, 0], arr[:, 1], f"{name}[:, 0]", f"{name}[:, 1]",
+        return arr[:, 0], arr[:, 1]
+
+    @classmethod
+    def _pairs(cls, X, name="X"):
+        return _indices(*cls._columns(X, name), f"{name}[:, 0]", f"{name}[:, 1]",
                         allow_empty=True)
 
     def fit(self, X, y=None, *, shape=None, validation=None, callback=None):
@@ -750,11 +749,7 @@ class MatrixCompletion:
         else:
             if y is None:
                 raise ValueError("`y` (the observed values) is required when `X` holds pairs")
-            rows, cols = self._pairs(X)
-            y = as_float_array(y, "y", ndim=1, dtype=np.float64)
-            if y.shape != rows.shape:
-                raise ValueError(f"`y` must hold one value per row of `X` ({rows.size}); got "
-                                 f"{y.size}")
+            rows, cols, y = _triplets(*self._columns(X), y, "X[:, 0]", "X[:, 1]", "y")
             model = complete(rows, cols, y, shape, **kwargs)
         self.model_ = model
         self.U_, self.V_ = model.U, model.V
