@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from nearlinear import encoding, ot
+from nearlinear import completion, encoding, ot
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs setitimer")
 
@@ -32,7 +32,15 @@ def _problem():
     return x, y, M, w
 
 
+def _ratings():
+    """60,000 of the 300 x 300 entries: a posterior sample's Gibbs sweep takes milliseconds."""
+    rng = np.random.default_rng(4)
+    rows, cols = np.divmod(rng.choice(300 * 300, 60000, replace=False), 300)
+    return rows, cols, rng.standard_normal(rows.size)
+
+
 X, Y, M, W = _problem()
+RATINGS = _ratings()
 LONG = {
     "sinkhorn": lambda: ot.sinkhorn(W, W, M, 0.05, method="sinkhorn", max_iter=10**6, tol=0,
                                     warn=False),
@@ -40,6 +48,9 @@ LONG = {
     "sns": lambda: ot.sinkhorn(W, W, M, 1e-3, method="sns", max_iter=10**6, tol=0, warn=False),
     "sinkhorn_points": lambda: ot.sinkhorn_points(X, Y, 1e-3, max_iter=10**6, tol=0,
                                                   warn=False),
+    # All sweeps in one call of the core (no callback, validation or progress bar).
+    "complete_samples": lambda: completion.complete(*RATINGS, shape=(300, 300), rank=30,
+                                                    samples=5000),
     "fit_image": lambda: encoding.fit_image(np.zeros((32, 32)), steps=5 * 10**5,
                                             batch_size=1024, n_levels=4, log2_table_size=10,
                                             hidden_width=16),

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "nearlinear/completion.hpp"
+#include "nearlinear/interrupt.hpp"
 
 namespace nearlinear {
 namespace completion {
@@ -25,6 +26,7 @@ PosteriorAverage Solver::sample_posterior(int warmup, int burn_in, int samples) 
   out.col_bias = Vector<double>::Zero(n);
   const int total = warmup + burn_in + samples;
   for (int sweep = 0; sweep < total; ++sweep) {
+    check_interrupt();
     const bool gibbs = sweep >= warmup;
     double objective_value = std::numeric_limits<double>::quiet_NaN();
     if (gibbs) {
