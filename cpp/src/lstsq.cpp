@@ -15,6 +15,7 @@
 #include "lstsq_operator.hpp"
 #include "lstsq_row_major.hpp"
 #include "nearlinear/interrupt.hpp"
+#include "nearlinear/sparse_structure.hpp"
 
 namespace nearlinear {
 namespace {
@@ -982,27 +983,6 @@ ColMatrix<double> densify(const CsrArrays<T, I>& A) {
   return out;
 }
 
-/// Checks a compressed structure in parallel chunks: indptr[0] = 0, indptr non-decreasing,
-/// every index in [0, inner).
-template <typename I>
-void check_compressed_indices(Index outer, Index inner, const I* indptr, const I* indices) {
-  NL_CHECK(indptr[0] == 0, "sparse `A` is malformed: indptr[0] must be 0");
-  constexpr Index kChunk = 1 << 16;
-  parallel_for(0, (outer + kChunk - 1) / kChunk, [&](std::int64_t c) {
-    const Index end = std::min(outer, (c + 1) * kChunk);
-    for (Index i = c * kChunk; i < end; ++i)
-      NL_CHECK(indptr[i + 1] >= indptr[i],
-               "sparse `A` is malformed: indptr must be non-decreasing");
-  });
-  const Index nnz = static_cast<Index>(indptr[outer]);
-  parallel_for(0, (nnz + kChunk - 1) / kChunk, [&](std::int64_t c) {
-    const Index end = std::min(nnz, (c + 1) * kChunk);
-    bool ok = true;
-    for (Index p = c * kChunk; p < end; ++p) ok &= indices[p] >= 0 && indices[p] < inner;
-    NL_CHECK(ok, "sparse `A` is malformed: an index is outside the shape");
-  });
-}
-
 /// A view with 64-bit indices of the same matrix for the sketch (which takes SparseView):
 /// the view itself, or one widened copy of 32-bit indices.
 template <typename T>
@@ -1035,8 +1015,8 @@ LstsqResult sparse_impl(const View& A, const ConstRowMatrixRef<double>& B,
   // everything else (the sketch, the CSC copy, the dense copy) needs it checked first.
   const bool validate_first = !(A.row_major && options.method == LstsqMethod::Diagonal);
   if (validate_first)
-    check_compressed_indices<I>(A.row_major ? A.rows : A.cols, A.row_major ? A.cols : A.rows,
-                                A.indptr, A.indices);
+    check_compressed_structure<I>(A.row_major ? A.rows : A.cols, A.row_major ? A.cols : A.rows,
+                                 A.indptr, A.indices, /*sorted=*/false);
   auto solve = [&](const auto& csr) {
     const CsrOperator<T, std::remove_const_t<std::remove_pointer_t<decltype(csr.indices)>>> op(
         csr, /*validated=*/validate_first);

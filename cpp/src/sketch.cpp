@@ -10,6 +10,7 @@
 
 #include "nearlinear/parallel.hpp"
 #include "nearlinear/random.hpp"
+#include "nearlinear/sparse_structure.hpp"
 #include "sketch_detail.hpp"
 
 namespace nearlinear {
@@ -57,27 +58,6 @@ RowMatrix<C> apply(const SketchSpec& spec, const DataView<T>& A, SideProduct* si
   // result (NaN/inf in A, or overflow) pays for a scan of A.
   if (!out.allFinite()) NL_CHECK(all_finite(A), "`A` must not contain NaN or inf");
   return out;
-}
-
-template <typename T>
-void check_sparse_structure(const SparseView<T>& A) {
-  NL_CHECK(A.rows >= 0 && A.cols >= 0, "`A` has a negative shape");
-  const Index outer = A.row_major ? A.rows : A.cols;
-  const Index inner = A.row_major ? A.cols : A.rows;
-  constexpr const char* kMalformed = "sparse `A` is malformed: ";
-  NL_CHECK(A.indptr != nullptr, kMalformed << "indptr is missing");
-  NL_CHECK(A.indptr[0] == 0, kMalformed << "indptr must start at 0; got " << A.indptr[0]);
-  for (Index o = 0; o < outer; ++o)
-    NL_CHECK(A.indptr[o + 1] >= A.indptr[o], kMalformed << "indptr must be non-decreasing");
-  const Index nnz = A.nnz();
-  NL_CHECK(nnz == 0 || (A.indices != nullptr && A.data != nullptr),
-           kMalformed << "its index or data array is missing");
-  for (Index o = 0; o < outer; ++o)
-    for (std::int64_t p = A.indptr[o]; p < A.indptr[o + 1]; ++p)
-      NL_CHECK(A.indices[p] >= 0 && A.indices[p] < inner &&
-                   (p == A.indptr[o] || A.indices[p] > A.indices[p - 1]),
-               kMalformed << "its indices must be sorted, without duplicates, and in [0, "
-                          << inner << ")");
 }
 
 }  // namespace
@@ -192,7 +172,7 @@ RowMatrix<float> sketch_dense_single(const SketchSpec& spec, const ConstColMatri
 
 template <typename T>
 RowMatrix<T> sketch_sparse(const SketchSpec& spec, const SparseView<T>& A) {
-  check_sparse_structure(A);
+  check_sparse_structure(A, /*sorted=*/true);
   DataView<T> view;
   view.layout = A.row_major ? DataView<T>::Layout::Csr : DataView<T>::Layout::Csc;
   view.rows = A.rows;
