@@ -38,6 +38,12 @@ def time_to_reach(fit, psnr):
     return float(fit.history["eval_time"][hits[0]]) if hits.size else None
 
 
+def times_to_cube_psnr(cube, simplex):
+    """Each lattice's training seconds to the cube's final PSNR - 0.5 dB (None if never)."""
+    target = cube.psnr - 0.5
+    return time_to_reach(simplex, target), time_to_reach(cube, target)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=500)
@@ -88,8 +94,7 @@ def main(argv=None) -> int:
           f"{'simplex time':>13s} {'simplex':>13s} {'cube':>13s}")
     for name in IMAGES:
         cube, simplex = fits[name, "cube"], fits[name, "simplex"]
-        target = cube.psnr - 0.5
-        reach = [time_to_reach(fit, target) for fit in (simplex, cube)]
+        reach = times_to_cube_psnr(cube, simplex)
         reach_text = [f"{t:.2f} s" if t is not None else "not reached" for t in reach]
         print(f"{name:10s} {cube.psnr:10.2f} {cube.train_time:9.2f}s {simplex.psnr:13.2f} "
               f"{simplex.train_time:12.2f}s {reach_text[0]:>13s} {reach_text[1]:>13s}")
@@ -102,8 +107,7 @@ def main(argv=None) -> int:
             ratios, to_run, to_reach = [], [], []
             for r, round_fits in enumerate(rounds):
                 cube, simplex = round_fits[name, "cube"], round_fits[name, "simplex"]
-                reach = time_to_reach(simplex, cube.psnr - 0.5)
-                cube_reach = time_to_reach(cube, cube.psnr - 0.5)
+                reach, cube_reach = times_to_cube_psnr(cube, simplex)
                 ratios.append(simplex.train_time / cube.train_time)
                 to_run.append(np.nan if reach is None else reach / cube.train_time)
                 to_reach.append(np.nan if reach is None else reach / cube_reach)

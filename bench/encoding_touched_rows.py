@@ -17,19 +17,15 @@ import sys
 
 import numpy as np
 
-from nearlinear.encoding import HashEncoding
+from nearlinear.encoding import HashEncoding, _default_per_level_scale
 
 LATTICES = ("cube", "simplex")
 
 
-def default_scale(lattice, side, base_resolution=16, n_levels=16):
-    """fit_image's default per_level_scale (see its docstring)."""
-    finest = side / (3.0 ** 0.25 if lattice == "simplex" else 1.0)
-    return max(1.0, (finest / base_resolution) ** (1.0 / (n_levels - 1)))
-
-
 def touched(lattice, x, side):
-    enc = HashEncoding(2, lattice=lattice, per_level_scale=default_scale(lattice, side))
+    # HashEncoding's defaults for the levels (16, base resolution 16), as in fit_image.
+    scale = _default_per_level_scale(lattice, side, base_resolution=16, n_levels=16)
+    enc = HashEncoding(2, lattice=lattice, per_level_scale=scale)
     grad = enc.backward(x, np.ones((len(x), enc.output_dims), np.float32))
     rows = (grad != 0).any(axis=-1)  # (levels, table rows)
     groups = rows.reshape(rows.shape[0], -1, 8).any(axis=-1)

@@ -432,6 +432,13 @@ def _image_pixels(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pixels.reshape(image.shape[0] * image.shape[1], -1))
 
 
+def _default_per_level_scale(lattice, side, base_resolution, n_levels) -> float:
+    """fit_image's default per_level_scale: about one vertex per pixel at the finest level of
+    an image whose larger side is ``side`` (see fit_image's ``per_level_scale``)."""
+    finest = side / (3.0 ** 0.25 if lattice == "simplex" else 1.0)
+    return max(1.0, (finest / base_resolution) ** (1.0 / max(n_levels - 1, 1)))
+
+
 def _fit_bytes(pixels, n_levels, table_size, features, channels, batch_size, hidden_width,
                hidden_layers, steps) -> dict:
     """Bytes fit_image allocates, about, by part (float32 values unless said otherwise)."""
@@ -538,9 +545,8 @@ def fit_image(
     base_resolution = check_int(base_resolution, "base_resolution", minimum=1,
                                 maximum=_MAX_RESOLUTION)
     if per_level_scale is None:
-        finest = max(height, width) / (3.0 ** 0.25 if lattice == "simplex" else 1.0)
-        ratio = finest / base_resolution
-        per_level_scale = max(1.0, ratio ** (1.0 / max(n_levels - 1, 1)))
+        per_level_scale = _default_per_level_scale(lattice, max(height, width), base_resolution,
+                                                   n_levels)
     per_level_scale = check_real(per_level_scale, "per_level_scale", minimum=1.0)
     hidden_width = check_int(hidden_width, "hidden_width", minimum=1, maximum=4096)
     hidden_layers = check_int(hidden_layers, "hidden_layers", minimum=0, maximum=16)
